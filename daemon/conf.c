@@ -1,0 +1,1156 @@
+/*
+ * Configuration: systemd-style INI with drop-ins, the DOCKERCLOUD_*
+ * environment and credentials.  Layers, weakest first: built-in defaults,
+ * environment, the main file, its drop-ins in lexical order, then -o.
+ * Every problem is reported with file, line and key; loading goes on so
+ * that one run shows them all, and the result is refused if any was found.
+ */
+#include "config.h"
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "dcevents.h"
+
+#define MAX_DURATION_MS (30ULL * 24 * 3600 * 1000)	/* 30 days */
+#define MAX_BYTES (1ULL << 30)
+#define MAX_QUEUE 100000000ULL
+#define MAX_SECRET 4096
+
+enum key_type {
+	K_STR, K_PATH, K_BOOL, K_DURATION, K_BYTES, K_COUNT, K_URL,
+	K_SYSLOG, K_FACILITY, K_IDENT, K_APIKEY, K_APIKEYFILE
+};
+
+struct key {
+	const char *section;
+	const char *name;
+	enum key_type type;
+	size_t off;
+	const char *def;
+};
+
+#ifdef HAVE_SYSTEMD
+#define JOURNAL_DEFAULT "yes"
+#else
+#define JOURNAL_DEFAULT "no"
+#endif
+
+#define O(m) offsetof(struct conf, m)
+static const struct key keys[] = {
+	{ "Stream", "URL", K_URL, O(url), "wss://ws.cloud.docker.com/" },
+	{ "Stream", "Namespace", K_STR, O(ns), "" },
+	{ "Stream", "User", K_STR, O(user), "" },
+	{ "Stream", "APIKey", K_APIKEY, 0, "" },
+	{ "Stream", "APIKeyFile", K_APIKEYFILE, O(apikey_file), "" },
+	{ "Stream", "Type", K_STR, O(type), "" },
+	{ "Stream", "Object", K_STR, O(object), "" },
+	{ "Stream", "Parent", K_STR, O(parent), "" },
+	{ "Stream", "CAFile", K_PATH, O(cafile), "" },
+	{ "Stream", "CAPath", K_PATH, O(capath), "" },
+	{ "Stream", "AllowInsecure", K_BOOL, O(allow_insecure), "no" },
+	{ "Stream", "ConnectTimeoutSec", K_DURATION, O(connect_timeout_ms), "10s" },
+	{ "Stream", "PingIntervalSec", K_DURATION, O(ping_interval_ms), "10s" },
+	{ "Stream", "PongTimeoutSec", K_DURATION, O(pong_timeout_ms), "10s" },
+	{ "Stream", "BackoffMinSec", K_DURATION, O(backoff_min_ms), "1s" },
+	{ "Stream", "BackoffMaxSec", K_DURATION, O(backoff_max_ms), "120s" },
+	{ "Stream", "AuthBackoffSec", K_DURATION, O(auth_backoff_ms), "300s" },
+	{ "Stream", "MaxMessageBytes", K_BYTES, O(max_message_bytes), "1048576" },
+	{ "Output", "Journal", K_BOOL, O(journal), JOURNAL_DEFAULT },
+	{ "Output", "Syslog", K_SYSLOG, O(syslog), "no" },
+	{ "Output", "SyslogFacility", K_FACILITY, O(syslog_facility), "daemon" },
+	{ "Output", "Stdout", K_BOOL, O(stdout_json), "no" },
+	{ "Output", "Identifier", K_IDENT, O(identifier), "dcevents" },
+	{ "Output", "QueueMax", K_COUNT, O(queue_max), "100000" },
+};
+#undef O
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+static const char *const facilities[] = {
+	"kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news",
+	"uucp", "cron", "authpriv", "ftp", NULL, NULL, NULL, NULL,
+	"local0", "local1", "local2", "local3", "local4", "local5", "local6",
+	"local7"
+};
+#define NFACILITIES (sizeof facilities / sizeof facilities[0])
+
+static const char *const priorities[] = {
+	"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"
+};
+
+/* State of one load; the configuration is only returned if errors == 0. */
+struct loader {
+	struct conf *conf;
+	char *apikey;		/* secret memory */
+	int errors;
+};
+
+/*
+ * Secrets live in their own mapping, excluded from core dumps and wiped
+ * before it is returned.
+ */
+static char *
+secret_dup(const char *s, size_t len)
+{
+	size_t total = sizeof(size_t) + len + 1;
+	char *p;
+
+	p = mmap(NULL, total, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	(void)madvise(p, total, MADV_DONTDUMP);
+	memcpy(p, &total, sizeof total);
+	memcpy(p + sizeof total, s, len);
+	p[sizeof total + len] = '\0';
+	return p + sizeof total;
+}
+
+static void
+secret_free(char *s)
+{
+	size_t total;
+	char *p;
+
+	if (s == NULL)
+		return;
+	p = s - sizeof total;
+	memcpy(&total, p, sizeof total);
+	explicit_bzero(p, total);
+	munmap(p, total);
+}
+
+static char *
+xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (p == NULL) {
+		log_err("out of memory");
+		exit(EXIT_FATAL);
+	}
+	return p;
+}
+
+static void __attribute__((format(printf, 4, 5)))
+conf_error(struct loader *ld, const char *where, const char *key,
+    const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (key != NULL)
+		log_err("%s: %s: %s", where, key, msg);
+	else
+		log_err("%s: %s", where, msg);
+	ld->errors++;
+}
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static int
+parse_bool(const char *v, int *out)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(v, yes[i]) == 0) {
+			*out = 1;
+			return 0;
+		}
+		if (strcasecmp(v, no[i]) == 0) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Parse a decimal "N[.F]" prefix scaled by unit (exact in ms). */
+static const char *
+parse_scaled(const char *s, uint64_t unit, uint64_t *out)
+{
+	uint64_t v = 0, frac = 0, scale = 1;
+
+	if (!isdigit((unsigned char)*s))
+		return NULL;
+	for (; isdigit((unsigned char)*s); s++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return NULL;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	if (*s == '.') {
+		s++;
+		if (!isdigit((unsigned char)*s))
+			return NULL;
+		for (; isdigit((unsigned char)*s); s++) {
+			if (scale >= 1000000000ULL)
+				return NULL;
+			frac = frac * 10 + (uint64_t)(*s - '0');
+			scale *= 10;
+		}
+	}
+	if (v > MAX_DURATION_MS / unit + 1 || (frac * unit) % scale != 0)
+		return NULL;
+	*out = v * unit + frac * unit / scale;
+	return s;
+}
+
+/*
+ * A duration: one or more "NUMBER[UNIT]" parts, units ms, s or min,
+ * a plain number meaning seconds ("1min 30s", "500ms", "1.5").
+ */
+int
+conf_parse_duration(const char *s, uint64_t *ms)
+{
+	uint64_t total = 0;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	if (*s == '\0')
+		return -1;
+	while (*s != '\0') {
+		static const struct { const char *u; uint64_t ms; } units[] = {
+			{ "ms", 1 }, { "min", 60000 }, { "s", 1000 }
+		};
+		const char *num = s, *end;
+		uint64_t part, unit = 1000;
+		size_t i, ulen = 0;
+
+		while (isdigit((unsigned char)*s) || *s == '.')
+			s++;
+		for (i = 0; i < 3; i++) {
+			ulen = strlen(units[i].u);
+			if (strncmp(s, units[i].u, ulen) == 0 &&
+			    !isalpha((unsigned char)s[ulen])) {
+				unit = units[i].ms;
+				break;
+			}
+		}
+		if (i == 3) {
+			if (isalpha((unsigned char)*s))
+				return -1;
+			ulen = 0;
+		}
+		end = parse_scaled(num, unit, &part);
+		if (end == NULL || end != s)
+			return -1;
+		total += part;
+		if (total > MAX_DURATION_MS)
+			return -1;
+		s += ulen;
+		while (isspace((unsigned char)*s))
+			s++;
+	}
+	*ms = total;
+	return 0;
+}
+
+/* A count or size: digits with an optional K, M or G (1024-based). */
+static int
+parse_count(const char *s, int suffixes, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	const char *p = s;
+
+	if (!isdigit((unsigned char)*p))
+		return -1;
+	for (; isdigit((unsigned char)*p); p++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (suffixes && *p != '\0') {
+		int shift = *p == 'K' ? 10 : *p == 'M' ? 20 : *p == 'G' ? 30 : -1;
+
+		if (shift < 0 || v > (max >> shift))
+			return -1;
+		v <<= shift;
+		p++;
+	}
+	if (*p != '\0' || v == 0 || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Split "HOST[:PORT]" or "[V6][:PORT]"; port 1-65535. */
+static int
+parse_hostport(const char *s, size_t len, const char *defport,
+    char **host, char **port)
+{
+	const char *h = s, *colon = NULL, *p;
+	size_t hlen;
+
+	if (len > 0 && *s == '[') {
+		const char *rb = memchr(s, ']', len);
+
+		if (rb == NULL)
+			return -1;
+		h = s + 1;
+		hlen = (size_t)(rb - h);
+		p = rb + 1;
+		if (p < s + len) {
+			if (*p != ':')
+				return -1;
+			colon = p;
+		}
+	} else {
+		colon = memchr(s, ':', len);
+		hlen = colon ? (size_t)(colon - s) : len;
+		if (colon && memchr(colon + 1, ':', len - hlen - 1))
+			return -1;	/* bare IPv6 needs brackets */
+	}
+	if (hlen == 0)
+		return -1;
+	for (size_t i = 0; i < hlen; i++)
+		if (!isgraph((unsigned char)h[i]) || strchr("/?#@[]", h[i]))
+			return -1;
+	if (colon != NULL) {
+		const char *ps = colon + 1;
+		size_t plen = (size_t)(s + len - ps);
+		unsigned long n = 0;
+
+		if (plen == 0 || plen > 5)
+			return -1;
+		for (size_t i = 0; i < plen; i++) {
+			if (!isdigit((unsigned char)ps[i]))
+				return -1;
+			n = n * 10 + (unsigned long)(ps[i] - '0');
+		}
+		if (n == 0 || n > 65535)
+			return -1;
+		*port = strndup(ps, plen);
+	} else
+		*port = xstrdup(defport);
+	*host = strndup(h, hlen);
+	if (*host == NULL || *port == NULL) {
+		log_err("out of memory");
+		exit(EXIT_FATAL);
+	}
+	return 0;
+}
+
+static int
+parse_url(struct conf *c, const char *v, const char **why)
+{
+	const char *rest, *slash;
+	char *host = NULL, *port = NULL;
+	int secure;
+
+	if (strncasecmp(v, "wss://", 6) == 0) {
+		secure = 1;
+		rest = v + 6;
+	} else if (strncasecmp(v, "ws://", 5) == 0) {
+		secure = 0;
+		rest = v + 5;
+	} else {
+		*why = "expected a ws:// or wss:// URL";
+		return -1;
+	}
+	if (strpbrk(v, "?#") != NULL) {
+		*why = "a base URL has no query or fragment";
+		return -1;
+	}
+	for (const char *p = v; *p != '\0'; p++) {
+		if (!isgraph((unsigned char)*p)) {
+			*why = "spaces or control characters in URL";
+			return -1;
+		}
+	}
+	slash = strchr(rest, '/');
+	if (memchr(rest, '@', slash ? (size_t)(slash - rest) : strlen(rest))) {
+		*why = "credentials do not belong in the URL; use User= and "
+		    "APIKeyFile=";
+		return -1;
+	}
+	if (parse_hostport(rest, slash ? (size_t)(slash - rest) : strlen(rest),
+	    secure ? "443" : "80", &host, &port) == -1) {
+		*why = "bad host or port in URL";
+		return -1;
+	}
+	free(c->host);
+	free(c->port);
+	free(c->path);
+	c->host = host;
+	c->port = port;
+	c->path = xstrdup(slash ? slash : "/");
+	c->secure = secure;
+	return 0;
+}
+
+static int
+parse_syslog(struct conf *c, const char *v)
+{
+	static const struct {
+		const char *scheme;
+		enum syslog_mode mode;
+		const char *port;
+	} schemes[] = {
+		{ "udp://", SYSLOG_UDP, "514" },
+		{ "tcp://", SYSLOG_TCP, "514" },
+		{ "tls://", SYSLOG_TLS, "6514" },
+	};
+
+	free(c->syslog_host);
+	free(c->syslog_port);
+	c->syslog_host = c->syslog_port = NULL;
+	if (strcmp(v, "no") == 0) {
+		c->syslog_mode = SYSLOG_NO;
+		return 0;
+	}
+	if (strcmp(v, "local") == 0) {
+		c->syslog_mode = SYSLOG_LOCAL;
+		return 0;
+	}
+	for (size_t i = 0; i < 3; i++) {
+		size_t n = strlen(schemes[i].scheme);
+
+		if (strncmp(v, schemes[i].scheme, n) != 0)
+			continue;
+		if (parse_hostport(v + n, strlen(v + n), schemes[i].port,
+		    &c->syslog_host, &c->syslog_port) == -1)
+			return -1;
+		c->syslog_mode = schemes[i].mode;
+		return 0;
+	}
+	return -1;
+}
+
+/* A syslog priority name or number 0-7; -1 if neither. */
+int
+conf_parse_priority(const char *v)
+{
+	if (v[0] >= '0' && v[0] <= '7' && v[1] == '\0')
+		return v[0] - '0';
+	for (int i = 0; i < 8; i++)
+		if (strcasecmp(v, priorities[i]) == 0)
+			return i;
+	if (strcasecmp(v, "error") == 0)
+		return 3;
+	if (strcasecmp(v, "warn") == 0)
+		return 4;
+	return -1;
+}
+
+const char *
+conf_priority_name(int p)
+{
+	return p >= 0 && p < 8 ? priorities[p] : "?";
+}
+
+static const char *
+describe(enum key_type t)
+{
+	switch (t) {
+	case K_BOOL:
+		return "expected yes or no";
+	case K_DURATION:
+		return "expected a duration such as 10, 500ms, 1.5s or 2min "
+		    "(at most 30 days)";
+	case K_BYTES:
+		return "expected a size from 1 to 1G (suffixes K, M, G)";
+	case K_COUNT:
+		return "expected a number from 1 to 100000000";
+	case K_SYSLOG:
+		return "expected no, local, udp://HOST[:PORT], tcp://HOST[:PORT] "
+		    "or tls://HOST[:PORT]";
+	case K_FACILITY:
+		return "expected a facility name (daemon, user, local0..local7, ...)";
+	case K_IDENT:
+		return "expected 1 to 48 printable ASCII characters, no spaces";
+	default:
+		return "invalid value";
+	}
+}
+
+/* Set one key; where names the place ("file:line", "-o ...") for errors. */
+static void
+conf_set(struct loader *ld, const struct key *k, const char *v,
+    const char *where)
+{
+	struct conf *c = ld->conf;
+	void *field = (char *)c + k->off;
+	const char *why = NULL;
+	uint64_t n;
+	int b;
+
+	switch (k->type) {
+	case K_STR:
+	case K_PATH:
+		free(*(char **)field);
+		*(char **)field = xstrdup(v);
+		break;
+	case K_APIKEY:
+		secret_free(ld->apikey);
+		ld->apikey = NULL;
+		if (*v != '\0' && (ld->apikey = secret_dup(v, strlen(v))) == NULL) {
+			conf_error(ld, where, k->name, "out of memory");
+			return;
+		}
+		free(c->apikey_file);	/* the later of the two wins */
+		c->apikey_file = xstrdup("");
+		break;
+	case K_APIKEYFILE:
+		free(c->apikey_file);
+		c->apikey_file = xstrdup(v);
+		if (*v != '\0') {
+			secret_free(ld->apikey);
+			ld->apikey = NULL;
+		}
+		break;
+	case K_BOOL:
+		if (parse_bool(v, &b) == -1)
+			goto bad;
+		*(int *)field = b;
+		break;
+	case K_DURATION:
+		if (conf_parse_duration(v, &n) == -1)
+			goto bad;
+		if (n == 0) {
+			why = "must be greater than zero";
+			goto bad;
+		}
+		*(uint64_t *)field = n;
+		break;
+	case K_BYTES:
+	case K_COUNT:
+		if (parse_count(v, k->type == K_BYTES,
+		    k->type == K_BYTES ? MAX_BYTES : MAX_QUEUE, &n) == -1)
+			goto bad;
+		*(uint64_t *)field = n;
+		break;
+	case K_URL:
+		if (parse_url(c, v, &why) == -1)
+			goto bad;
+		free(c->url);
+		c->url = xstrdup(v);
+		break;
+	case K_SYSLOG:
+		if (parse_syslog(c, v) == -1)
+			goto bad;
+		free(c->syslog);
+		c->syslog = xstrdup(v);
+		break;
+	case K_FACILITY:
+		for (n = 0; n < NFACILITIES; n++)
+			if (facilities[n] != NULL && strcmp(v, facilities[n]) == 0)
+				break;
+		if (n == NFACILITIES)
+			goto bad;
+		c->syslog_facility = (int)n;
+		break;
+	case K_IDENT:
+		if (*v == '\0' || strlen(v) > 48)
+			goto bad;
+		for (const char *p = v; *p != '\0'; p++)
+			if (*p < 33 || *p > 126)
+				goto bad;
+		free(c->identifier);
+		c->identifier = xstrdup(v);
+		break;
+	}
+	if (where != NULL) {
+		size_t i = (size_t)(k - keys);
+
+		free(c->origin[i]);
+		c->origin[i] = xstrdup(where);
+	}
+	return;
+bad:
+	if (k->type == K_APIKEY)
+		conf_error(ld, where, k->name, "invalid value");
+	else
+		conf_error(ld, where, k->name, "invalid value \"%s\": %s", v,
+		    why ? why : describe(k->type));
+}
+
+static void
+conf_set_priority(struct loader *ld, const char *key, const char *v,
+    const char *where)
+{
+	struct conf *c = ld->conf;
+	struct conf_prio *np;
+	int p;
+
+	if (*key == '\0' || key[0] == '.' || key[strlen(key) - 1] == '.') {
+		conf_error(ld, where, key, "expected Default, TYPE or TYPE.STATE");
+		return;
+	}
+	if ((p = conf_parse_priority(v)) == -1) {
+		conf_error(ld, where, key, "invalid priority \"%s\": expected "
+		    "emerg, alert, crit, err, warning, notice, info, debug or "
+		    "0-7", v);
+		return;
+	}
+	for (size_t i = 0; i < c->nprio; i++) {
+		if (strcmp(c->prio[i].key, key) == 0) {
+			c->prio[i].priority = p;
+			return;
+		}
+	}
+	np = reallocarray(c->prio, c->nprio + 1, sizeof *np);
+	if (np == NULL) {
+		log_err("out of memory");
+		exit(EXIT_FATAL);
+	}
+	c->prio = np;
+	c->prio[c->nprio].key = xstrdup(key);
+	c->prio[c->nprio].priority = p;
+	c->nprio++;
+}
+
+static const struct key *
+conf_find(const char *section, const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i].section, section) == 0 &&
+		    strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+static int
+conf_known_section(const char *s)
+{
+	return strcmp(s, "Stream") == 0 || strcmp(s, "Output") == 0 ||
+	    strcmp(s, "Priority") == 0;
+}
+
+/* Apply "Key=Value" in section; where is "file:line" or "-o". */
+static void
+conf_assign(struct loader *ld, const char *section, char *key, char *value,
+    const char *where)
+{
+	const struct key *k;
+
+	if (strcmp(section, "Priority") == 0) {
+		conf_set_priority(ld, key, value, where);
+		return;
+	}
+	if ((k = conf_find(section, key)) == NULL) {
+		conf_error(ld, where, key, "unknown key in [%s]", section);
+		return;
+	}
+	conf_set(ld, k, value, where);
+}
+
+/* Read one INI file; missing_ok for the default path. */
+static void
+conf_read_file(struct loader *ld, const char *path, int missing_ok)
+{
+	char section[64] = "", where[4096];
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	unsigned lineno = 0;
+	FILE *f;
+
+	if ((f = fopen(path, "re")) == NULL) {
+		if (errno == ENOENT && missing_ok)
+			return;
+		conf_error(ld, path, NULL, "%s", strerror(errno));
+		return;
+	}
+	while ((len = getline(&line, &cap, f)) != -1) {
+		char *s, *eq;
+
+		lineno++;
+		snprintf(where, sizeof where, "%s:%u", path, lineno);
+		if (memchr(line, '\0', (size_t)len) != NULL) {
+			conf_error(ld, where, NULL, "NUL byte in line");
+			continue;
+		}
+		s = trim(line);
+		if (*s == '\0' || *s == '#' || *s == ';')
+			continue;
+		if (*s == '[') {
+			size_t n = strlen(s);
+
+			if (s[n - 1] != ']' || n < 3) {
+				conf_error(ld, where, NULL,
+				    "malformed section header \"%s\"", s);
+				section[0] = '\0';
+				continue;
+			}
+			s[n - 1] = '\0';
+			if (!conf_known_section(s + 1)) {
+				conf_error(ld, where, NULL, "unknown section [%s]",
+				    s + 1);
+				/* Its keys would only repeat the error. */
+				snprintf(section, sizeof section, "!");
+				continue;
+			}
+			snprintf(section, sizeof section, "%s", s + 1);
+			continue;
+		}
+		if ((eq = strchr(s, '=')) == NULL) {
+			conf_error(ld, where, NULL, "expected Key=Value, got \"%s\"",
+			    s);
+			continue;
+		}
+		*eq = '\0';
+		s = trim(s);
+		if (section[0] == '!')
+			continue;
+		if (section[0] == '\0') {
+			conf_error(ld, where, s, "key outside of a section");
+			continue;
+		}
+		conf_assign(ld, section, s, trim(eq + 1), where);
+	}
+	if (ferror(f))
+		conf_error(ld, path, NULL, "read error: %s", strerror(errno));
+	/* The line may have held the API key. */
+	if (line != NULL)
+		explicit_bzero(line, cap);
+	free(line);
+	fclose(f);
+}
+
+static int
+dropin_filter(const struct dirent *d)
+{
+	size_t n = strlen(d->d_name);
+
+	return d->d_name[0] != '.' && n > 5 &&
+	    strcmp(d->d_name + n - 5, ".conf") == 0;
+}
+
+/* FILE.d/NAME.conf in lexical (byte) order; later files win. */
+static void
+conf_read_dropins(struct loader *ld, const char *path)
+{
+	struct dirent **list;
+	char dir[4096], file[4096 + 256];
+	int n;
+
+	snprintf(dir, sizeof dir, "%s.d", path);
+	if ((n = scandir(dir, &list, dropin_filter, NULL)) == -1) {
+		if (errno != ENOENT && errno != ENOTDIR)
+			conf_error(ld, dir, NULL, "%s", strerror(errno));
+		return;
+	}
+	for (int i = 1; i < n; i++) {	/* insertion sort: strcmp, no locale */
+		struct dirent *d = list[i];
+		int j = i - 1;
+
+		while (j >= 0 && strcmp(list[j]->d_name, d->d_name) > 0) {
+			list[j + 1] = list[j];
+			j--;
+		}
+		list[j + 1] = d;
+	}
+	for (int i = 0; i < n; i++) {
+		struct stat st;
+
+		snprintf(file, sizeof file, "%s/%s", dir, list[i]->d_name);
+		if (stat(file, &st) == 0 && S_ISREG(st.st_mode))
+			conf_read_file(ld, file, 0);
+		free(list[i]);
+	}
+	free(list);
+}
+
+/* Apply one "-o Section.Key=Value". */
+static void
+conf_override(struct loader *ld, const char *arg)
+{
+	char *copy = xstrdup(arg), *eq, *dot, where[256];
+
+	eq = strchr(copy, '=');
+	dot = strchr(copy, '.');
+	if (eq == NULL || dot == NULL || dot > eq) {
+		log_err("-o %.*s: expected Section.Key=Value",
+		    eq ? (int)(eq - copy) : (int)strlen(copy), copy);
+		ld->errors++;
+		goto out;
+	}
+	*eq = *dot = '\0';
+	snprintf(where, sizeof where, "-o %.64s.%.128s", copy, dot + 1);
+	if (!conf_known_section(copy)) {
+		conf_error(ld, where, NULL, "unknown section [%s]", copy);
+		goto out;
+	}
+	conf_assign(ld, copy, trim(dot + 1), trim(eq + 1), where);
+out:
+	explicit_bzero(copy, strlen(arg));
+	free(copy);
+}
+
+static void
+conf_env(struct loader *ld, const char *var, const char *section,
+    const char *name)
+{
+	const char *v = getenv(var);
+	char where[64];
+
+	if (v == NULL || *v == '\0')
+		return;
+	snprintf(where, sizeof where, "$%s", var);
+	conf_set(ld, conf_find(section, name), v, where);
+}
+
+/* Read the first line of a key file into secret memory. */
+static char *
+read_secret_file(struct loader *ld, const char *path, const char *where,
+    const char *key)
+{
+	char buf[MAX_SECRET + 1], *s, *nl, *r = NULL;
+	ssize_t n;
+	size_t len = 0;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+		conf_error(ld, where, key, "cannot open %s: %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	while (len < sizeof buf - 1 &&
+	    (n = read(fd, buf + len, sizeof buf - 1 - len)) != 0) {
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			conf_error(ld, where, key, "cannot read %s: %s", path,
+			    strerror(errno));
+			goto out;
+		}
+		len += (size_t)n;
+	}
+	if ((nl = memchr(buf, '\n', len)) == NULL && len == sizeof buf - 1) {
+		conf_error(ld, where, key, "%s: first line longer than %d bytes",
+		    path, MAX_SECRET);
+		goto out;
+	}
+	len = nl ? (size_t)(nl - buf) : len;
+	buf[len] = '\0';
+	if (memchr(buf, '\0', len) != NULL) {
+		conf_error(ld, where, key, "%s: NUL byte in the key", path);
+		goto out;
+	}
+	if (*(s = trim(buf)) == '\0') {
+		conf_error(ld, where, key, "%s: no key on the first line", path);
+		goto out;
+	}
+	if ((r = secret_dup(s, strlen(s))) == NULL)
+		conf_error(ld, where, key, "out of memory");
+out:
+	explicit_bzero(buf, sizeof buf);
+	close(fd);
+	return r;
+}
+
+static const char *
+origin_of(const struct conf *c, const char *section, const char *name)
+{
+	const char *o = c->origin[conf_find(section, name) - keys];
+
+	return o ? o : "default";
+}
+
+/* Pick the credential, strongest first (see dcevents.conf(5)). */
+static void
+conf_credentials(struct loader *ld)
+{
+	struct conf *c = ld->conf;
+	const char *e, *where;
+	char path[4096];
+
+	if (ld->apikey != NULL) {
+		c->cred_source = CRED_APIKEY;
+		c->secret = ld->apikey;
+		ld->apikey = NULL;
+		where = origin_of(c, "Stream", "APIKey");
+	} else if (c->apikey_file != NULL && *c->apikey_file != '\0') {
+		where = origin_of(c, "Stream", "APIKeyFile");
+		c->secret = read_secret_file(ld, c->apikey_file, where,
+		    "APIKeyFile");
+		c->cred_source = CRED_APIKEYFILE;
+		c->cred_origin = xstrdup(c->apikey_file);
+	} else if ((e = getenv("CREDENTIALS_DIRECTORY")) != NULL && *e != '\0' &&
+	    (snprintf(path, sizeof path, "%s/apikey", e), access(path, F_OK) == 0)) {
+		where = "$CREDENTIALS_DIRECTORY/apikey";
+		c->secret = read_secret_file(ld, path, where, "credential");
+		c->cred_source = CRED_SYSTEMD;
+		c->cred_origin = xstrdup(path);
+	} else if ((e = getenv("DOCKERCLOUD_AUTH")) != NULL && *e != '\0') {
+		if (strpbrk(e, "\r\n") != NULL) {
+			conf_error(ld, "$DOCKERCLOUD_AUTH", NULL,
+			    "contains a line break");
+			return;
+		}
+		c->secret = secret_dup(e, strlen(e));
+		c->cred_source = CRED_ENV_AUTH;
+		return;		/* sent verbatim, no user needed */
+	} else if ((e = getenv("DOCKERCLOUD_APIKEY")) != NULL && *e != '\0') {
+		where = "$DOCKERCLOUD_APIKEY";
+		c->secret = secret_dup(e, strlen(e));
+		c->cred_source = CRED_ENV_APIKEY;
+	} else
+		return;
+	if (c->secret != NULL && *c->user == '\0')
+		conf_error(ld, where, "User", "an API key needs User= (or "
+		    "$DOCKERCLOUD_USER)");
+	if (c->secret != NULL && strchr(c->user, ':') != NULL)
+		conf_error(ld, origin_of(c, "Stream", "User"), "User",
+		    "a user name cannot contain ':'");
+}
+
+/* Checks that involve more than one key. */
+static void
+conf_validate(struct loader *ld)
+{
+	struct conf *c = ld->conf;
+
+	if (!c->secure && !c->allow_insecure)
+		conf_error(ld, origin_of(c, "Stream", "URL"), "URL",
+		    "ws:// sends events and credentials in clear text; set "
+		    "AllowInsecure=yes to permit it");
+	if (c->backoff_min_ms > c->backoff_max_ms)
+		conf_error(ld, origin_of(c, "Stream", "BackoffMaxSec"),
+		    "BackoffMaxSec", "smaller than BackoffMinSec");
+	if (*c->cafile != '\0' && access(c->cafile, R_OK) == -1)
+		conf_error(ld, origin_of(c, "Stream", "CAFile"), "CAFile",
+		    "%s: %s", c->cafile, strerror(errno));
+	if (*c->capath != '\0' && access(c->capath, R_OK | X_OK) == -1)
+		conf_error(ld, origin_of(c, "Stream", "CAPath"), "CAPath",
+		    "%s: %s", c->capath, strerror(errno));
+#ifndef HAVE_SYSTEMD
+	if (c->journal)
+		conf_error(ld, origin_of(c, "Output", "Journal"), "Journal",
+		    "this dcevents was built without libsystemd");
+#endif
+	if (!c->journal && c->syslog_mode == SYSLOG_NO && !c->stdout_json)
+		conf_error(ld, "[Output]", NULL, "no output enabled: set "
+		    "Journal=yes, Syslog= or Stdout=yes");
+}
+
+struct conf *
+conf_load(const char *path, int path_given, char *const *overrides,
+    size_t noverrides)
+{
+	struct loader ld = { 0 };
+	struct conf *c;
+
+	if ((c = calloc(1, sizeof *c)) == NULL ||
+	    (c->origin = calloc(NKEYS, sizeof *c->origin)) == NULL) {
+		log_err("out of memory");
+		exit(EXIT_FATAL);
+	}
+	ld.conf = c;
+	for (size_t i = 0; i < NKEYS; i++)
+		conf_set(&ld, &keys[i], keys[i].def, NULL);
+	if (ld.errors != 0)
+		abort();	/* a built-in default does not parse */
+
+	if (getenv("DOCKERCLOUD_STREAM_HOST") != NULL)
+		conf_env(&ld, "DOCKERCLOUD_STREAM_HOST", "Stream", "URL");
+	else
+		conf_env(&ld, "DOCKERCLOUD_STREAM_URL", "Stream", "URL");
+	conf_env(&ld, "DOCKERCLOUD_NAMESPACE", "Stream", "Namespace");
+	conf_env(&ld, "DOCKERCLOUD_USER", "Stream", "User");
+
+	conf_read_file(&ld, path, !path_given);
+	conf_read_dropins(&ld, path);
+	for (size_t i = 0; i < noverrides; i++)
+		conf_override(&ld, overrides[i]);
+
+	conf_credentials(&ld);
+	conf_validate(&ld);
+	secret_free(ld.apikey);
+	if (ld.errors != 0) {
+		log_err("%s: %d error%s in the configuration", path, ld.errors,
+		    ld.errors == 1 ? "" : "s");
+		conf_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void
+conf_free(struct conf *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < NKEYS; i++) {
+		switch (keys[i].type) {
+		case K_STR: case K_PATH: case K_URL: case K_SYSLOG:
+		case K_IDENT: case K_APIKEYFILE:
+			free(*(char **)((char *)c + keys[i].off));
+			break;
+		default:
+			break;
+		}
+		free(c->origin[i]);
+	}
+	free(c->origin);
+	free(c->host);
+	free(c->port);
+	free(c->path);
+	free(c->syslog_host);
+	free(c->syslog_port);
+	for (size_t i = 0; i < c->nprio; i++)
+		free(c->prio[i].key);
+	free(c->prio);
+	free(c->cred_origin);
+	secret_free(c->secret);
+	free(c);
+}
+
+static void
+print_duration(FILE *f, uint64_t ms)
+{
+	if (ms % 60000 == 0)
+		fprintf(f, "%" PRIu64 "min\n", ms / 60000);
+	else if (ms % 1000 == 0)
+		fprintf(f, "%" PRIu64 "s\n", ms / 1000);
+	else
+		fprintf(f, "%" PRIu64 "ms\n", ms);
+}
+
+/* The effective configuration as a file that -c would accept. */
+void
+conf_print(const struct conf *c, FILE *f)
+{
+	static const char *const cred[] = {
+		[CRED_NONE] = "none (no Authorization header is sent)",
+		[CRED_APIKEY] = "APIKey=",
+		[CRED_APIKEYFILE] = "APIKeyFile",
+		[CRED_SYSTEMD] = "systemd credential",
+		[CRED_ENV_AUTH] = "$DOCKERCLOUD_AUTH, sent verbatim",
+		[CRED_ENV_APIKEY] = "$DOCKERCLOUD_APIKEY",
+	};
+	const char *section = "";
+
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct key *k = &keys[i];
+		const void *field = (const char *)c + k->off;
+
+		if (strcmp(section, k->section) != 0) {
+			if (*section != '\0') {
+				if (strcmp(section, "Stream") == 0)
+					fprintf(f, "# credential: %s%s%s\n",
+					    cred[c->cred_source],
+					    c->cred_origin ? " " : "",
+					    c->cred_origin ? c->cred_origin : "");
+				fputc('\n', f);
+			}
+			section = k->section;
+			fprintf(f, "[%s]\n", section);
+		}
+		if (c->origin[i] != NULL)
+			fprintf(f, "# from %s\n", c->origin[i]);
+		fprintf(f, "%s=", k->name);
+		switch (k->type) {
+		case K_APIKEY:
+			fputs(c->cred_source == CRED_APIKEY ? "(masked)\n" : "\n",
+			    f);
+			break;
+		case K_BOOL:
+			fputs(*(const int *)field ? "yes\n" : "no\n", f);
+			break;
+		case K_DURATION:
+			print_duration(f, *(const uint64_t *)field);
+			break;
+		case K_BYTES:
+		case K_COUNT:
+			fprintf(f, "%" PRIu64 "\n", *(const uint64_t *)field);
+			break;
+		case K_FACILITY:
+			fprintf(f, "%s\n", facilities[c->syslog_facility]);
+			break;
+		default:
+			fprintf(f, "%s\n", *(char *const *)field);
+			break;
+		}
+	}
+	fputs("\n[Priority]\n", f);
+	for (size_t i = 0; i < c->nprio; i++)
+		fprintf(f, "%s=%s\n", c->prio[i].key,
+		    conf_priority_name(c->prio[i].priority));
+	fflush(f);
+}
+
+static int
+streq(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+/* Would moving from a to b need a new connection? */
+int
+conf_stream_changed(const struct conf *a, const struct conf *b)
+{
+	return !streq(a->url, b->url) || !streq(a->ns, b->ns) ||
+	    !streq(a->user, b->user) || !streq(a->secret, b->secret) ||
+	    a->cred_source != b->cred_source ||
+	    !streq(a->type, b->type) || !streq(a->object, b->object) ||
+	    !streq(a->parent, b->parent) || !streq(a->cafile, b->cafile) ||
+	    !streq(a->capath, b->capath) ||
+	    a->allow_insecure != b->allow_insecure ||
+	    a->connect_timeout_ms != b->connect_timeout_ms ||
+	    a->ping_interval_ms != b->ping_interval_ms ||
+	    a->pong_timeout_ms != b->pong_timeout_ms ||
+	    a->max_message_bytes != b->max_message_bytes;
+}
+
+static int
+prio_lookup(const struct conf *c, const char *key, size_t len)
+{
+	for (size_t i = 0; i < c->nprio; i++)
+		if (strlen(c->prio[i].key) == len &&
+		    memcmp(c->prio[i].key, key, len) == 0)
+			return c->prio[i].priority;
+	return -1;
+}
+
+/* [Priority]: TYPE.STATE over TYPE over Default over the built-in value. */
+int
+conf_priority_for(const struct conf *c, const char *type, const char *state,
+    int fallback)
+{
+	char key[512];
+	int p, n;
+
+	if (c->nprio == 0)
+		return fallback;
+	if (state != NULL && *state != '\0') {
+		n = snprintf(key, sizeof key, "%s.%s", type, state);
+		if (n > 0 && (size_t)n < sizeof key &&
+		    (p = prio_lookup(c, key, (size_t)n)) != -1)
+			return p;
+	}
+	if ((p = prio_lookup(c, type, strlen(type))) != -1)
+		return p;
+	if ((p = prio_lookup(c, "Default", 7)) != -1)
+		return p;
+	return fallback;
+}

@@ -1,0 +1,96 @@
+/*
+ * The daemon's own diagnostics on stderr.  Under systemd stderr is the
+ * journal stream: each line then carries an sd-daemon "<N>" prefix so that
+ * journald files it at the right priority.  Elsewhere the line is plain.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dcevents.h"
+
+static int log_verbosity;
+static int log_prefix;
+
+static const char *const log_names[] = {
+	"emerg", "alert", "crit", "error", "warning", "notice", "info", "debug"
+};
+
+/* Is stderr the stream that $JOURNAL_STREAM ("DEV:INODE") names? */
+static int
+log_journal_stream(void)
+{
+	const char *e = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (e == NULL || sscanf(e, "%llu:%llu", &dev, &ino) != 2)
+		return 0;
+	if (fstat(STDERR_FILENO, &st) == -1)
+		return 0;
+	return (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
+
+/* Verbosity 0 shows info and above; each -v adds a level of debug. */
+void
+log_init(int verbosity)
+{
+	log_verbosity = verbosity;
+	log_prefix = log_journal_stream();
+}
+
+void
+log_set_verbosity(int verbosity)
+{
+	log_verbosity = verbosity;
+}
+
+int
+log_get_verbosity(void)
+{
+	return log_verbosity;
+}
+
+void
+log_vmsg(int priority, const char *fmt, va_list ap)
+{
+	char buf[2048];
+	int saved = errno;
+
+	if (priority < 0)
+		priority = 0;
+	if (priority > 7)
+		priority = 7;
+	if (priority == 7 && log_verbosity < 1)
+		return;
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	/* One record per line: a newline inside would start a new record. */
+	for (char *p = buf; *p != '\0'; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	if (log_prefix)
+		fprintf(stderr, "<%d>%s\n", priority, buf);
+	else if (priority <= 4 || priority == 7)
+		fprintf(stderr, "dcevents: %s: %s\n", log_names[priority], buf);
+	else
+		fprintf(stderr, "dcevents: %s\n", buf);
+	fflush(stderr);
+	errno = saved;
+}
+
+void
+log_msg(int priority, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(priority, fmt, ap);
+	va_end(ap);
+}

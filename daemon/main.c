@@ -1,0 +1,191 @@
+/*
+ * dcevents: hold the Docker Cloud events stream, write every event as a
+ * structured journald/syslog record.  main only parses the command line,
+ * loads the configuration and wires the subsystems to the event loop.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "dcevents.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#define DEFAULT_CONF SYSCONFDIR "/dcevents/dcevents.conf"
+
+static struct {
+	struct event_base *base;
+	struct conf *conf;
+	const char *path;
+	int path_given;
+	char **overrides;
+	size_t noverrides;
+	int exit_status;
+} dc;
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: dcevents [-c FILE] [-o Section.Key=Value]... [-t] [-v]... "
+	    "[-h] [-V]\n"
+	    "  -c FILE   configuration file (default %s)\n"
+	    "  -o S.K=V  override one key, e.g. -o Stream.URL=wss://h:8443/\n"
+	    "            (a secret given this way is visible in the process "
+	    "list)\n"
+	    "  -t        check the configuration, print the effective "
+	    "settings, exit\n"
+	    "  -v        more diagnostics (repeatable)\n"
+	    "  -h        this help\n"
+	    "  -V        print the version\n", DEFAULT_CONF);
+}
+
+/* Keep our own copy of each -o and hide secrets from /proc/PID/cmdline. */
+static void
+save_override(char *arg)
+{
+	char **n;
+
+	n = reallocarray(dc.overrides, dc.noverrides + 1, sizeof *n);
+	if (n == NULL || (n[dc.noverrides] = strdup(arg)) == NULL) {
+		log_err("out of memory");
+		exit(EXIT_FATAL);
+	}
+	dc.overrides = n;
+	dc.noverrides++;
+	if (strncmp(arg, "Stream.APIKey", 13) == 0 && arg[13] != 'F') {
+		char *eq = strchr(arg, '=');
+
+		log_warn("-o Stream.APIKey: a key on the command line is "
+		    "visible to other users; prefer APIKeyFile= or the apikey "
+		    "credential");
+		if (eq != NULL)
+			explicit_bzero(eq + 1, strlen(eq + 1));
+	}
+}
+
+static void
+on_terminate(evutil_socket_t sig, short what, void *arg)
+{
+	log_info("received %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	notify_stopping();
+	event_base_loopexit(dc.base, NULL);
+}
+
+/* SIGHUP: a new configuration replaces the old only if it loads cleanly. */
+static void
+on_reload(evutil_socket_t sig, short what, void *arg)
+{
+	struct conf *next;
+	int changed;
+
+	notify_reloading();
+	log_info("received SIGHUP, reloading %s", dc.path);
+	if ((next = conf_load(dc.path, dc.path_given, dc.overrides,
+	    dc.noverrides)) == NULL) {
+		log_err("reload failed; keeping the previous configuration");
+		notify_ready("Reload failed; running with the previous "
+		    "configuration");
+		return;
+	}
+	changed = conf_stream_changed(dc.conf, next);
+	conf_free(dc.conf);
+	dc.conf = next;
+	log_info("configuration reloaded%s",
+	    changed ? "; stream settings changed" : "");
+	notify_ready("Running");
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct event *sigs[3];
+	int ch, test = 0, verbosity = 0;
+
+	dc.path = DEFAULT_CONF;
+	log_init(0);
+	while ((ch = getopt(argc, argv, "c:o:tvhV")) != -1) {
+		switch (ch) {
+		case 'c':
+			dc.path = optarg;
+			dc.path_given = 1;
+			break;
+		case 'o':
+			save_override(optarg);
+			break;
+		case 't':
+			test = 1;
+			break;
+		case 'v':
+			verbosity++;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("dcevents %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_CONFIG;
+		}
+	}
+	if (optind != argc) {
+		log_err("unexpected argument \"%s\"", argv[optind]);
+		usage(stderr);
+		return EXIT_CONFIG;
+	}
+	log_set_verbosity(verbosity);
+
+	if ((dc.conf = conf_load(dc.path, dc.path_given, dc.overrides,
+	    dc.noverrides)) == NULL)
+		return EXIT_CONFIG;
+	if (test) {
+		conf_print(dc.conf, stdout);
+		conf_free(dc.conf);
+		return ferror(stdout) ? EXIT_CONFIG : 0;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	if ((dc.base = event_base_new()) == NULL) {
+		log_err("cannot create the event loop");
+		return EXIT_FATAL;
+	}
+	sigs[0] = evsignal_new(dc.base, SIGTERM, on_terminate, NULL);
+	sigs[1] = evsignal_new(dc.base, SIGINT, on_terminate, NULL);
+	sigs[2] = evsignal_new(dc.base, SIGHUP, on_reload, NULL);
+	for (size_t i = 0; i < 3; i++) {
+		if (sigs[i] == NULL || evsignal_add(sigs[i], NULL) == -1) {
+			log_err("cannot install signal handlers");
+			return EXIT_FATAL;
+		}
+	}
+	if (notify_watchdog_start(dc.base) == -1)
+		return EXIT_FATAL;
+
+	log_info("dcevents %s started", PACKAGE_VERSION);
+	notify_ready("Running");
+	if (event_base_dispatch(dc.base) == -1) {
+		log_err("event loop failed: %s", strerror(errno));
+		dc.exit_status = EXIT_FATAL;
+	}
+
+	notify_watchdog_stop();
+	for (size_t i = 0; i < 3; i++)
+		event_free(sigs[i]);
+	event_base_free(dc.base);
+	conf_free(dc.conf);
+	for (size_t i = 0; i < dc.noverrides; i++)
+		free(dc.overrides[i]);
+	free(dc.overrides);
+	log_info("stopped");
+	return dc.exit_status;
+}

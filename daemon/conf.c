@@ -673,11 +673,14 @@ conf_read_file(struct loader *ld, const char *path, int missing_ok)
 	FILE *f;
 
 	if ((f = fopen(path, "re")) == NULL) {
-		if (errno == ENOENT && missing_ok)
+		if (errno == ENOENT && missing_ok) {
+			log_debug("%s: not found, using the defaults", path);
 			return;
+		}
 		conf_error(ld, path, NULL, "%s", strerror(errno));
 		return;
 	}
+	log_debug("reading %s", path);
 	while ((len = getline(&line, &cap, f)) != -1) {
 		char *s, *eq;
 

@@ -1,0 +1,88 @@
+#!/bin/sh
+# The command line of SPEC section 3, run against the real binary.
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+
+conf=$top_srcdir/conf/dcevents.conf
+
+"$DCEVENTS" -V >"$T/out" 2>"$T/err"
+check "-V exits 0" test $? -eq 0
+check "-V prints the version" grep -qE '^dcevents [0-9]+\.[0-9]+\.[0-9]+$' "$T/out"
+
+"$DCEVENTS" -h >"$T/out" 2>"$T/err"
+check "-h exits 0" test $? -eq 0
+for opt in "-c FILE" "-o S.K=V" "-t" "-v" "-h" "-V"; do
+	check "-h documents $opt" contains "$T/out" "  $opt "
+done
+
+"$DCEVENTS" -x >"$T/out" 2>"$T/err"
+check "an unknown option exits 1" test $? -eq 1
+check "an unknown option prints usage on stderr" contains "$T/err" "usage: dcevents"
+"$DCEVENTS" -t -c "$conf" extra >"$T/out" 2>"$T/err"
+check "a stray argument exits 1" test $? -eq 1
+check "a stray argument is named" contains "$T/err" 'unexpected argument "extra"'
+
+"$DCEVENTS" -t -c "$conf" >"$T/out" 2>"$T/err"
+check "-t -c conf/dcevents.conf exits 0" test $? -eq 0
+check "-t prints the effective URL" contains "$T/out" "URL=wss://ws.cloud.docker.com/"
+check "-t prints QueueMax" contains "$T/out" "QueueMax=100000"
+check "-t is quiet on stderr" test ! -s "$T/err"
+
+"$DCEVENTS" -t -c "$T/missing.conf" >"$T/out" 2>"$T/err"
+check "a missing -c file exits 1" test $? -eq 1
+check "a missing -c file is named" contains "$T/err" "$T/missing.conf: No such file or directory"
+
+printf '[Stream]\nURL=wss://h/\nFoo=bar\n[Output]\nQueueMax=-1\n' >"$T/bad.conf"
+"$DCEVENTS" -t -c "$T/bad.conf" >"$T/out" 2>"$T/err"
+check "a bad file exits 1" test $? -eq 1
+check "a bad file: unknown key with file and line" contains "$T/err" "$T/bad.conf:3: Foo: unknown key in [Stream]"
+check "a bad file: bad value with file and line" contains "$T/err" "$T/bad.conf:5: QueueMax: invalid value \"-1\""
+check "a bad file prints no settings" test ! -s "$T/out"
+
+"$DCEVENTS" -t -c "$conf" -o Stream.URL=wss://o.example:8443/ -o Output.Stdout=yes >"$T/out" 2>"$T/err"
+check "-o exits 0" test $? -eq 0
+check "-o overrides a key" contains "$T/out" "URL=wss://o.example:8443/"
+check "-o says where the value came from" contains "$T/out" "# from -o Stream.URL"
+"$DCEVENTS" -t -c "$conf" -o Stream.Nope=1 >"$T/out" 2>"$T/err"
+check "-o with an unknown key exits 1" test $? -eq 1
+check "-o with an unknown key is named" contains "$T/err" "-o Stream.Nope: Nope: unknown key"
+
+printf 'key-from-file-0123\n' >"$T/key"
+printf '[Stream]\nUser=alice\nAPIKeyFile=%s\n' "$T/key" >"$T/cred.conf"
+"$DCEVENTS" -t -c "$T/cred.conf" >"$T/out" 2>"$T/err"
+check "-t with a key file exits 0" test $? -eq 0
+check "-t names the credential source" contains "$T/out" "# credential: APIKeyFile $T/key"
+check "-t never prints the key" lacks "$T/out" "key-from-file-0123"
+"$DCEVENTS" -t -c "$conf" -o Stream.User=bob -o Stream.APIKey=argv-secret-42 >"$T/out" 2>"$T/err"
+check "-t with -o Stream.APIKey exits 0" test $? -eq 0
+check "-o Stream.APIKey is masked" contains "$T/out" "APIKey=(masked)"
+check "-o Stream.APIKey warns" contains "$T/err" "visible to other users"
+check "the -o key is never printed" lacks "$T/out" "argv-secret-42"
+check "the -o key is never logged" lacks "$T/err" "argv-secret-42"
+
+"$DCEVENTS" -t -c "$conf" >"$T/out" 2>"$T/err"
+check "without -v no debug lines" lacks "$T/err" "debug:"
+"$DCEVENTS" -t -v -c "$conf" >"$T/out" 2>"$T/err"
+check "-v adds debug lines" contains "$T/err" "dcevents: debug: reading $conf"
+
+# stderr is the journal stream: sd-daemon priority prefixes.
+: >"$T/stream"
+js=$(stat -c '%d:%i' "$T/stream")
+JOURNAL_STREAM=$js "$DCEVENTS" -t -v -c "$T/bad.conf" >"$T/out" 2>>"$T/stream"
+check "an error under JOURNAL_STREAM has <3>" contains "$T/stream" "<3>$T/bad.conf:3: Foo"
+JOURNAL_STREAM=$js "$DCEVENTS" -t -v -c "$conf" >"$T/out" 2>>"$T/stream"
+check "debug under JOURNAL_STREAM has <7>" contains "$T/stream" "<7>reading $conf"
+JOURNAL_STREAM=1:2 "$DCEVENTS" -t -c "$T/bad.conf" >"$T/out" 2>"$T/err"
+check "another JOURNAL_STREAM: plain text" contains "$T/err" "dcevents: error: $T/bad.conf:3"
+
+# A key given with -o leaves the process list.
+printf '[Output]\nStdout=yes\n' >"$T/run.conf"
+"$DCEVENTS" -c "$T/run.conf" -o Stream.User=bob -o Stream.APIKey=argv-secret-42 >"$T/out" 2>"$T/err" &
+pid=$!
+PIDS="$PIDS $pid"
+wait_for "$T/err" "started"
+check "the -o key is wiped from /proc/PID/cmdline" sh -c "! tr '\\0' ' ' </proc/$pid/cmdline | grep -q argv-secret-42"
+kill "$pid"
+wait "$pid"
+check "the daemon with -o exits 0 on SIGTERM" test $? -eq 0
+
+finish

@@ -1,0 +1,89 @@
+# Shared helpers for the integration drivers (sourced).  Each driver runs in
+# its own temporary directory, removed on exit, and uses loopback only.
+# Exit status: 0 all checks passed, 77 skipped, 1 a check failed.
+
+set -u
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+: "${DCEVENTS:=$top_builddir/daemon/dcevents}"
+PY=/usr/bin/python3
+
+T=$(mktemp -d /tmp/dcevents-test.XXXXXX)
+failures=0
+checks=0
+PIDS=
+
+cleanup() {
+	for p in $PIDS; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+
+pass() {
+	checks=$((checks + 1))
+	echo "ok $checks - $*"
+}
+
+fail() {
+	checks=$((checks + 1))
+	failures=$((failures + 1))
+	echo "not ok $checks - $*"
+}
+
+# check DESCRIPTION COMMAND...: pass if the command succeeds.
+check() {
+	d=$1
+	shift
+	if "$@"; then pass "$d"; else fail "$d"; fi
+}
+
+# contains FILE TEXT: FILE holds TEXT (fixed string); shows FILE if not.
+contains() {
+	if grep -qF -- "$2" "$1"; then return 0; fi
+	echo "# expected in $1: $2"
+	sed 's/^/#   /' "$1" | tail -20
+	return 1
+}
+
+lacks() {
+	if grep -qF -- "$2" "$1"; then
+		echo "# unexpected in $1: $2"
+		return 1
+	fi
+	return 0
+}
+
+# wait_for FILE TEXT [SECONDS]: until FILE holds TEXT.
+wait_for() {
+	n=$(( ${3:-5} * 20 ))
+	while [ "$n" -gt 0 ]; do
+		grep -qF -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+		n=$((n - 1))
+	done
+	echo "# timed out waiting for \"$2\" in $1"
+	[ -f "$1" ] && sed 's/^/#   /' "$1" | tail -20
+	return 1
+}
+
+# count FILE TEXT: lines of FILE holding TEXT.
+count() {
+	grep -cF -- "$2" "$1" 2>/dev/null || true
+}
+
+now_ms() {
+	echo $(( $(date +%s%N) / 1000000 ))
+}
+
+finish() {
+	echo "$checks checks, $failures failed"
+	[ "$failures" -eq 0 ] || exit 1
+	exit 0
+}

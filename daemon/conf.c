@@ -41,10 +41,13 @@ struct key {
 	const char *def;
 };
 
+/* A build without libsystemd is for containers: stdout replaces the journal. */
 #ifdef HAVE_SYSTEMD
 #define JOURNAL_DEFAULT "yes"
+#define STDOUT_DEFAULT "no"
 #else
 #define JOURNAL_DEFAULT "no"
+#define STDOUT_DEFAULT "yes"
 #endif
 
 #define O(m) offsetof(struct conf, m)
@@ -70,7 +73,7 @@ static const struct key keys[] = {
 	{ "Output", "Journal", K_BOOL, O(journal), JOURNAL_DEFAULT },
 	{ "Output", "Syslog", K_SYSLOG, O(syslog), "no" },
 	{ "Output", "SyslogFacility", K_FACILITY, O(syslog_facility), "daemon" },
-	{ "Output", "Stdout", K_BOOL, O(stdout_json), "no" },
+	{ "Output", "Stdout", K_BOOL, O(stdout_json), STDOUT_DEFAULT },
 	{ "Output", "Identifier", K_IDENT, O(identifier), "dcevents" },
 	{ "Output", "QueueMax", K_COUNT, O(queue_max), "100000" },
 };

@@ -112,13 +112,14 @@ test_defaults(void)
 	is_int(c->max_message_bytes, 1048576, "MaxMessageBytes default");
 #ifdef HAVE_SYSTEMD
 	is_int(c->journal, 1, "Journal default yes");
+	is_int(c->stdout_json, 0, "Stdout default no");
 #else
 	is_int(c->journal, 0, "Journal default no without libsystemd");
+	is_int(c->stdout_json, 1, "Stdout default yes without libsystemd");
 #endif
 	is_str(c->syslog, "no", "Syslog default no");
 	is_int(c->syslog_mode, SYSLOG_NO, "Syslog mode no");
 	is_int(c->syslog_facility, 3, "SyslogFacility default daemon");
-	is_int(c->stdout_json, 0, "Stdout default no");
 	is_str(c->identifier, "dcevents", "Identifier default");
 	is_int(c->queue_max, 100000, "QueueMax default");
 	is_int(c->nprio, 0, "no [Priority] rules by default");
@@ -313,8 +314,12 @@ test_values(void)
 	    ":3: BackoffMaxSec: smaller than BackoffMinSec", "min > max");
 	fails_with("[Stream]\nCAFile=/nonexistent/ca.pem\n", ":2: CAFile: "
 	    "/nonexistent/ca.pem: No such file", "missing CAFile");
-	fails_with("[Output]\nJournal=no\n", "no output enabled",
+	fails_with("[Output]\nJournal=no\nStdout=no\n", "no output enabled",
 	    "no output at all");
+#ifndef HAVE_SYSTEMD
+	fails_with("[Output]\nJournal=yes\n", ":2: Journal: this dcevents was "
+	    "built without libsystemd", "Journal=yes without libsystemd");
+#endif
 	fails_with("[Priority]\ncontainer=loud\n", ":2: container: invalid "
 	    "priority \"loud\"", "bad priority");
 	fails_with("[Priority]\n.Running=err\n", ":2: .Running: expected",

@@ -23,14 +23,24 @@
 
 #include "dcevents.h"
 
-#define MAX_DURATION_MS (30ULL * 24 * 3600 * 1000)	/* 30 days */
+#define MAX_DURATION_MS (30ULL * 24 * 3600 * 1000) /* 30 days */
 #define MAX_BYTES (1ULL << 30)
 #define MAX_QUEUE 100000000ULL
 #define MAX_SECRET 4096
 
 enum key_type {
-	K_STR, K_PATH, K_BOOL, K_DURATION, K_BYTES, K_COUNT, K_URL,
-	K_SYSLOG, K_FACILITY, K_IDENT, K_APIKEY, K_APIKEYFILE
+	K_STR,
+	K_PATH,
+	K_BOOL,
+	K_DURATION,
+	K_BYTES,
+	K_COUNT,
+	K_URL,
+	K_SYSLOG,
+	K_FACILITY,
+	K_IDENT,
+	K_APIKEY,
+	K_APIKEYFILE
 };
 
 struct key {
@@ -63,16 +73,19 @@ static const struct key keys[] = {
 	{ "Stream", "CAFile", K_PATH, O(cafile), "" },
 	{ "Stream", "CAPath", K_PATH, O(capath), "" },
 	{ "Stream", "AllowInsecure", K_BOOL, O(allow_insecure), "no" },
-	{ "Stream", "ConnectTimeoutSec", K_DURATION, O(connect_timeout_ms), "10s" },
+	{ "Stream", "ConnectTimeoutSec", K_DURATION, O(connect_timeout_ms),
+	    "10s" },
 	{ "Stream", "PingIntervalSec", K_DURATION, O(ping_interval_ms), "10s" },
 	{ "Stream", "PongTimeoutSec", K_DURATION, O(pong_timeout_ms), "10s" },
 	{ "Stream", "BackoffMinSec", K_DURATION, O(backoff_min_ms), "1s" },
 	{ "Stream", "BackoffMaxSec", K_DURATION, O(backoff_max_ms), "120s" },
 	{ "Stream", "AuthBackoffSec", K_DURATION, O(auth_backoff_ms), "300s" },
-	{ "Stream", "MaxMessageBytes", K_BYTES, O(max_message_bytes), "1048576" },
+	{ "Stream", "MaxMessageBytes", K_BYTES, O(max_message_bytes),
+	    "1048576" },
 	{ "Output", "Journal", K_BOOL, O(journal), JOURNAL_DEFAULT },
 	{ "Output", "Syslog", K_SYSLOG, O(syslog), "no" },
-	{ "Output", "SyslogFacility", K_FACILITY, O(syslog_facility), "daemon" },
+	{ "Output", "SyslogFacility", K_FACILITY, O(syslog_facility),
+	    "daemon" },
 	{ "Output", "Stdout", K_BOOL, O(stdout_json), STDOUT_DEFAULT },
 	{ "Output", "Identifier", K_IDENT, O(identifier), "dcevents" },
 	{ "Output", "QueueMax", K_COUNT, O(queue_max), "100000" },
@@ -80,22 +93,19 @@ static const struct key keys[] = {
 #undef O
 #define NKEYS (sizeof keys / sizeof keys[0])
 
-static const char *const facilities[] = {
-	"kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news",
-	"uucp", "cron", "authpriv", "ftp", NULL, NULL, NULL, NULL,
-	"local0", "local1", "local2", "local3", "local4", "local5", "local6",
-	"local7"
-};
+static const char *const facilities[] = { "kern", "user", "mail", "daemon",
+	"auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp",
+	NULL, NULL, NULL, NULL, "local0", "local1", "local2", "local3",
+	"local4", "local5", "local6", "local7" };
 #define NFACILITIES (sizeof facilities / sizeof facilities[0])
 
-static const char *const priorities[] = {
-	"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"
-};
+static const char *const priorities[] = { "emerg", "alert", "crit", "err",
+	"warning", "notice", "info", "debug" };
 
 /* State of one load; the configuration is only returned if errors == 0. */
 struct loader {
 	struct conf *conf;
-	char *apikey;		/* secret memory */
+	char *apikey; /* secret memory */
 	int errors;
 };
 
@@ -146,9 +156,12 @@ xstrdup(const char *s)
 	return p;
 }
 
-static void __attribute__((format(printf, 4, 5)))
-conf_error(struct loader *ld, const char *where, const char *key,
-    const char *fmt, ...)
+static void conf_error(struct loader *, const char *, const char *,
+    const char *, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+conf_error(
+    struct loader *ld, const char *where, const char *key, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -239,9 +252,10 @@ conf_parse_duration(const char *s, uint64_t *ms)
 	if (*s == '\0')
 		return -1;
 	while (*s != '\0') {
-		static const struct { const char *u; uint64_t ms; } units[] = {
-			{ "ms", 1 }, { "min", 60000 }, { "s", 1000 }
-		};
+		static const struct {
+			const char *u;
+			uint64_t ms;
+		} units[] = { { "ms", 1 }, { "min", 60000 }, { "s", 1000 } };
 		const char *num = s, *end;
 		uint64_t part, unit = 1000;
 		size_t i, ulen = 0;
@@ -290,7 +304,10 @@ parse_count(const char *s, int suffixes, uint64_t max, uint64_t *out)
 		v = v * 10 + (uint64_t)(*p - '0');
 	}
 	if (suffixes && *p != '\0') {
-		int shift = *p == 'K' ? 10 : *p == 'M' ? 20 : *p == 'G' ? 30 : -1;
+		int shift = *p == 'K' ? 10
+		    : *p == 'M'       ? 20
+		    : *p == 'G'       ? 30
+				      : -1;
 
 		if (shift < 0 || v > (max >> shift))
 			return -1;
@@ -305,8 +322,8 @@ parse_count(const char *s, int suffixes, uint64_t max, uint64_t *out)
 
 /* Split "HOST[:PORT]" or "[V6][:PORT]"; port 1-65535. */
 static int
-parse_hostport(const char *s, size_t len, const char *defport,
-    char **host, char **port)
+parse_hostport(
+    const char *s, size_t len, const char *defport, char **host, char **port)
 {
 	const char *h = s, *colon = NULL, *p;
 	size_t hlen;
@@ -328,7 +345,7 @@ parse_hostport(const char *s, size_t len, const char *defport,
 		colon = memchr(s, ':', len);
 		hlen = colon ? (size_t)(colon - s) : len;
 		if (colon && memchr(colon + 1, ':', len - hlen - 1))
-			return -1;	/* bare IPv6 needs brackets */
+			return -1; /* bare IPv6 needs brackets */
 	}
 	if (hlen == 0)
 		return -1;
@@ -390,11 +407,11 @@ parse_url(struct conf *c, const char *v, const char **why)
 	slash = strchr(rest, '/');
 	if (memchr(rest, '@', slash ? (size_t)(slash - rest) : strlen(rest))) {
 		*why = "credentials do not belong in the URL; use User= and "
-		    "APIKeyFile=";
+		       "APIKeyFile=";
 		return -1;
 	}
 	if (parse_hostport(rest, slash ? (size_t)(slash - rest) : strlen(rest),
-	    secure ? "443" : "80", &host, &port) == -1) {
+		secure ? "443" : "80", &host, &port) == -1) {
 		*why = "bad host or port in URL";
 		return -1;
 	}
@@ -438,7 +455,7 @@ parse_syslog(struct conf *c, const char *v)
 		if (strncmp(v, schemes[i].scheme, n) != 0)
 			continue;
 		if (parse_hostport(v + n, strlen(v + n), schemes[i].port,
-		    &c->syslog_host, &c->syslog_port) == -1)
+			&c->syslog_host, &c->syslog_port) == -1)
 			return -1;
 		c->syslog_mode = schemes[i].mode;
 		return 0;
@@ -476,16 +493,18 @@ describe(enum key_type t)
 		return "expected yes or no";
 	case K_DURATION:
 		return "expected a duration such as 10, 500ms, 1.5s or 2min "
-		    "(at most 30 days)";
+		       "(at most 30 days)";
 	case K_BYTES:
 		return "expected a size from 1 to 1G (suffixes K, M, G)";
 	case K_COUNT:
 		return "expected a number from 1 to 100000000";
 	case K_SYSLOG:
-		return "expected no, local, udp://HOST[:PORT], tcp://HOST[:PORT] "
-		    "or tls://HOST[:PORT]";
+		return "expected no, local, udp://HOST[:PORT], "
+		       "tcp://HOST[:PORT] "
+		       "or tls://HOST[:PORT]";
 	case K_FACILITY:
-		return "expected a facility name (daemon, user, local0..local7, ...)";
+		return "expected a facility name (daemon, user, "
+		       "local0..local7, ...)";
 	case K_IDENT:
 		return "expected 1 to 48 printable ASCII characters, no spaces";
 	default:
@@ -495,8 +514,8 @@ describe(enum key_type t)
 
 /* Set one key; where names the place ("file:line", "-o ...") for errors. */
 static void
-conf_set(struct loader *ld, const struct key *k, const char *v,
-    const char *where)
+conf_set(
+    struct loader *ld, const struct key *k, const char *v, const char *where)
 {
 	struct conf *c = ld->conf;
 	void *field = (char *)c + k->off;
@@ -513,11 +532,12 @@ conf_set(struct loader *ld, const struct key *k, const char *v,
 	case K_APIKEY:
 		secret_free(ld->apikey);
 		ld->apikey = NULL;
-		if (*v != '\0' && (ld->apikey = secret_dup(v, strlen(v))) == NULL) {
+		if (*v != '\0' &&
+		    (ld->apikey = secret_dup(v, strlen(v))) == NULL) {
 			conf_error(ld, where, k->name, "out of memory");
 			return;
 		}
-		free(c->apikey_file);	/* the later of the two wins */
+		free(c->apikey_file); /* the later of the two wins */
 		c->apikey_file = xstrdup("");
 		break;
 	case K_APIKEYFILE:
@@ -545,7 +565,7 @@ conf_set(struct loader *ld, const struct key *k, const char *v,
 	case K_BYTES:
 	case K_COUNT:
 		if (parse_count(v, k->type == K_BYTES,
-		    k->type == K_BYTES ? MAX_BYTES : MAX_QUEUE, &n) == -1)
+			k->type == K_BYTES ? MAX_BYTES : MAX_QUEUE, &n) == -1)
 			goto bad;
 		*(uint64_t *)field = n;
 		break;
@@ -563,7 +583,8 @@ conf_set(struct loader *ld, const struct key *k, const char *v,
 		break;
 	case K_FACILITY:
 		for (n = 0; n < NFACILITIES; n++)
-			if (facilities[n] != NULL && strcmp(v, facilities[n]) == 0)
+			if (facilities[n] != NULL &&
+			    strcmp(v, facilities[n]) == 0)
 				break;
 		if (n == NFACILITIES)
 			goto bad;
@@ -595,21 +616,24 @@ bad:
 }
 
 static void
-conf_set_priority(struct loader *ld, const char *key, const char *v,
-    const char *where)
+conf_set_priority(
+    struct loader *ld, const char *key, const char *v, const char *where)
 {
 	struct conf *c = ld->conf;
 	struct conf_prio *np;
 	int p;
 
 	if (*key == '\0' || key[0] == '.' || key[strlen(key) - 1] == '.') {
-		conf_error(ld, where, key, "expected Default, TYPE or TYPE.STATE");
+		conf_error(
+		    ld, where, key, "expected Default, TYPE or TYPE.STATE");
 		return;
 	}
 	if ((p = conf_parse_priority(v)) == -1) {
-		conf_error(ld, where, key, "invalid priority \"%s\": expected "
+		conf_error(ld, where, key,
+		    "invalid priority \"%s\": expected "
 		    "emerg, alert, crit, err, warning, notice, info, debug or "
-		    "0-7", v);
+		    "0-7",
+		    v);
 		return;
 	}
 	for (size_t i = 0; i < c->nprio; i++) {
@@ -707,8 +731,8 @@ conf_read_file(struct loader *ld, const char *path, int missing_ok)
 			}
 			s[n - 1] = '\0';
 			if (!conf_known_section(s + 1)) {
-				conf_error(ld, where, NULL, "unknown section [%s]",
-				    s + 1);
+				conf_error(ld, where, NULL,
+				    "unknown section [%s]", s + 1);
 				/* Its keys would only repeat the error. */
 				snprintf(section, sizeof section, "!");
 				continue;
@@ -717,8 +741,8 @@ conf_read_file(struct loader *ld, const char *path, int missing_ok)
 			continue;
 		}
 		if ((eq = strchr(s, '=')) == NULL) {
-			conf_error(ld, where, NULL, "expected Key=Value, got \"%s\"",
-			    s);
+			conf_error(ld, where, NULL,
+			    "expected Key=Value, got \"%s\"", s);
 			continue;
 		}
 		*eq = '\0';
@@ -763,7 +787,7 @@ conf_read_dropins(struct loader *ld, const char *path)
 			conf_error(ld, dir, NULL, "%s", strerror(errno));
 		return;
 	}
-	for (int i = 1; i < n; i++) {	/* insertion sort: strcmp, no locale */
+	for (int i = 1; i < n; i++) { /* insertion sort: strcmp, no locale */
 		struct dirent *d = list[i];
 		int j = i - 1;
 
@@ -811,8 +835,8 @@ out:
 }
 
 static void
-conf_env(struct loader *ld, const char *var, const char *section,
-    const char *name)
+conf_env(
+    struct loader *ld, const char *var, const char *section, const char *name)
 {
 	const char *v = getenv(var);
 	char where[64];
@@ -825,8 +849,8 @@ conf_env(struct loader *ld, const char *var, const char *section,
 
 /* Read the first line of a key file into secret memory. */
 static char *
-read_secret_file(struct loader *ld, const char *path, const char *where,
-    const char *key)
+read_secret_file(
+    struct loader *ld, const char *path, const char *where, const char *key)
 {
 	char buf[MAX_SECRET + 1], *s, *nl, *r = NULL;
 	ssize_t n;
@@ -850,8 +874,8 @@ read_secret_file(struct loader *ld, const char *path, const char *where,
 		len += (size_t)n;
 	}
 	if ((nl = memchr(buf, '\n', len)) == NULL && len == sizeof buf - 1) {
-		conf_error(ld, where, key, "%s: first line longer than %d bytes",
-		    path, MAX_SECRET);
+		conf_error(ld, where, key,
+		    "%s: first line longer than %d bytes", path, MAX_SECRET);
 		goto out;
 	}
 	len = nl ? (size_t)(nl - buf) : len;
@@ -861,7 +885,8 @@ read_secret_file(struct loader *ld, const char *path, const char *where,
 		goto out;
 	}
 	if (*(s = trim(buf)) == '\0') {
-		conf_error(ld, where, key, "%s: no key on the first line", path);
+		conf_error(
+		    ld, where, key, "%s: no key on the first line", path);
 		goto out;
 	}
 	if ((r = secret_dup(s, strlen(s))) == NULL)
@@ -895,12 +920,14 @@ conf_credentials(struct loader *ld)
 		where = origin_of(c, "Stream", "APIKey");
 	} else if (c->apikey_file != NULL && *c->apikey_file != '\0') {
 		where = origin_of(c, "Stream", "APIKeyFile");
-		c->secret = read_secret_file(ld, c->apikey_file, where,
-		    "APIKeyFile");
+		c->secret =
+		    read_secret_file(ld, c->apikey_file, where, "APIKeyFile");
 		c->cred_source = CRED_APIKEYFILE;
 		c->cred_origin = xstrdup(c->apikey_file);
-	} else if ((e = getenv("CREDENTIALS_DIRECTORY")) != NULL && *e != '\0' &&
-	    (snprintf(path, sizeof path, "%s/apikey", e), access(path, F_OK) == 0)) {
+	} else if ((e = getenv("CREDENTIALS_DIRECTORY")) != NULL &&
+	    *e != '\0' &&
+	    (snprintf(path, sizeof path, "%s/apikey", e),
+		access(path, F_OK) == 0)) {
 		where = "$CREDENTIALS_DIRECTORY/apikey";
 		c->secret = read_secret_file(ld, path, where, "credential");
 		c->cred_source = CRED_SYSTEMD;
@@ -913,7 +940,7 @@ conf_credentials(struct loader *ld)
 		}
 		c->secret = secret_dup(e, strlen(e));
 		c->cred_source = CRED_ENV_AUTH;
-		return;		/* sent verbatim, no user needed */
+		return; /* sent verbatim, no user needed */
 	} else if ((e = getenv("DOCKERCLOUD_APIKEY")) != NULL && *e != '\0') {
 		where = "$DOCKERCLOUD_APIKEY";
 		c->secret = secret_dup(e, strlen(e));
@@ -921,7 +948,8 @@ conf_credentials(struct loader *ld)
 	} else
 		return;
 	if (c->secret != NULL && *c->user == '\0')
-		conf_error(ld, where, "User", "an API key needs User= (or "
+		conf_error(ld, where, "User",
+		    "an API key needs User= (or "
 		    "$DOCKERCLOUD_USER)");
 	if (c->secret != NULL && strchr(c->user, ':') != NULL)
 		conf_error(ld, origin_of(c, "Stream", "User"), "User",
@@ -953,13 +981,14 @@ conf_validate(struct loader *ld)
 		    "this dcevents was built without libsystemd");
 #endif
 	if (!c->journal && c->syslog_mode == SYSLOG_NO && !c->stdout_json)
-		conf_error(ld, "[Output]", NULL, "no output enabled: set "
+		conf_error(ld, "[Output]", NULL,
+		    "no output enabled: set "
 		    "Journal=yes, Syslog= or Stdout=yes");
 }
 
 struct conf *
-conf_load(const char *path, int path_given, char *const *overrides,
-    size_t noverrides)
+conf_load(
+    const char *path, int path_given, char *const *overrides, size_t noverrides)
 {
 	struct loader ld = { 0 };
 	struct conf *c;
@@ -973,7 +1002,7 @@ conf_load(const char *path, int path_given, char *const *overrides,
 	for (size_t i = 0; i < NKEYS; i++)
 		conf_set(&ld, &keys[i], keys[i].def, NULL);
 	if (ld.errors != 0)
-		abort();	/* a built-in default does not parse */
+		abort(); /* a built-in default does not parse */
 
 	if (getenv("DOCKERCLOUD_STREAM_HOST") != NULL)
 		conf_env(&ld, "DOCKERCLOUD_STREAM_HOST", "Stream", "URL");
@@ -1006,8 +1035,12 @@ conf_free(struct conf *c)
 		return;
 	for (size_t i = 0; i < NKEYS; i++) {
 		switch (keys[i].type) {
-		case K_STR: case K_PATH: case K_URL: case K_SYSLOG:
-		case K_IDENT: case K_APIKEYFILE:
+		case K_STR:
+		case K_PATH:
+		case K_URL:
+		case K_SYSLOG:
+		case K_IDENT:
+		case K_APIKEYFILE:
 			free(*(char **)((char *)c + keys[i].off));
 			break;
 		default:
@@ -1064,7 +1097,8 @@ conf_print(const struct conf *c, FILE *f)
 					fprintf(f, "# credential: %s%s%s\n",
 					    cred[c->cred_source],
 					    c->cred_origin ? " " : "",
-					    c->cred_origin ? c->cred_origin : "");
+					    c->cred_origin ? c->cred_origin
+							   : "");
 				fputc('\n', f);
 			}
 			section = k->section;
@@ -1075,7 +1109,8 @@ conf_print(const struct conf *c, FILE *f)
 		fprintf(f, "%s=", k->name);
 		switch (k->type) {
 		case K_APIKEY:
-			fputs(c->cred_source == CRED_APIKEY ? "(masked)\n" : "\n",
+			fputs(
+			    c->cred_source == CRED_APIKEY ? "(masked)\n" : "\n",
 			    f);
 			break;
 		case K_BOOL:
@@ -1117,10 +1152,9 @@ conf_stream_changed(const struct conf *a, const struct conf *b)
 {
 	return !streq(a->url, b->url) || !streq(a->ns, b->ns) ||
 	    !streq(a->user, b->user) || !streq(a->secret, b->secret) ||
-	    a->cred_source != b->cred_source ||
-	    !streq(a->type, b->type) || !streq(a->object, b->object) ||
-	    !streq(a->parent, b->parent) || !streq(a->cafile, b->cafile) ||
-	    !streq(a->capath, b->capath) ||
+	    a->cred_source != b->cred_source || !streq(a->type, b->type) ||
+	    !streq(a->object, b->object) || !streq(a->parent, b->parent) ||
+	    !streq(a->cafile, b->cafile) || !streq(a->capath, b->capath) ||
 	    a->allow_insecure != b->allow_insecure ||
 	    a->connect_timeout_ms != b->connect_timeout_ms ||
 	    a->ping_interval_ms != b->ping_interval_ms ||
@@ -1140,8 +1174,8 @@ prio_lookup(const struct conf *c, const char *key, size_t len)
 
 /* [Priority]: TYPE.STATE over TYPE over Default over the built-in value. */
 int
-conf_priority_for(const struct conf *c, const char *type, const char *state,
-    int fallback)
+conf_priority_for(
+    const struct conf *c, const char *type, const char *state, int fallback)
 {
 	char key[512];
 	int p, n;

@@ -31,15 +31,21 @@ void log_vmsg(int priority, const char *fmt, va_list ap)
 #define log_debug(...) log_msg(7, __VA_ARGS__)
 
 /* conf.c */
-enum syslog_mode { SYSLOG_NO, SYSLOG_LOCAL, SYSLOG_UDP, SYSLOG_TCP, SYSLOG_TLS };
+enum syslog_mode {
+	SYSLOG_NO,
+	SYSLOG_LOCAL,
+	SYSLOG_UDP,
+	SYSLOG_TCP,
+	SYSLOG_TLS
+};
 
 enum cred_source {
 	CRED_NONE,
-	CRED_APIKEY,	  /* APIKey= */
-	CRED_APIKEYFILE,  /* APIKeyFile= */
-	CRED_SYSTEMD,	  /* $CREDENTIALS_DIRECTORY/apikey */
-	CRED_ENV_AUTH,	  /* $DOCKERCLOUD_AUTH, sent verbatim */
-	CRED_ENV_APIKEY,  /* $DOCKERCLOUD_APIKEY */
+	CRED_APIKEY, /* APIKey= */
+	CRED_APIKEYFILE, /* APIKeyFile= */
+	CRED_SYSTEMD, /* $CREDENTIALS_DIRECTORY/apikey */
+	CRED_ENV_AUTH, /* $DOCKERCLOUD_AUTH, sent verbatim */
+	CRED_ENV_APIKEY, /* $DOCKERCLOUD_APIKEY */
 };
 
 /* One [Priority] rule: "TYPE.STATE", "TYPE" or "Default". */
@@ -51,10 +57,10 @@ struct conf_prio {
 struct conf {
 	/* [Stream] */
 	char *url;
-	int secure;		/* wss:// */
-	char *host;		/* from url, without brackets */
+	int secure; /* wss:// */
+	char *host; /* from url, without brackets */
 	char *port;
-	char *path;		/* from url, at least "/" */
+	char *path; /* from url, at least "/" */
 	char *ns;
 	char *user;
 	char *apikey_file;
@@ -78,7 +84,7 @@ struct conf {
 	enum syslog_mode syslog_mode;
 	char *syslog_host;
 	char *syslog_port;
-	int syslog_facility;	/* facility number, 0..23 */
+	int syslog_facility; /* facility number, 0..23 */
 	int stdout_json;
 	char *identifier;
 	uint64_t queue_max;
@@ -90,30 +96,29 @@ struct conf {
 	/* Credentials, resolved after loading; the secret lives in memory
 	 * excluded from core dumps. */
 	enum cred_source cred_source;
-	char *cred_origin;	/* file the key came from, if any */
-	char *secret;		/* API key, or the verbatim DOCKERCLOUD_AUTH */
+	char *cred_origin; /* file the key came from, if any */
+	char *secret; /* API key, or the verbatim DOCKERCLOUD_AUTH */
 
 	/* Where each explicitly set key came from, for -t and errors. */
 	char **origin;
 };
 
-struct conf *conf_load(const char *path, int path_given,
-    char *const *overrides, size_t noverrides);
+struct conf *conf_load(const char *path, int path_given, char *const *overrides,
+    size_t noverrides);
 void conf_free(struct conf *);
 void conf_print(const struct conf *, FILE *);
 int conf_stream_changed(const struct conf *, const struct conf *);
 int conf_parse_duration(const char *, uint64_t *);
 int conf_parse_priority(const char *);
 const char *conf_priority_name(int);
-int conf_priority_for(const struct conf *, const char *type,
-    const char *state, int fallback);
+int conf_priority_for(
+    const struct conf *, const char *type, const char *state, int fallback);
 
 /* notify.c */
 void notify_ready(const char *status);
 void notify_reloading(void);
 void notify_stopping(void);
-void notify_status(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
+void notify_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int notify_watchdog_start(struct event_base *);
 void notify_watchdog_stop(void);
 

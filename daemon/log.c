@@ -18,9 +18,8 @@
 static int log_verbosity;
 static int log_prefix;
 
-static const char *const log_names[] = {
-	"emerg", "alert", "crit", "error", "warning", "notice", "info", "debug"
-};
+static const char *const log_names[] = { "emerg", "alert", "crit", "error",
+	"warning", "notice", "info", "debug" };
 
 /* Is stderr the stream that $JOURNAL_STREAM ("DEV:INODE") names? */
 static int

@@ -45,7 +45,8 @@ usage(FILE *f)
 	    "settings, exit\n"
 	    "  -v        more diagnostics (repeatable)\n"
 	    "  -h        this help\n"
-	    "  -V        print the version\n", DEFAULT_CONF);
+	    "  -V        print the version\n",
+	    DEFAULT_CONF);
 }
 
 /* Keep our own copy of each -o and hide secrets from /proc/PID/cmdline. */
@@ -64,7 +65,8 @@ save_override(char *arg)
 	if (strncmp(arg, "Stream.APIKey", 13) == 0 && arg[13] != 'F') {
 		char *eq = strchr(arg, '=');
 
-		log_warn("-o Stream.APIKey: a key on the command line is "
+		log_warn(
+		    "-o Stream.APIKey: a key on the command line is "
 		    "visible to other users; prefer APIKeyFile= or the apikey "
 		    "credential");
 		if (eq != NULL)
@@ -90,10 +92,10 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	notify_reloading();
 	log_info("received SIGHUP, reloading %s", dc.path);
 	if ((next = conf_load(dc.path, dc.path_given, dc.overrides,
-	    dc.noverrides)) == NULL) {
+		 dc.noverrides)) == NULL) {
 		log_err("reload failed; keeping the previous configuration");
 		notify_ready("Reload failed; running with the previous "
-		    "configuration");
+			     "configuration");
 		return;
 	}
 	changed = conf_stream_changed(dc.conf, next);
@@ -145,8 +147,8 @@ main(int argc, char *argv[])
 	}
 	log_set_verbosity(verbosity);
 
-	if ((dc.conf = conf_load(dc.path, dc.path_given, dc.overrides,
-	    dc.noverrides)) == NULL)
+	if ((dc.conf = conf_load(
+		 dc.path, dc.path_given, dc.overrides, dc.noverrides)) == NULL)
 		return EXIT_CONFIG;
 	if (test) {
 		conf_print(dc.conf, stdout);

@@ -36,7 +36,7 @@ notify_reloading(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=Reloading",
 	    (unsigned long long)ts.tv_sec * 1000000ULL +
-	    (unsigned long long)ts.tv_nsec / 1000);
+		(unsigned long long)ts.tv_nsec / 1000);
 }
 
 void
@@ -96,10 +96,29 @@ notify_watchdog_stop(void)
 	watchdog_ev = NULL;
 }
 #else
-void notify_ready(const char *status) { }
-void notify_reloading(void) { }
-void notify_stopping(void) { }
-void notify_status(const char *fmt, ...) { }
-int notify_watchdog_start(struct event_base *base) { return 0; }
-void notify_watchdog_stop(void) { }
+void
+notify_ready(const char *status)
+{
+}
+void
+notify_reloading(void)
+{
+}
+void
+notify_stopping(void)
+{
+}
+void
+notify_status(const char *fmt, ...)
+{
+}
+int
+notify_watchdog_start(struct event_base *base)
+{
+	return 0;
+}
+void
+notify_watchdog_stop(void)
+{
+}
 #endif

@@ -9,10 +9,10 @@
 static int tap_n, tap_failed;
 
 #define ok(cond, ...) tap_ok(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
-#define is_str(got, want, ...) \
+#define is_str(got, want, ...)                                                 \
 	tap_is_str((got), (want), __FILE__, __LINE__, __VA_ARGS__)
-#define is_int(got, want, ...) \
-	tap_is_int((long long)(got), (long long)(want), __FILE__, __LINE__, \
+#define is_int(got, want, ...)                                                 \
+	tap_is_int((long long)(got), (long long)(want), __FILE__, __LINE__,    \
 	    __VA_ARGS__)
 
 static int __attribute__((format(printf, 4, 5), unused))
@@ -34,16 +34,19 @@ tap_ok(int pass, const char *file, int line, const char *fmt, ...)
 	return pass;
 }
 
-#define TAP_VA(fmt) \
-	char msg_[512]; va_list ap_; \
-	va_start(ap_, fmt); vsnprintf(msg_, sizeof msg_, fmt, ap_); va_end(ap_)
+#define TAP_VA(fmt)                                                            \
+	char msg_[512];                                                        \
+	va_list ap_;                                                           \
+	va_start(ap_, fmt);                                                    \
+	vsnprintf(msg_, sizeof msg_, fmt, ap_);                                \
+	va_end(ap_)
 
 static int __attribute__((format(printf, 5, 6), unused))
 tap_is_str(const char *got, const char *want, const char *file, int line,
     const char *fmt, ...)
 {
-	int pass = (got == NULL || want == NULL) ? got == want :
-	    strcmp(got, want) == 0;
+	int pass = (got == NULL || want == NULL) ? got == want
+						 : strcmp(got, want) == 0;
 	TAP_VA(fmt);
 	tap_ok(pass, file, line, "%s", msg_);
 	if (!pass)
@@ -65,8 +68,7 @@ tap_is_int(long long got, long long want, const char *file, int line,
 }
 
 /* Print the plan; the exit status is non-zero if anything failed. */
-static int __attribute__((unused))
-done(void)
+static int __attribute__((unused)) done(void)
 {
 	printf("1..%d\n", tap_n);
 	return tap_failed != 0;

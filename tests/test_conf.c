@@ -73,8 +73,8 @@ fails_with(const char *text, const char *want, const char *what)
 {
 	struct conf *c = load(text);
 
-	ok(c == NULL && strstr(errbuf, want) != NULL, "%s: rejected with \"%s\"",
-	    what, want);
+	ok(c == NULL && strstr(errbuf, want) != NULL,
+	    "%s: rejected with \"%s\"", what, want);
 	if (c != NULL || strstr(errbuf, want) == NULL)
 		printf("#   stderr: %s\n", errbuf);
 	conf_free(c);
@@ -200,23 +200,44 @@ test_every_key(void)
 static void
 test_durations(void)
 {
-	static const struct { const char *s; long long ms; } good[] = {
-		{ "10", 10000 }, { "10s", 10000 }, { "500ms", 500 },
-		{ "2min", 120000 }, { "1.5s", 1500 }, { "0.25", 250 },
-		{ "1min 30s", 90000 }, { "1min30s", 90000 }, { " 7s ", 7000 },
-		{ "0", 0 }, { "43200min", 2592000000LL },
+	static const struct {
+		const char *s;
+		long long ms;
+	} good[] = {
+		{ "10", 10000 },
+		{ "10s", 10000 },
+		{ "500ms", 500 },
+		{ "2min", 120000 },
+		{ "1.5s", 1500 },
+		{ "0.25", 250 },
+		{ "1min 30s", 90000 },
+		{ "1min30s", 90000 },
+		{ " 7s ", 7000 },
+		{ "0", 0 },
+		{ "43200min", 2592000000LL },
 	};
 	static const char *const bad[] = {
-		"", "abc", "10x", "-1", "1.", ".5", "5 ms ms", "0.0001s",
-		"99999999999999999999", "31d", "43201min", "10sec", "1,5",
+		"",
+		"abc",
+		"10x",
+		"-1",
+		"1.",
+		".5",
+		"5 ms ms",
+		"0.0001s",
+		"99999999999999999999",
+		"31d",
+		"43201min",
+		"10sec",
+		"1,5",
 	};
 	uint64_t ms;
 
 	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
 		ms = 0;
 		ok(conf_parse_duration(good[i].s, &ms) == 0 &&
-		    (long long)ms == good[i].ms, "duration \"%s\" = %lld ms",
-		    good[i].s, good[i].ms);
+			(long long)ms == good[i].ms,
+		    "duration \"%s\" = %lld ms", good[i].s, good[i].ms);
 	}
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		ok(conf_parse_duration(bad[i], &ms) == -1,
@@ -237,31 +258,41 @@ test_values(void)
 		ok(c != NULL && c->stdout_json == 1, "boolean \"%s\" is yes",
 		    yes[i]);
 		conf_free(c);
-		snprintf(text, sizeof text, "[Stream]\nAllowInsecure=%s\n",
-		    no[i]);
+		snprintf(
+		    text, sizeof text, "[Stream]\nAllowInsecure=%s\n", no[i]);
 		c = load(text);
 		ok(c != NULL && c->allow_insecure == 0, "boolean \"%s\" is no",
 		    no[i]);
 		conf_free(c);
 	}
-	fails_with("[Output]\nStdout=maybe\n", "dcevents.conf:2: Stdout: "
-	    "invalid value \"maybe\": expected yes or no", "bad boolean");
+	fails_with("[Output]\nStdout=maybe\n",
+	    "dcevents.conf:2: Stdout: "
+	    "invalid value \"maybe\": expected yes or no",
+	    "bad boolean");
 
 	c = load("[Stream]\nURL=wss://[::1]:9443/x\n");
 	ok(c && strcmp(c->host, "::1") == 0 && strcmp(c->port, "9443") == 0 &&
-	    strcmp(c->path, "/x") == 0, "URL with an IPv6 literal");
+		strcmp(c->path, "/x") == 0,
+	    "URL with an IPv6 literal");
 	conf_free(c);
 	c = load("[Stream]\nURL=WSS://Host.Example\n");
 	ok(c && strcmp(c->host, "Host.Example") == 0 && c->secure &&
-	    strcmp(c->path, "/") == 0, "URL scheme case-insensitive, no path");
+		strcmp(c->path, "/") == 0,
+	    "URL scheme case-insensitive, no path");
 	conf_free(c);
-	fails_with("[Stream]\nURL=ws://h/\n", "dcevents.conf:2: URL: ws:// "
-	    "sends events and credentials in clear text", "ws:// needs "
+	fails_with("[Stream]\nURL=ws://h/\n",
+	    "dcevents.conf:2: URL: ws:// "
+	    "sends events and credentials in clear text",
+	    "ws:// needs "
 	    "AllowInsecure");
-	fails_with("[Stream]\nURL=https://h/\n", ":2: URL: invalid value "
-	    "\"https://h/\": expected a ws:// or wss:// URL", "http URL");
-	fails_with("[Stream]\nURL=wss://u:p@h/\n", "credentials do not "
-	    "belong in the URL", "URL with userinfo");
+	fails_with("[Stream]\nURL=https://h/\n",
+	    ":2: URL: invalid value "
+	    "\"https://h/\": expected a ws:// or wss:// URL",
+	    "http URL");
+	fails_with("[Stream]\nURL=wss://u:p@h/\n",
+	    "credentials do not "
+	    "belong in the URL",
+	    "URL with userinfo");
 	fails_with("[Stream]\nURL=wss://h:0/\n", "bad host or port", "port 0");
 	fails_with("[Stream]\nURL=wss://h:70000/\n", "bad host or port",
 	    "port out of range");
@@ -272,12 +303,14 @@ test_values(void)
 
 	c = load("[Output]\nSyslog=udp://127.0.0.1\n");
 	ok(c && c->syslog_mode == SYSLOG_UDP &&
-	    strcmp(c->syslog_port, "514") == 0, "Syslog udp default port 514");
+		strcmp(c->syslog_port, "514") == 0,
+	    "Syslog udp default port 514");
 	conf_free(c);
 	c = load("[Output]\nSyslog=tls://logs.example\n");
 	ok(c && c->syslog_mode == SYSLOG_TLS &&
-	    strcmp(c->syslog_host, "logs.example") == 0 &&
-	    strcmp(c->syslog_port, "6514") == 0, "Syslog tls default port 6514");
+		strcmp(c->syslog_host, "logs.example") == 0 &&
+		strcmp(c->syslog_port, "6514") == 0,
+	    "Syslog tls default port 6514");
 	conf_free(c);
 	c = load("[Output]\nSyslog=local\nJournal=no\n");
 	ok(c && c->syslog_mode == SYSLOG_LOCAL, "Syslog local");
@@ -288,46 +321,62 @@ test_values(void)
 	    "Syslog without host");
 	fails_with("[Output]\nSyslog=tcp://h:99999\n", "Syslog: invalid",
 	    "Syslog port");
-	fails_with("[Output]\nSyslogFacility=local8\n", ":2: SyslogFacility: "
-	    "invalid value \"local8\"", "bad facility");
-	fails_with("[Output]\nIdentifier=has space\n", ":2: Identifier: "
-	    "invalid", "Identifier with a space");
+	fails_with("[Output]\nSyslogFacility=local8\n",
+	    ":2: SyslogFacility: "
+	    "invalid value \"local8\"",
+	    "bad facility");
+	fails_with("[Output]\nIdentifier=has space\n",
+	    ":2: Identifier: "
+	    "invalid",
+	    "Identifier with a space");
 	fails_with("[Output]\nIdentifier="
-	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+		   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
 	    ":2: Identifier: invalid", "Identifier of 49 characters");
 	c = load("[Stream]\nMaxMessageBytes=1M\n");
 	ok(c && c->max_message_bytes == 1048576, "MaxMessageBytes=1M");
 	conf_free(c);
-	fails_with("[Stream]\nMaxMessageBytes=0\n", ":2: MaxMessageBytes: "
-	    "invalid value \"0\"", "MaxMessageBytes=0");
+	fails_with("[Stream]\nMaxMessageBytes=0\n",
+	    ":2: MaxMessageBytes: "
+	    "invalid value \"0\"",
+	    "MaxMessageBytes=0");
 	fails_with("[Stream]\nMaxMessageBytes=2G\n", "MaxMessageBytes: invalid",
 	    "MaxMessageBytes over 1G");
 	fails_with("[Output]\nQueueMax=ten\n", ":2: QueueMax: invalid value",
 	    "QueueMax not a number");
 	fails_with("[Output]\nQueueMax=0\n", ":2: QueueMax: invalid value",
 	    "QueueMax=0");
-	fails_with("[Stream]\nPingIntervalSec=0\n", ":2: PingIntervalSec: "
-	    "invalid value \"0\": must be greater than zero", "zero interval");
-	fails_with("[Stream]\nPongTimeoutSec=soon\n", ":2: PongTimeoutSec: "
-	    "invalid value \"soon\": expected a duration", "bad duration");
+	fails_with("[Stream]\nPingIntervalSec=0\n",
+	    ":2: PingIntervalSec: "
+	    "invalid value \"0\": must be greater than zero",
+	    "zero interval");
+	fails_with("[Stream]\nPongTimeoutSec=soon\n",
+	    ":2: PongTimeoutSec: "
+	    "invalid value \"soon\": expected a duration",
+	    "bad duration");
 	fails_with("[Stream]\nBackoffMinSec=10\nBackoffMaxSec=5\n",
 	    ":3: BackoffMaxSec: smaller than BackoffMinSec", "min > max");
-	fails_with("[Stream]\nCAFile=/nonexistent/ca.pem\n", ":2: CAFile: "
-	    "/nonexistent/ca.pem: No such file", "missing CAFile");
+	fails_with("[Stream]\nCAFile=/nonexistent/ca.pem\n",
+	    ":2: CAFile: "
+	    "/nonexistent/ca.pem: No such file",
+	    "missing CAFile");
 	fails_with("[Output]\nJournal=no\nStdout=no\n", "no output enabled",
 	    "no output at all");
 #ifndef HAVE_SYSTEMD
-	fails_with("[Output]\nJournal=yes\n", ":2: Journal: this dcevents was "
-	    "built without libsystemd", "Journal=yes without libsystemd");
+	fails_with("[Output]\nJournal=yes\n",
+	    ":2: Journal: this dcevents was "
+	    "built without libsystemd",
+	    "Journal=yes without libsystemd");
 #endif
-	fails_with("[Priority]\ncontainer=loud\n", ":2: container: invalid "
-	    "priority \"loud\"", "bad priority");
+	fails_with("[Priority]\ncontainer=loud\n",
+	    ":2: container: invalid "
+	    "priority \"loud\"",
+	    "bad priority");
 	fails_with("[Priority]\n.Running=err\n", ":2: .Running: expected",
 	    "bad priority key");
 	c = load("[Priority]\nerror=0\nnode.Unreachable=warn\n");
 	ok(c && conf_priority_for(c, "error", "", 3) == 0 &&
-	    conf_priority_for(c, "node", "Unreachable", 3) == 4 &&
-	    conf_priority_for(c, "node", "Deployed", 6) == 6,
+		conf_priority_for(c, "node", "Unreachable", 3) == 4 &&
+		conf_priority_for(c, "node", "Deployed", 6) == 6,
 	    "numeric and alias priorities, fallback without a rule");
 	conf_free(c);
 }
@@ -340,12 +389,18 @@ test_syntax(void)
 	fails_with("[Output]\nURL=wss://h/\n",
 	    "dcevents.conf:2: URL: unknown key in [Output]",
 	    "key in the wrong section");
-	fails_with("[Streams]\nURL=x\n", "dcevents.conf:1: unknown section "
-	    "[Streams]", "unknown section");
-	fails_with("URL=wss://h/\n", "dcevents.conf:1: URL: key outside of a "
-	    "section", "key before any section");
-	fails_with("[Stream]\njust words\n", "dcevents.conf:2: expected "
-	    "Key=Value", "line without =");
+	fails_with("[Streams]\nURL=x\n",
+	    "dcevents.conf:1: unknown section "
+	    "[Streams]",
+	    "unknown section");
+	fails_with("URL=wss://h/\n",
+	    "dcevents.conf:1: URL: key outside of a "
+	    "section",
+	    "key before any section");
+	fails_with("[Stream]\njust words\n",
+	    "dcevents.conf:2: expected "
+	    "Key=Value",
+	    "line without =");
 	fails_with("[Stream\n", "dcevents.conf:1: malformed section header",
 	    "unclosed section header");
 	{
@@ -367,7 +422,8 @@ test_syntax(void)
 	fails_with("[Stream]\nFoo=1\nPingIntervalSec=x\n[Output]\nBar=2\n",
 	    "3 errors in the configuration", "every error reported in one run");
 	ok(strstr(errbuf, ":2: Foo") && strstr(errbuf, ":3: PingIntervalSec") &&
-	    strstr(errbuf, ":5: Bar"), "each with its own line number");
+		strstr(errbuf, ":5: Bar"),
+	    "each with its own line number");
 }
 
 static void
@@ -385,10 +441,12 @@ test_dropins(void)
 	write_file("dcevents.conf.d/README", "not a drop-in\n");
 	write_file("dcevents.conf.d/x.conf.disabled", "[Bad]\n");
 	c = load("[Output]\nIdentifier=main\nQueueMax=5\nStdout=yes\n");
-	ok(c && strcmp(c->identifier, "z") == 0, "drop-ins in lexical order, "
+	ok(c && strcmp(c->identifier, "z") == 0,
+	    "drop-ins in lexical order, "
 	    "the last (9-z.conf) wins");
 	ok(c && c->queue_max == 7, "a drop-in overrides the main file");
-	ok(c && c->stdout_json == 1, "keys no drop-in sets keep the main value");
+	ok(c && c->stdout_json == 1,
+	    "keys no drop-in sets keep the main value");
 	conf_free(c);
 
 	/* A missing default file is fine; its drop-ins still apply. */
@@ -415,9 +473,9 @@ static void
 test_overrides(void)
 {
 	char *ov[] = { "Stream.URL=wss://o.example:1/", "Output.Stdout=yes",
-	    "Priority.container.Stopped=warning" };
+		"Priority.container.Stopped=warning" };
 	char *bad1[] = { "Stream.URL" }, *bad2[] = { "URL=wss://x/" },
-	    *bad3[] = { "Stream.Nope=1" }, *bad4[] = { "Foo.Bar=1" };
+	     *bad3[] = { "Stream.Nope=1" }, *bad4[] = { "Foo.Bar=1" };
 	struct conf *c;
 
 	c = load_ov("[Stream]\nURL=wss://file.example/\n", ov, 3);
@@ -431,7 +489,8 @@ test_overrides(void)
 	    "-o without =");
 	conf_free(c);
 	c = load_ov("", bad2, 1);
-	ok(!c && strstr(errbuf, "expected Section.Key=Value"), "-o without a "
+	ok(!c && strstr(errbuf, "expected Section.Key=Value"),
+	    "-o without a "
 	    "section");
 	conf_free(c);
 	c = load_ov("", bad3, 1);
@@ -467,7 +526,8 @@ test_environment(void)
 	setenv("DOCKERCLOUD_USER", "envuser", 1);
 	c = load("");
 	ok(c && strcmp(c->host, "env.example") == 0 &&
-	    strcmp(c->port, "8443") == 0, "DOCKERCLOUD_STREAM_HOST sets URL "
+		strcmp(c->port, "8443") == 0,
+	    "DOCKERCLOUD_STREAM_HOST sets URL "
 	    "(over DOCKERCLOUD_STREAM_URL)");
 	ok(c && strcmp(c->ns, "envns") == 0, "DOCKERCLOUD_NAMESPACE");
 	ok(c && strcmp(c->user, "envuser") == 0, "DOCKERCLOUD_USER");
@@ -478,9 +538,10 @@ test_environment(void)
 	    "DOCKERCLOUD_STREAM_URL when HOST is unset");
 	conf_free(c);
 	c = load("[Stream]\nURL=wss://file.example/\nNamespace=filens\n"
-	    "User=fileuser\n");
+		 "User=fileuser\n");
 	ok(c && strcmp(c->host, "file.example") == 0 &&
-	    strcmp(c->ns, "filens") == 0 && strcmp(c->user, "fileuser") == 0,
+		strcmp(c->ns, "filens") == 0 &&
+		strcmp(c->user, "fileuser") == 0,
 	    "the file beats the environment");
 	conf_free(c);
 	setenv("DOCKERCLOUD_STREAM_HOST", "http://nope", 1);
@@ -501,14 +562,19 @@ test_credentials(void)
 	conf_free(c);
 
 	write_file("key", "key2\n");
-	snprintf(text, sizeof text, "[Stream]\nUser=u\nAPIKey=k1\n"
-	    "APIKeyFile=%s/key\n", dir);
+	snprintf(text, sizeof text,
+	    "[Stream]\nUser=u\nAPIKey=k1\n"
+	    "APIKeyFile=%s/key\n",
+	    dir);
 	c = load(text);
 	ok(c && c->cred_source == CRED_APIKEYFILE &&
-	    strcmp(c->secret, "key2") == 0, "APIKeyFile after APIKey wins");
+		strcmp(c->secret, "key2") == 0,
+	    "APIKeyFile after APIKey wins");
 	conf_free(c);
-	snprintf(text, sizeof text, "[Stream]\nUser=u\nAPIKeyFile=%s/key\n"
-	    "APIKey=k1\n", dir);
+	snprintf(text, sizeof text,
+	    "[Stream]\nUser=u\nAPIKeyFile=%s/key\n"
+	    "APIKey=k1\n",
+	    dir);
 	c = load(text);
 	ok(c && c->cred_source == CRED_APIKEY && strcmp(c->secret, "k1") == 0,
 	    "APIKey after APIKeyFile wins");
@@ -521,48 +587,55 @@ test_credentials(void)
 	setenv("DOCKERCLOUD_AUTH", "TutumAccessKey envauth", 1);
 	setenv("DOCKERCLOUD_APIKEY", "envkey", 1);
 	c = load(text);
-	ok(c && c->cred_source == CRED_APIKEY, "APIKey beats the systemd "
+	ok(c && c->cred_source == CRED_APIKEY,
+	    "APIKey beats the systemd "
 	    "credential and the environment");
 	conf_free(c);
-	snprintf(text, sizeof text, "[Stream]\nUser=u\nAPIKeyFile=%s/key\n",
-	    dir);
+	snprintf(
+	    text, sizeof text, "[Stream]\nUser=u\nAPIKeyFile=%s/key\n", dir);
 	c = load(text);
-	ok(c && c->cred_source == CRED_APIKEYFILE, "APIKeyFile beats the "
+	ok(c && c->cred_source == CRED_APIKEYFILE,
+	    "APIKeyFile beats the "
 	    "systemd credential");
 	conf_free(c);
 	c = load("[Stream]\nUser=u\n");
 	ok(c && c->cred_source == CRED_SYSTEMD &&
-	    strcmp(c->secret, "credkey") == 0,
+		strcmp(c->secret, "credkey") == 0,
 	    "$CREDENTIALS_DIRECTORY/apikey when no key is configured");
 	conf_free(c);
 	unsetenv("CREDENTIALS_DIRECTORY");
 	c = load("[Stream]\nUser=u\n");
 	ok(c && c->cred_source == CRED_ENV_AUTH &&
-	    strcmp(c->secret, "TutumAccessKey envauth") == 0,
+		strcmp(c->secret, "TutumAccessKey envauth") == 0,
 	    "DOCKERCLOUD_AUTH verbatim, before DOCKERCLOUD_APIKEY");
 	conf_free(c);
 	unsetenv("DOCKERCLOUD_AUTH");
 	setenv("DOCKERCLOUD_USER", "envuser", 1);
 	c = load("");
 	ok(c && c->cred_source == CRED_ENV_APIKEY &&
-	    strcmp(c->secret, "envkey") == 0 &&
-	    strcmp(c->user, "envuser") == 0, "DOCKERCLOUD_USER and _APIKEY");
+		strcmp(c->secret, "envkey") == 0 &&
+		strcmp(c->user, "envuser") == 0,
+	    "DOCKERCLOUD_USER and _APIKEY");
 	conf_free(c);
 	clear_env();
 
-	fails_with("[Stream]\nAPIKey=k\n", "dcevents.conf:2: User: an API key "
-	    "needs User=", "a key without a user");
+	fails_with("[Stream]\nAPIKey=k\n",
+	    "dcevents.conf:2: User: an API key "
+	    "needs User=",
+	    "a key without a user");
 	fails_with("[Stream]\nUser=u\nAPIKeyFile=/nonexistent/key\n",
 	    "dcevents.conf:3: APIKeyFile: cannot open /nonexistent/key",
 	    "a missing key file");
 	write_file("empty", "\n  \n");
-	snprintf(text, sizeof text, "[Stream]\nUser=u\nAPIKeyFile=%s/empty\n",
-	    dir);
+	snprintf(
+	    text, sizeof text, "[Stream]\nUser=u\nAPIKeyFile=%s/empty\n", dir);
 	fails_with(text, "no key on the first line", "an empty key file");
-	fails_with("[Stream]\nUser=a:b\nAPIKey=k\n", "User: a user name "
-	    "cannot contain ':'", "':' in a Basic user name");
-	fails_with("[Stream]\nUser=u\nAPIKey=topsecret\nBogus=1\n",
-	    ":4: Bogus", "errors after a key");
+	fails_with("[Stream]\nUser=a:b\nAPIKey=k\n",
+	    "User: a user name "
+	    "cannot contain ':'",
+	    "':' in a Basic user name");
+	fails_with("[Stream]\nUser=u\nAPIKey=topsecret\nBogus=1\n", ":4: Bogus",
+	    "errors after a key");
 	ok(strstr(errbuf, "topsecret") == NULL, "the key is never in an error");
 }
 
@@ -594,8 +667,8 @@ test_print(void)
 	FILE *f;
 
 	c = load("[Stream]\nUser=u\nAPIKey=hunter2\nPingIntervalSec=1500ms\n"
-	    "[Output]\nSyslog=udp://[::1]:515\n[Priority]\nDefault=info\n"
-	    "service.Partly running=err\n");
+		 "[Output]\nSyslog=udp://[::1]:515\n[Priority]\nDefault=info\n"
+		 "service.Partly running=err\n");
 	if (!ok(c != NULL, "print: loads"))
 		return;
 	f = open_memstream(&out1, &n1);
@@ -604,9 +677,13 @@ test_print(void)
 	ok(strstr(out1, "hunter2") == NULL, "-t never prints the key");
 	ok(strstr(out1, "APIKey=(masked)\n") != NULL, "-t masks the key");
 	ok(strstr(out1, "PingIntervalSec=1500ms\n") != NULL, "-t durations");
-	ok(strstr(out1, "# from ") && strstr(out1, "dcevents.conf:4\n"
-	    "PingIntervalSec"), "-t says where a value came from");
-	ok(strstr(out1, "# credential: APIKey=") != NULL, "-t names the "
+	ok(strstr(out1, "# from ") &&
+		strstr(out1,
+		    "dcevents.conf:4\n"
+		    "PingIntervalSec"),
+	    "-t says where a value came from");
+	ok(strstr(out1, "# credential: APIKey=") != NULL,
+	    "-t names the "
 	    "credential source");
 	ok(strstr(out1, "service.Partly running=err\n") != NULL,
 	    "-t prints [Priority] rules");
@@ -641,7 +718,8 @@ test_changed(void)
 
 	a = load("[Stream]\nURL=wss://a.example/\n");
 	b = load("[Stream]\nURL=wss://a.example/\n[Output]\nIdentifier=x\n");
-	ok(a && b && !conf_stream_changed(a, b), "an output change keeps the "
+	ok(a && b && !conf_stream_changed(a, b),
+	    "an output change keeps the "
 	    "connection");
 	conf_free(b);
 	b = load("[Stream]\nURL=wss://b.example/\n");

@@ -114,6 +114,45 @@ const char *conf_priority_name(int);
 int conf_priority_for(
     const struct conf *, const char *type, const char *state, int fallback);
 
+/* strbuf.c */
+struct strbuf {
+	char *buf;
+	size_t len;
+	size_t cap;
+	int failed;
+};
+int strbuf_add(struct strbuf *, const void *, size_t);
+int strbuf_addstr(struct strbuf *, const char *);
+int strbuf_printf(struct strbuf *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+int strbuf_add_escaped(struct strbuf *, const char *, size_t);
+char *strbuf_finish(struct strbuf *);
+void strbuf_reset(struct strbuf *);
+void wipe_free(char *, size_t);
+
+/* backoff.c */
+#define BACKOFF_STABLE_MS 60000 /* connected this long resets the backoff */
+uint64_t backoff_delay(
+    unsigned attempt, uint64_t min_ms, uint64_t max_ms, uint32_t rnd);
+
+/* handshake.c */
+#define HS_KEY_LEN 24
+#define HS_ACCEPT_LEN 28
+#define HS_MAX_HEADER 16384
+enum { HS_FAILED = -1, HS_INCOMPLETE = 0, HS_OK = 1 };
+struct hs_reply {
+	int status; /* HTTP status, 0 if none was parsed */
+	size_t header_len; /* bytes of header, including the empty line */
+	uint64_t retry_after_ms;
+	const char *error; /* why the upgrade failed */
+};
+char *handshake_target(const struct conf *);
+int handshake_key(char out[HS_KEY_LEN + 1]);
+void handshake_accept(const char *key, char out[HS_ACCEPT_LEN + 1]);
+char *handshake_request(const struct conf *, const char *key, size_t *len);
+int handshake_parse(
+    const char *, size_t, const char *accept, struct hs_reply *);
+
 /* notify.c */
 void notify_ready(const char *status);
 void notify_reloading(void);

@@ -1,0 +1,309 @@
+/*
+ * The HTTP/1.1 upgrade of RFC 6455 section 4: the request line and
+ * headers we send, and a strict, bounded parser for the reply.  Pure
+ * functions, so that every case is unit-tested without sockets.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "dcevents.h"
+
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+/* Append s percent-encoded (RFC 3986: unreserved characters kept). */
+static int
+url_encode(struct strbuf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (isalnum(ch) || strchr("-._~", ch) != NULL) {
+			if (strbuf_add(b, s, 1) == -1)
+				return -1;
+		} else {
+			char e[3] = { '%', hex[ch >> 4], hex[ch & 15] };
+
+			if (strbuf_add(b, e, 3) == -1)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The request target: the base path of URL, api/audit/v1/[NAMESPACE/]events/
+ * and the type, object and parent filters as query parameters.
+ */
+char *
+handshake_target(const struct conf *c)
+{
+	struct strbuf b = { 0 };
+	const struct {
+		const char *name, *value;
+	} q[] = { { "type", c->type }, { "object", c->object },
+		{ "parent", c->parent } };
+	char sep = '?';
+	size_t plen = strlen(c->path);
+
+	strbuf_add(&b, c->path, plen);
+	if (plen == 0 || c->path[plen - 1] != '/')
+		strbuf_add(&b, "/", 1);
+	strbuf_addstr(&b, "api/audit/v1/");
+	if (*c->ns != '\0') {
+		url_encode(&b, c->ns);
+		strbuf_add(&b, "/", 1);
+	}
+	strbuf_addstr(&b, "events/");
+	for (size_t i = 0; i < 3; i++) {
+		if (*q[i].value == '\0')
+			continue;
+		strbuf_add(&b, &sep, 1);
+		strbuf_addstr(&b, q[i].name);
+		strbuf_add(&b, "=", 1);
+		url_encode(&b, q[i].value);
+		sep = '&';
+	}
+	return strbuf_finish(&b);
+}
+
+/* A fresh Sec-WebSocket-Key: 16 random bytes, base64 (24 characters). */
+int
+handshake_key(char out[HS_KEY_LEN + 1])
+{
+	unsigned char raw[16];
+
+	if (RAND_bytes(raw, sizeof raw) != 1)
+		return -1;
+	EVP_EncodeBlock((unsigned char *)out, raw, sizeof raw);
+	return 0;
+}
+
+/* The Sec-WebSocket-Accept a server must answer key with. */
+void
+handshake_accept(const char *key, char out[HS_ACCEPT_LEN + 1])
+{
+	unsigned char md[20];
+	unsigned int mdlen = sizeof md;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, key, strlen(key)) != 1 ||
+	    EVP_DigestUpdate(ctx, WS_GUID, strlen(WS_GUID)) != 1 ||
+	    EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
+		memset(md, 0, sizeof md); /* matches no real server */
+	EVP_MD_CTX_free(ctx);
+	EVP_EncodeBlock((unsigned char *)out, md, sizeof md);
+}
+
+/*
+ * The whole upgrade request.  It holds the credential: the caller wipes
+ * and frees it with strbuf_wipe() once written.
+ */
+char *
+handshake_request(const struct conf *c, const char *key, size_t *len)
+{
+	struct strbuf b = { 0 };
+	char *target = handshake_target(c);
+	const char *defport = c->secure ? "443" : "80";
+	int v6 = strchr(c->host, ':') != NULL;
+
+	strbuf_printf(&b, "GET %s HTTP/1.1\r\nHost: %s%s%s", target,
+	    v6 ? "[" : "", c->host, v6 ? "]" : "");
+	if (strcmp(c->port, defport) != 0)
+		strbuf_printf(&b, ":%s", c->port);
+	strbuf_printf(&b,
+	    "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+	    "User-Agent: dcevents/%s\r\n",
+	    key, PACKAGE_VERSION);
+	free(target);
+	if (c->cred_source == CRED_ENV_AUTH) {
+		strbuf_printf(&b, "Authorization: %s\r\n", c->secret);
+	} else if (c->secret != NULL) {
+		size_t ulen = strlen(c->user), klen = strlen(c->secret);
+		size_t plain_len = ulen + 1 + klen;
+		unsigned char *plain = malloc(plain_len + 1);
+		unsigned char *enc = malloc(4 * ((plain_len + 2) / 3) + 1);
+
+		if (plain != NULL && enc != NULL) {
+			memcpy(plain, c->user, ulen);
+			plain[ulen] = ':';
+			memcpy(plain + ulen + 1, c->secret, klen);
+			EVP_EncodeBlock(enc, plain, (int)plain_len);
+			strbuf_printf(&b, "Authorization: Basic %s\r\n", enc);
+			explicit_bzero(plain, plain_len);
+			explicit_bzero(enc, strlen((char *)enc));
+		} else
+			b.failed = 1;
+		free(plain);
+		free(enc);
+	}
+	strbuf_add(&b, "\r\n", 2);
+	*len = b.len;
+	return strbuf_finish(&b);
+}
+
+/* Does the comma-separated list v (length n) hold token tok? */
+static int
+has_token(const char *v, size_t n, const char *tok)
+{
+	size_t tlen = strlen(tok);
+	const char *end = v + n;
+
+	while (v < end) {
+		const char *comma = memchr(v, ',', (size_t)(end - v));
+		const char *e = comma ? comma : end;
+
+		while (v < e && (*v == ' ' || *v == '\t'))
+			v++;
+		while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if ((size_t)(e - v) == tlen && strncasecmp(v, tok, tlen) == 0)
+			return 1;
+		v = comma ? comma + 1 : end;
+	}
+	return 0;
+}
+
+static int
+hs_fail(struct hs_reply *r, const char *why)
+{
+	r->error = why;
+	return HS_FAILED;
+}
+
+/* Delta-seconds of Retry-After (the HTTP-date form is ignored). */
+static uint64_t
+retry_after(const char *v, size_t n)
+{
+	uint64_t s = 0;
+
+	if (n == 0 || n > 9)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)v[i]))
+			return 0;
+		s = s * 10 + (uint64_t)(v[i] - '0');
+	}
+	return s * 1000;
+}
+
+/*
+ * Parse the server's reply to the upgrade in buf[0..len).  Returns
+ * HS_INCOMPLETE until the empty line that ends the header has arrived,
+ * HS_OK for a valid 101 (r->header_len bytes are the header; the rest
+ * already belongs to the websocket), or HS_FAILED with r->error and, for
+ * an HTTP reply, r->status and r->retry_after_ms.  Lines end in CRLF or a
+ * bare LF; the header may not exceed HS_MAX_HEADER bytes.
+ */
+int
+handshake_parse(
+    const char *buf, size_t len, const char *accept, struct hs_reply *r)
+{
+	const char *p, *end = NULL, *line, *eol;
+	int upgrade = 0, connection = 0, accepted = 0;
+
+	memset(r, 0, sizeof *r);
+	for (p = buf; p < buf + len; p++) {
+		if (*p != '\n')
+			continue;
+		if (p + 1 < buf + len && p[1] == '\n') {
+			end = p + 2;
+			break;
+		}
+		if (p + 2 < buf + len && p[1] == '\r' && p[2] == '\n') {
+			end = p + 3;
+			break;
+		}
+	}
+	if (end == NULL || (size_t)(end - buf) > HS_MAX_HEADER) {
+		if (len > HS_MAX_HEADER)
+			return hs_fail(r, "reply header larger than 16 KiB");
+		/* Fail early on a reply that cannot be HTTP at all. */
+		if (len >= 5 && strncmp(buf, "HTTP/", 5) != 0)
+			return hs_fail(r, "not an HTTP reply");
+		return HS_INCOMPLETE;
+	}
+	r->header_len = (size_t)(end - buf);
+
+	/* Status line: HTTP/1.x SP 3DIGIT [SP reason] */
+	eol = memchr(buf, '\n', r->header_len);
+	if ((size_t)(eol - buf) < 12 || strncmp(buf, "HTTP/1.", 7) != 0 ||
+	    !isdigit((unsigned char)buf[7]) || buf[8] != ' ' ||
+	    !isdigit((unsigned char)buf[9]) ||
+	    !isdigit((unsigned char)buf[10]) ||
+	    !isdigit((unsigned char)buf[11]) ||
+	    (buf[12] != ' ' && buf[12] != '\r' && buf[12] != '\n'))
+		return hs_fail(r, "not an HTTP reply");
+	r->status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + buf[11] - '0';
+
+	for (line = eol + 1; line < end; line = eol + 1) {
+		const char *colon, *v, *ve;
+		size_t nlen;
+
+		eol = memchr(line, '\n', (size_t)(end - line));
+		ve = eol > line && eol[-1] == '\r' ? eol - 1 : eol;
+		if (ve == line)
+			break; /* the empty line */
+		if (*line == ' ' || *line == '\t')
+			return hs_fail(r, "folded header line in reply");
+		if ((colon = memchr(line, ':', (size_t)(ve - line))) == NULL ||
+		    colon == line)
+			return hs_fail(r, "malformed header line in reply");
+		nlen = (size_t)(colon - line);
+		for (size_t i = 0; i < nlen; i++)
+			if (!isgraph((unsigned char)line[i]))
+				return hs_fail(
+				    r, "malformed header name in reply");
+		for (v = colon + 1; v < ve && (*v == ' ' || *v == '\t'); v++)
+			;
+		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+			ve--;
+#define IS(name) (nlen == strlen(name) && strncasecmp(line, name, nlen) == 0)
+		if (IS("Retry-After"))
+			r->retry_after_ms = retry_after(v, (size_t)(ve - v));
+		if (r->status != 101)
+			continue;
+		if (IS("Upgrade")) {
+			if (upgrade++ || (size_t)(ve - v) != 9 ||
+			    strncasecmp(v, "websocket", 9) != 0)
+				return hs_fail(r, "Upgrade is not websocket");
+		} else if (IS("Connection")) {
+			connection |= has_token(v, (size_t)(ve - v), "upgrade");
+		} else if (IS("Sec-WebSocket-Accept")) {
+			if (accepted++)
+				return hs_fail(
+				    r, "Sec-WebSocket-Accept repeated");
+			if ((size_t)(ve - v) != strlen(accept) ||
+			    memcmp(v, accept, strlen(accept)) != 0)
+				return hs_fail(r, "wrong Sec-WebSocket-Accept");
+		} else if (IS("Sec-WebSocket-Extensions")) {
+			return hs_fail(r,
+			    "server chose an extension we did "
+			    "not offer");
+		} else if (IS("Sec-WebSocket-Protocol")) {
+			return hs_fail(r,
+			    "server chose a subprotocol we did "
+			    "not offer");
+		}
+#undef IS
+	}
+	if (r->status != 101)
+		return hs_fail(r, "no upgrade");
+	if (!upgrade)
+		return hs_fail(r, "Upgrade header missing");
+	if (!connection)
+		return hs_fail(r, "Connection: Upgrade missing");
+	if (!accepted)
+		return hs_fail(r, "Sec-WebSocket-Accept missing");
+	return HS_OK;
+}

@@ -1,0 +1,139 @@
+/*
+ * A growable byte buffer for building requests and records, and the one
+ * escaping rule of SPEC 5.2: control characters become \n, \r, \t or \xNN,
+ * everything else (UTF-8 included) is kept.  A failed allocation marks the
+ * buffer; strbuf_finish() then returns NULL, so callers check once.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dcevents.h"
+
+static int
+strbuf_grow(struct strbuf *b, size_t more)
+{
+	size_t cap;
+	char *n;
+
+	if (b->failed)
+		return -1;
+	if (b->len + more + 1 <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 64;
+	while (cap < b->len + more + 1)
+		cap *= 2;
+	if ((n = realloc(b->buf, cap)) == NULL) {
+		b->failed = 1;
+		return -1;
+	}
+	b->buf = n;
+	b->cap = cap;
+	return 0;
+}
+
+int
+strbuf_add(struct strbuf *b, const void *data, size_t len)
+{
+	if (strbuf_grow(b, len) == -1)
+		return -1;
+	memcpy(b->buf + b->len, data, len);
+	b->len += len;
+	b->buf[b->len] = '\0';
+	return 0;
+}
+
+int
+strbuf_addstr(struct strbuf *b, const char *s)
+{
+	return strbuf_add(b, s, strlen(s));
+}
+
+int
+strbuf_printf(struct strbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || strbuf_grow(b, (size_t)n) == -1)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(b->buf + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+/* Append data with control characters escaped (SPEC 5.2). */
+int
+strbuf_add_escaped(struct strbuf *b, const char *data, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t start = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)data[i];
+		char e[4] = { '\\', 0, 0, 0 };
+		size_t n = 2;
+
+		if (ch >= 0x20 && ch != 0x7f)
+			continue;
+		strbuf_add(b, data + start, i - start);
+		start = i + 1;
+		if (ch == '\n')
+			e[1] = 'n';
+		else if (ch == '\r')
+			e[1] = 'r';
+		else if (ch == '\t')
+			e[1] = 't';
+		else {
+			e[1] = 'x';
+			e[2] = hex[ch >> 4];
+			e[3] = hex[ch & 15];
+			n = 4;
+		}
+		strbuf_add(b, e, n);
+	}
+	return strbuf_add(b, data + start, len - start);
+}
+
+/* The NUL-terminated contents (caller frees), or NULL if anything failed. */
+char *
+strbuf_finish(struct strbuf *b)
+{
+	char *s = b->buf;
+
+	if (b->failed || s == NULL) {
+		free(b->buf);
+		s = b->failed ? NULL : strdup("");
+	}
+	b->buf = NULL;
+	b->len = b->cap = 0;
+	b->failed = 0;
+	return s;
+}
+
+void
+strbuf_reset(struct strbuf *b)
+{
+	b->len = 0;
+	b->failed = 0;
+	if (b->buf != NULL)
+		b->buf[0] = '\0';
+}
+
+/* Free a buffer that held a secret, wiping it first. */
+void
+wipe_free(char *p, size_t len)
+{
+	if (p == NULL)
+		return;
+	explicit_bzero(p, len);
+	free(p);
+}

@@ -20,6 +20,7 @@ struct event_base;
 void log_init(int verbosity);
 void log_set_verbosity(int verbosity);
 int log_get_verbosity(void);
+int log_is_journal_stream(void);
 void log_msg(int priority, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void log_vmsg(int priority, const char *fmt, va_list ap)
@@ -152,6 +153,48 @@ void handshake_accept(const char *key, char out[HS_ACCEPT_LEN + 1]);
 char *handshake_request(const struct conf *, const char *key, size_t *len);
 int handshake_parse(
     const char *, size_t, const char *accept, struct hs_reply *);
+
+/* record.c: MESSAGE_IDs of the daemon's own records (see the catalog) */
+#define MID_CONNECTED "bdace055097d4cc48dc3b8b792fbc725"
+#define MID_DISCONNECTED "38184290f3a3499086be39d203fde25b"
+#define MID_AUTH_FAILED "cba63e78576c4bcf820141e7503c6c48"
+#define MID_GAP "f350ea289b1547a999e14d8ce0e8ca01"
+#define MID_QUEUE_FULL "800f69b9c70e4e7188b752d750e3d9a9"
+#define MID_PARSE_ERROR "f8052b8f3c11438a8b8e76367d667c46"
+#define MID_LOSS "3c380b4657f7480b99a4beb917a16e15"
+void record_init(const struct conf *);
+void record_daemon(const char *mid, int priority, const char *const *fields,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* ws.c */
+struct bufferevent;
+struct ws;
+/* Where the bytes of each received data message go, chunk by chunk. */
+struct ws_handler {
+	void (*begin)(void *arg);
+	void (*data)(void *arg, const uint8_t *, size_t);
+	void (*end)(void *arg);
+	void (*abort)(void *arg); /* the message will not be completed */
+	void *arg;
+};
+/* Called once when the websocket is finished; reason says why. */
+typedef void (*ws_done_cb)(void *arg, const char *reason);
+struct ws *ws_new(struct event_base *, struct bufferevent *,
+    const struct conf *, const struct ws_handler *, ws_done_cb, void *arg);
+void ws_input(struct ws *);
+void ws_close(struct ws *, uint16_t code, const char *reason);
+void ws_free(struct ws *);
+uint64_t ws_messages(const struct ws *);
+
+/* conn.c */
+struct conn;
+struct evdns_base;
+struct conn *conn_new(
+    struct event_base *, struct evdns_base *, const struct ws_handler *);
+int conn_start(struct conn *, const struct conf *);
+void conn_reconfigure(struct conn *, const struct conf *, int changed);
+void conn_stop(struct conn *, void (*done)(void *), void *arg);
+void conn_free(struct conn *);
 
 /* notify.c */
 void notify_ready(const char *status);

@@ -51,6 +51,13 @@ log_set_verbosity(int verbosity)
 	log_verbosity = verbosity;
 }
 
+/* Is stderr the journal already (so records need not be repeated there)? */
+int
+log_is_journal_stream(void)
+{
+	return log_prefix;
+}
+
 int
 log_get_verbosity(void)
 {

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/dns.h>
 #include <event2/event.h>
 
 #include "dcevents.h"
@@ -21,9 +22,15 @@
 #endif
 #define DEFAULT_CONF SYSCONFDIR "/dcevents/dcevents.conf"
 
+#define STOP_MS 1900 /* SIGTERM: out within 2 s whatever happens */
+
 static struct {
 	struct event_base *base;
+	struct evdns_base *dns;
+	struct conn *conn;
 	struct conf *conf;
+	struct strbuf msg;
+	int stopping;
 	const char *path;
 	int path_given;
 	char **overrides;
@@ -74,12 +81,61 @@ save_override(char *arg)
 	}
 }
 
+/*
+ * Until the event layer exists, each message is passed through to stdout
+ * as one line when Stdout=yes.
+ */
+static void
+msg_begin(void *arg)
+{
+	strbuf_reset(&dc.msg);
+}
+
+static void
+msg_data(void *arg, const uint8_t *p, size_t n)
+{
+	strbuf_add(&dc.msg, p, n);
+}
+
+static void
+msg_end(void *arg)
+{
+	if (dc.msg.failed) {
+		log_err("out of memory: a message was dropped");
+		strbuf_reset(&dc.msg);
+		return;
+	}
+	if (dc.conf->stdout_json) {
+		fwrite(dc.msg.buf ? dc.msg.buf : "", 1, dc.msg.len, stdout);
+		fputc('\n', stdout);
+		fflush(stdout);
+	}
+	log_debug("message of %zu bytes", dc.msg.len);
+}
+
+static void
+msg_abort(void *arg)
+{
+	strbuf_reset(&dc.msg);
+}
+
+static void
+on_stopped(void *arg)
+{
+	event_base_loopexit(dc.base, NULL);
+}
+
 static void
 on_terminate(evutil_socket_t sig, short what, void *arg)
 {
+	struct timeval tv = { STOP_MS / 1000, STOP_MS % 1000 * 1000 };
+
+	if (dc.stopping++)
+		return;
 	log_info("received %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	notify_stopping();
-	event_base_loopexit(dc.base, NULL);
+	event_base_loopexit(dc.base, &tv);
+	conn_stop(dc.conn, on_stopped, NULL);
 }
 
 /* SIGHUP: a new configuration replaces the old only if it loads cleanly. */
@@ -99,6 +155,8 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	changed = conf_stream_changed(dc.conf, next);
+	record_init(next);
+	conn_reconfigure(dc.conn, next, changed);
 	conf_free(dc.conf);
 	dc.conf = next;
 	log_info("configuration reloaded%s",
@@ -109,6 +167,8 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 int
 main(int argc, char *argv[])
 {
+	struct ws_handler handler = { msg_begin, msg_data, msg_end, msg_abort,
+		NULL };
 	struct event *sigs[3];
 	int ch, test = 0, verbosity = 0;
 
@@ -172,6 +232,23 @@ main(int argc, char *argv[])
 	}
 	if (notify_watchdog_start(dc.base) == -1)
 		return EXIT_FATAL;
+	dc.dns = evdns_base_new(dc.base,
+	    EVDNS_BASE_INITIALIZE_NAMESERVERS |
+		EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (dc.dns == NULL) {
+		/* No resolv.conf: addresses and /etc/hosts still work. */
+		log_warn("no DNS configuration; only /etc/hosts and addresses");
+		dc.dns =
+		    evdns_base_new(dc.base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	}
+	if (dc.dns == NULL ||
+	    (dc.conn = conn_new(dc.base, dc.dns, &handler)) == NULL) {
+		log_err("cannot set up the connection");
+		return EXIT_FATAL;
+	}
+	record_init(dc.conf);
+	if (conn_start(dc.conn, dc.conf) == -1)
+		return EXIT_CONFIG;
 
 	log_info("dcevents %s started", PACKAGE_VERSION);
 	notify_ready("Running");
@@ -181,6 +258,9 @@ main(int argc, char *argv[])
 	}
 
 	notify_watchdog_stop();
+	conn_free(dc.conn);
+	evdns_base_free(dc.dns, 0);
+	free(strbuf_finish(&dc.msg));
 	for (size_t i = 0; i < 3; i++)
 		event_free(sigs[i]);
 	event_base_free(dc.base);

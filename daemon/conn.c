@@ -1,0 +1,680 @@
+/*
+ * The connection to the events service and its state machine:
+ *
+ *   WAIT --timer--> RESOLVE --evdns--> CONNECT --TCP+TLS--> UPGRADE
+ *     ^                                                        |
+ *     +---- backoff <---- lost / failed <---- OPEN <--- 101 ---+
+ *
+ * One deadline (ConnectTimeoutSec) covers resolution, TCP, TLS and the
+ * HTTP upgrade.  TLS always verifies the chain and the host name (or IP
+ * address) and needs TLS 1.2 or newer.  A failure waits the full-jitter
+ * backoff; 401, 403 and 429 wait AuthBackoffSec (429: Retry-After if
+ * longer); a connection that stayed up a minute resets the backoff.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/util.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "dcevents.h"
+
+#define CLOSE_WAIT_MS 1000 /* for the server's answer to our close */
+
+enum conn_state {
+	CS_IDLE,
+	CS_WAIT,
+	CS_RESOLVE,
+	CS_CONNECT,
+	CS_UPGRADE,
+	CS_OPEN,
+	CS_CLOSING
+};
+
+struct conn {
+	struct event_base *base;
+	struct evdns_base *dns;
+	struct ws_handler handler;
+	const struct conf *conf;
+	SSL_CTX *ssl_ctx;
+
+	enum conn_state state;
+	struct evdns_getaddrinfo_request *req;
+	struct evutil_addrinfo *addrs;
+	struct evutil_addrinfo *ai;
+	struct bufferevent *bev;
+	struct ws *ws;
+	struct event *timer; /* backoff wait */
+	struct event *deadline; /* connect timeout, close wait */
+	char key[HS_KEY_LEN + 1];
+	char accept[HS_ACCEPT_LEN + 1];
+	char last_error[300];
+	char lost_reason[256];
+
+	unsigned attempt;
+	uint64_t open_since; /* monotonic ms */
+	time_t down_since; /* wall clock, for the gap record */
+	uint64_t connects;
+	uint64_t messages;
+	int reconnect_now; /* after a close we asked for */
+	void (*stop_done)(void *);
+	void *stop_arg;
+};
+
+static void conn_connect(struct conn *);
+static void conn_try(struct conn *);
+static void conn_ws_done(void *, const char *);
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct timeval
+tv_ms(uint64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000),
+		(suseconds_t)(ms % 1000 * 1000) };
+
+	return tv;
+}
+
+static uint32_t
+rand32(void)
+{
+	uint32_t r;
+
+	if (RAND_bytes((unsigned char *)&r, sizeof r) != 1)
+		r = (uint32_t)random();
+	return r;
+}
+
+/* Release everything of the current attempt or connection. */
+static void
+conn_teardown(struct conn *c)
+{
+	if (c->req != NULL) {
+		struct evdns_getaddrinfo_request *req = c->req;
+
+		c->req = NULL;
+		evdns_getaddrinfo_cancel(req);
+	}
+	if (c->addrs != NULL)
+		evutil_freeaddrinfo(c->addrs);
+	c->addrs = c->ai = NULL;
+	if (c->ws != NULL) {
+		c->messages += ws_messages(c->ws);
+		ws_free(c->ws);
+		c->ws = NULL;
+	}
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	c->bev = NULL;
+	event_del(c->deadline);
+	event_del(c->timer);
+}
+
+/* Wait delay_ms, then connect again. */
+static void
+conn_wait(struct conn *c, uint64_t delay_ms)
+{
+	struct timeval tv = tv_ms(delay_ms);
+
+	conn_teardown(c);
+	if (c->stop_done != NULL) {
+		void (*done)(void *) = c->stop_done;
+
+		c->stop_done = NULL;
+		c->state = CS_IDLE;
+		done(c->stop_arg);
+		return;
+	}
+	c->state = CS_WAIT;
+	event_add(c->timer, &tv);
+}
+
+static uint64_t
+conn_backoff(struct conn *c)
+{
+	return backoff_delay(c->attempt++, c->conf->backoff_min_ms,
+	    c->conf->backoff_max_ms, rand32());
+}
+
+/* An attempt failed before the websocket was open. */
+static void __attribute__((format(printf, 2, 3)))
+conn_fail(struct conn *c, const char *fmt, ...)
+{
+	char why[512];
+	uint64_t delay = conn_backoff(c);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	log_warn("cannot connect to %s: %s; retrying in %.1f s", c->conf->url,
+	    why, (double)delay / 1000);
+	notify_status("Cannot connect: %s; retrying in %.1f s", why,
+	    (double)delay / 1000);
+	conn_wait(c, delay);
+}
+
+/* An open connection ended. */
+static void
+conn_lost(struct conn *c, const char *why)
+{
+	char f1[300], f2[64];
+	const char *fields[] = { f1, f2, NULL };
+	uint64_t up = mono_ms() - c->open_since, delay;
+
+	if (up >= BACKOFF_STABLE_MS)
+		c->attempt = 0;
+	delay = c->reconnect_now ? 0 : conn_backoff(c);
+	c->reconnect_now = 0;
+	c->down_since = time(NULL);
+	if (c->ws != NULL)
+		c->messages += ws_messages(c->ws), ws_free(c->ws);
+	c->ws = NULL;
+	snprintf(f1, sizeof f1, "DCEVENTS_REASON=%s", why);
+	snprintf(
+	    f2, sizeof f2, "DCEVENTS_RETRY_MS=%llu", (unsigned long long)delay);
+	record_daemon(MID_DISCONNECTED, 4, fields,
+	    "disconnected from %s: %s; reconnecting in %.1f s", c->conf->url,
+	    why, (double)delay / 1000);
+	notify_status("Disconnected: %s; reconnecting in %.1f s; %llu events",
+	    why, (double)delay / 1000, (unsigned long long)c->messages);
+	conn_wait(c, delay);
+}
+
+/* 401, 403, 429: one clear record, then the long wait. */
+static void
+conn_auth_failed(struct conn *c, const struct hs_reply *r)
+{
+	char f1[32], f2[64];
+	const char *fields[] = { f1, f2, NULL };
+	uint64_t delay = c->conf->auth_backoff_ms;
+	const char *what = r->status == 429 ? "too many login attempts"
+	    : r->status == 403              ? "access denied"
+					    : "bad credentials";
+
+	if (r->status == 429 && r->retry_after_ms > delay)
+		delay = r->retry_after_ms;
+	snprintf(f1, sizeof f1, "DCEVENTS_HTTP_STATUS=%d", r->status);
+	snprintf(
+	    f2, sizeof f2, "DCEVENTS_RETRY_MS=%llu", (unsigned long long)delay);
+	record_daemon(MID_AUTH_FAILED, 3, fields,
+	    "authentication failed at %s: HTTP %d (%s); retrying in %.0f s",
+	    c->conf->url, r->status, what, (double)delay / 1000);
+	notify_status("Authentication failed (HTTP %d); retrying in %.0f s",
+	    r->status, (double)delay / 1000);
+	conn_wait(c, delay);
+}
+
+/* Why the bufferevent failed; sets *tls for a TLS-level failure. */
+static void
+conn_error_text(struct conn *c, short events, char *buf, size_t n, int *tls)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	unsigned long e, first = 0;
+	int err = EVUTIL_SOCKET_ERROR();
+	long v;
+
+	*tls = 0;
+	while ((e = bufferevent_get_openssl_error(c->bev)) != 0)
+		if (first == 0)
+			first = e;
+	if (ssl != NULL && (v = SSL_get_verify_result(ssl)) != X509_V_OK) {
+		snprintf(buf, n, "TLS certificate verification failed: %s",
+		    X509_verify_cert_error_string(v));
+		*tls = 1;
+	} else if (first != 0) {
+		char e2[200];
+
+		ERR_error_string_n(first, e2, sizeof e2);
+		snprintf(buf, n, "TLS failed: %s", e2);
+		*tls = 1;
+	} else if ((events & BEV_EVENT_ERROR) && err != 0)
+		snprintf(buf, n, "%s", evutil_socket_error_to_string(err));
+	else
+		snprintf(buf, n, "connection closed by the server");
+	ERR_clear_error();
+}
+
+static void
+conn_send_upgrade(struct conn *c)
+{
+	size_t len;
+	char *req;
+
+	if (handshake_key(c->key) == -1) {
+		conn_fail(c, "no random bytes for the websocket key");
+		return;
+	}
+	handshake_accept(c->key, c->accept);
+	if ((req = handshake_request(c->conf, c->key, &len)) == NULL) {
+		conn_fail(c, "out of memory");
+		return;
+	}
+	bufferevent_write(c->bev, req, len);
+	wipe_free(req, len);
+	c->state = CS_UPGRADE;
+}
+
+static void
+conn_opened(struct conn *c, size_t header_len)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	char f1[300], f2[64];
+	const char *fields[] = { f1, f2, NULL };
+
+	evbuffer_drain(bufferevent_get_input(c->bev), header_len);
+	event_del(c->deadline);
+	c->ws = ws_new(c->base, c->bev, c->conf, &c->handler, conn_ws_done, c);
+	if (c->ws == NULL) {
+		conn_fail(c, "out of memory");
+		return;
+	}
+	c->state = CS_OPEN;
+	c->open_since = mono_ms();
+	c->connects++;
+	snprintf(f1, sizeof f1, "DCEVENTS_URL=%s", c->conf->url);
+	snprintf(f2, sizeof f2, "DCEVENTS_TLS=%s",
+	    ssl ? SSL_get_version(ssl) : "none");
+	record_daemon(MID_CONNECTED, 6, fields, "connected to %s (%s%s%s)",
+	    c->conf->url, ssl ? SSL_get_version(ssl) : "no TLS",
+	    ssl ? ", " : "", ssl ? SSL_get_cipher_name(ssl) : "");
+	if (c->down_since != 0) {
+		char t1[32], t2[32];
+		time_t now = time(NULL);
+		struct tm tm;
+
+		strftime(t1, sizeof t1, "%Y-%m-%dT%H:%M:%SZ",
+		    gmtime_r(&c->down_since, &tm));
+		strftime(
+		    t2, sizeof t2, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+		snprintf(f1, sizeof f1, "DCEVENTS_GAP_START=%s", t1);
+		snprintf(f2, sizeof f2, "DCEVENTS_GAP_END=%s", t2);
+		record_daemon(MID_GAP, 5, fields,
+		    "the stream was down: events between %s and %s may be "
+		    "missing",
+		    t1, t2);
+	}
+	notify_status("Connected to %s; %llu events", c->conf->url,
+	    (unsigned long long)c->messages);
+	/* Frames may have arrived with the reply. */
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+		ws_input(c->ws);
+}
+
+static void
+conn_ws_done(void *arg, const char *why)
+{
+	struct conn *c = arg;
+	struct timeval tv = tv_ms(CLOSE_WAIT_MS);
+
+	snprintf(c->lost_reason, sizeof c->lost_reason, "%s", why);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		conn_lost(c, c->lost_reason);
+		return;
+	}
+	/* Let the close frame go out first; the write callback ends it. */
+	c->state = CS_CLOSING;
+	bufferevent_disable(c->bev, EV_READ);
+	event_add(c->deadline, &tv);
+}
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct hs_reply r;
+	size_t len;
+	int rc;
+
+	if (c->state == CS_OPEN) {
+		ws_input(c->ws);
+		return;
+	}
+	if (c->state != CS_UPGRADE)
+		return;
+	len = evbuffer_get_length(in);
+	if (len > HS_MAX_HEADER + 1)
+		len = HS_MAX_HEADER + 1;
+	rc = handshake_parse((const char *)evbuffer_pullup(in, (ssize_t)len),
+	    len, c->accept, &r);
+	if (rc == HS_INCOMPLETE)
+		return;
+	if (rc == HS_OK) {
+		conn_opened(c, r.header_len);
+		return;
+	}
+	if (r.status == 401 || r.status == 403 || r.status == 429)
+		conn_auth_failed(c, &r);
+	else if (r.status != 0)
+		conn_fail(
+		    c, "HTTP %d instead of an upgrade (%s)", r.status, r.error);
+	else
+		conn_fail(c, "bad upgrade reply: %s", r.error);
+}
+
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->state == CS_CLOSING)
+		conn_lost(c, c->lost_reason);
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short events, void *arg)
+{
+	struct conn *c = arg;
+	char why[300];
+	int tls;
+
+	if (events & BEV_EVENT_CONNECTED) {
+		if (c->state == CS_CONNECT)
+			conn_send_upgrade(c);
+		return;
+	}
+	if (!(events & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+		return;
+	conn_error_text(c, events, why, sizeof why, &tls);
+	switch (c->state) {
+	case CS_CONNECT:
+		if (tls) {
+			conn_fail(c, "%s", why);
+			return;
+		}
+		/* A refused address: the next one may do. */
+		snprintf(c->last_error, sizeof c->last_error, "%s", why);
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+		c->ai = c->ai->ai_next;
+		conn_try(c);
+		return;
+	case CS_UPGRADE:
+		conn_fail(c, "%s during the upgrade", why);
+		return;
+	case CS_OPEN:
+		conn_lost(c, why);
+		return;
+	case CS_CLOSING:
+		conn_lost(c, c->lost_reason);
+		return;
+	default:
+		return;
+	}
+}
+
+static SSL *
+conn_ssl(struct conn *c)
+{
+	const char *host = c->conf->host;
+	unsigned char ip[16];
+	SSL *ssl;
+	int literal;
+
+	if ((ssl = SSL_new(c->ssl_ctx)) == NULL)
+		return NULL;
+	literal = evutil_inet_pton(AF_INET, host, ip) == 1 ||
+	    evutil_inet_pton(AF_INET6, host, ip) == 1;
+	if (literal) {
+		/* No SNI for an address; verify it against the IP SANs. */
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) !=
+		    1)
+			goto bad;
+	} else if (SSL_set_tlsext_host_name(ssl, host) != 1 ||
+	    SSL_set1_host(ssl, host) != 1)
+		goto bad;
+	return ssl;
+bad:
+	SSL_free(ssl);
+	return NULL;
+}
+
+/* Connect to the current address, or the next that can be tried. */
+static void
+conn_try(struct conn *c)
+{
+	for (; c->ai != NULL; c->ai = c->ai->ai_next) {
+		SSL *ssl = NULL;
+
+		ERR_clear_error();
+		if (c->conf->secure) {
+			if ((ssl = conn_ssl(c)) == NULL) {
+				conn_fail(c, "cannot set up TLS");
+				return;
+			}
+			c->bev = bufferevent_openssl_socket_new(c->base, -1,
+			    ssl, BUFFEREVENT_SSL_CONNECTING,
+			    BEV_OPT_CLOSE_ON_FREE);
+		} else
+			c->bev = bufferevent_socket_new(
+			    c->base, -1, BEV_OPT_CLOSE_ON_FREE);
+		if (c->bev == NULL) {
+			SSL_free(ssl);
+			conn_fail(c, "out of memory");
+			return;
+		}
+		bufferevent_setcb(
+		    c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+		c->state = CS_CONNECT;
+		if (bufferevent_socket_connect(
+			c->bev, c->ai->ai_addr, (int)c->ai->ai_addrlen) == 0)
+			return;
+		snprintf(c->last_error, sizeof c->last_error, "%s",
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+	}
+	conn_fail(c, "%s", c->last_error[0] ? c->last_error : "no address");
+}
+
+static void
+conn_dns_cb(int err, struct evutil_addrinfo *res, void *arg)
+{
+	struct conn *c = arg;
+
+	if (err == EVUTIL_EAI_CANCEL)
+		return;
+	c->req = NULL;
+	if (err != 0) {
+		conn_fail(c, "cannot resolve %s: %s", c->conf->host,
+		    evutil_gai_strerror(err));
+		return;
+	}
+	c->addrs = c->ai = res;
+	c->last_error[0] = '\0';
+	conn_try(c);
+}
+
+static void
+conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->state == CS_CLOSING) {
+		conn_lost(c, c->lost_reason);
+		return;
+	}
+	conn_fail(c, "no websocket within ConnectTimeoutSec (%.1f s)",
+	    (double)c->conf->connect_timeout_ms / 1000);
+}
+
+static void
+conn_connect(struct conn *c)
+{
+	struct evutil_addrinfo hints = { 0 };
+	struct timeval tv = tv_ms(c->conf->connect_timeout_ms);
+	struct evdns_getaddrinfo_request *req;
+
+	conn_teardown(c);
+	event_add(c->deadline, &tv);
+	c->state = CS_RESOLVE;
+	notify_status("Connecting to %s", c->conf->url);
+	log_debug("connecting to %s", c->conf->url);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
+	/* The callback may run before this returns (numeric hosts). */
+	req = evdns_getaddrinfo(
+	    c->dns, c->conf->host, c->conf->port, &hints, conn_dns_cb, c);
+	if (c->state == CS_RESOLVE && c->addrs == NULL)
+		c->req = req;
+}
+
+static void
+conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn_connect(arg);
+}
+
+/* A TLS context for conf: TLS 1.2+, peer verification, its trust anchors. */
+static SSL_CTX *
+conn_ssl_ctx(const struct conf *conf)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	int ok;
+
+	if (ctx == NULL)
+		return NULL;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	if (*conf->cafile != '\0' || *conf->capath != '\0')
+		ok = SSL_CTX_load_verify_locations(ctx,
+		    *conf->cafile ? conf->cafile : NULL,
+		    *conf->capath ? conf->capath : NULL);
+	else
+		ok = SSL_CTX_set_default_verify_paths(ctx);
+	if (ok != 1) {
+		char e[200];
+
+		ERR_error_string_n(ERR_get_error(), e, sizeof e);
+		log_err("cannot load the trust anchors (CAFile=%s CAPath=%s): "
+			"%s",
+		    conf->cafile, conf->capath, e);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+struct conn *
+conn_new(
+    struct event_base *base, struct evdns_base *dns, const struct ws_handler *h)
+{
+	struct conn *c = calloc(1, sizeof *c);
+
+	if (c == NULL)
+		return NULL;
+	c->base = base;
+	c->dns = dns;
+	c->handler = *h;
+	c->timer = evtimer_new(base, conn_timer_cb, c);
+	c->deadline = evtimer_new(base, conn_deadline_cb, c);
+	if (c->timer == NULL || c->deadline == NULL) {
+		conn_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* Begin connecting with conf; -1 if its TLS settings cannot be used. */
+int
+conn_start(struct conn *c, const struct conf *conf)
+{
+	c->conf = conf;
+	if (conf->secure && (c->ssl_ctx = conn_ssl_ctx(conf)) == NULL)
+		return -1;
+	conn_connect(c);
+	return 0;
+}
+
+/*
+ * A reloaded configuration.  Only changed stream settings cost the
+ * connection: it is closed and made again at once, without backoff.
+ */
+void
+conn_reconfigure(struct conn *c, const struct conf *conf, int changed)
+{
+	SSL_CTX *ctx = NULL;
+
+	c->conf = conf;
+	if (!changed)
+		return;
+	if (conf->secure && (ctx = conn_ssl_ctx(conf)) == NULL) {
+		log_err("keeping the previous TLS settings");
+		ctx = c->ssl_ctx;
+		c->ssl_ctx = NULL;
+	}
+	SSL_CTX_free(c->ssl_ctx);
+	c->ssl_ctx = ctx;
+	c->attempt = 0;
+	log_info("stream settings changed: reconnecting");
+	if (c->state == CS_OPEN) {
+		c->reconnect_now = 1;
+		ws_close(c->ws, 1000, "configuration changed");
+	} else if (c->state != CS_CLOSING)
+		conn_connect(c);
+}
+
+/* Close the websocket politely (1001), then call done. */
+void
+conn_stop(struct conn *c, void (*done)(void *), void *arg)
+{
+	c->stop_done = done;
+	c->stop_arg = arg;
+	if (c->state == CS_OPEN) {
+		ws_close(c->ws, 1001, "dcevents is stopping");
+		if (c->state == CS_OPEN) {
+			struct timeval tv = tv_ms(CLOSE_WAIT_MS);
+
+			event_add(c->deadline, &tv);
+			c->state = CS_CLOSING;
+			snprintf(c->lost_reason, sizeof c->lost_reason,
+			    "dcevents is stopping");
+		}
+		return;
+	}
+	if (c->state != CS_CLOSING)
+		conn_wait(c, 0);
+}
+
+void
+conn_free(struct conn *c)
+{
+	if (c == NULL)
+		return;
+	conn_teardown(c);
+	if (c->timer != NULL)
+		event_free(c->timer);
+	if (c->deadline != NULL)
+		event_free(c->deadline);
+	SSL_CTX_free(c->ssl_ctx);
+	free(c);
+}

@@ -1,7 +1,7 @@
 /*
  * The connection to the events service and its state machine:
  *
- *   WAIT --timer--> RESOLVE --evdns--> CONNECT --TCP+TLS--> UPGRADE
+ *   WAIT --timer--> RESOLVE --evdns--> CONNECT --TCP--> TLS --> UPGRADE
  *     ^                                                        |
  *     +---- backoff <---- lost / failed <---- OPEN <--- 101 ---+
  *
@@ -14,6 +14,8 @@
 #include "config.h"
 
 #include <sys/socket.h>
+
+#include <netinet/in.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -42,6 +44,7 @@ enum conn_state {
 	CS_WAIT,
 	CS_RESOLVE,
 	CS_CONNECT,
+	CS_TLS,
 	CS_UPGRADE,
 	CS_OPEN,
 	CS_CLOSING
@@ -59,6 +62,7 @@ struct conn {
 	struct evutil_addrinfo *addrs;
 	struct evutil_addrinfo *ai;
 	struct bufferevent *bev;
+	int bev_owns_fd; /* the TLS bufferevent closes its socket */
 	struct ws *ws;
 	struct event *timer; /* backoff wait */
 	struct event *deadline; /* connect timeout, close wait */
@@ -79,6 +83,7 @@ struct conn {
 
 static void conn_connect(struct conn *);
 static void conn_try(struct conn *);
+static void conn_start_tls(struct conn *);
 static void conn_ws_done(void *, const char *);
 
 static uint64_t
@@ -109,6 +114,25 @@ rand32(void)
 	return r;
 }
 
+/*
+ * The TCP connect runs on a plain socket bufferevent, which leaves the
+ * socket open when freed so that it can be handed to the TLS one.
+ */
+static void
+conn_free_bev(struct conn *c)
+{
+	evutil_socket_t fd;
+
+	if (c->bev == NULL)
+		return;
+	fd = bufferevent_getfd(c->bev);
+	bufferevent_free(c->bev);
+	if (!c->bev_owns_fd && fd >= 0)
+		evutil_closesocket(fd);
+	c->bev = NULL;
+	c->bev_owns_fd = 0;
+}
+
 /* Release everything of the current attempt or connection. */
 static void
 conn_teardown(struct conn *c)
@@ -127,9 +151,7 @@ conn_teardown(struct conn *c)
 		ws_free(c->ws);
 		c->ws = NULL;
 	}
-	if (c->bev != NULL)
-		bufferevent_free(c->bev);
-	c->bev = NULL;
+	conn_free_bev(c);
 	event_del(c->deadline);
 	event_del(c->timer);
 }
@@ -394,7 +416,9 @@ conn_event_cb(struct bufferevent *bev, short events, void *arg)
 	int tls;
 
 	if (events & BEV_EVENT_CONNECTED) {
-		if (c->state == CS_CONNECT)
+		if (c->state == CS_CONNECT && c->conf->secure)
+			conn_start_tls(c);
+		else if (c->state == CS_CONNECT || c->state == CS_TLS)
 			conn_send_upgrade(c);
 		return;
 	}
@@ -403,16 +427,15 @@ conn_event_cb(struct bufferevent *bev, short events, void *arg)
 	conn_error_text(c, events, why, sizeof why, &tls);
 	switch (c->state) {
 	case CS_CONNECT:
-		if (tls) {
-			conn_fail(c, "%s", why);
-			return;
-		}
 		/* A refused address: the next one may do. */
 		snprintf(c->last_error, sizeof c->last_error, "%s", why);
-		bufferevent_free(c->bev);
-		c->bev = NULL;
+		conn_free_bev(c);
 		c->ai = c->ai->ai_next;
 		conn_try(c);
+		return;
+	case CS_TLS:
+		conn_fail(
+		    c, "%s", tls ? why : "TLS handshake: connection closed");
 		return;
 	case CS_UPGRADE:
 		conn_fail(c, "%s during the upgrade", why);
@@ -428,19 +451,24 @@ conn_event_cb(struct bufferevent *bev, short events, void *arg)
 	}
 }
 
+static int
+conn_literal(const char *host)
+{
+	unsigned char ip[16];
+
+	return evutil_inet_pton(AF_INET, host, ip) == 1 ||
+	    evutil_inet_pton(AF_INET6, host, ip) == 1;
+}
+
 static SSL *
 conn_ssl(struct conn *c)
 {
 	const char *host = c->conf->host;
-	unsigned char ip[16];
 	SSL *ssl;
-	int literal;
 
 	if ((ssl = SSL_new(c->ssl_ctx)) == NULL)
 		return NULL;
-	literal = evutil_inet_pton(AF_INET, host, ip) == 1 ||
-	    evutil_inet_pton(AF_INET6, host, ip) == 1;
-	if (literal) {
+	if (conn_literal(host)) {
 		/* No SNI for an address; verify it against the IP SANs. */
 		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) !=
 		    1)
@@ -459,22 +487,8 @@ static void
 conn_try(struct conn *c)
 {
 	for (; c->ai != NULL; c->ai = c->ai->ai_next) {
-		SSL *ssl = NULL;
-
-		ERR_clear_error();
-		if (c->conf->secure) {
-			if ((ssl = conn_ssl(c)) == NULL) {
-				conn_fail(c, "cannot set up TLS");
-				return;
-			}
-			c->bev = bufferevent_openssl_socket_new(c->base, -1,
-			    ssl, BUFFEREVENT_SSL_CONNECTING,
-			    BEV_OPT_CLOSE_ON_FREE);
-		} else
-			c->bev = bufferevent_socket_new(
-			    c->base, -1, BEV_OPT_CLOSE_ON_FREE);
+		c->bev = bufferevent_socket_new(c->base, -1, 0);
 		if (c->bev == NULL) {
-			SSL_free(ssl);
 			conn_fail(c, "out of memory");
 			return;
 		}
@@ -482,15 +496,59 @@ conn_try(struct conn *c)
 		    c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 		c->state = CS_CONNECT;
+		if (log_get_verbosity() > 0) {
+			char a[64] = "?";
+			const struct sockaddr *sa = c->ai->ai_addr;
+
+			if (sa->sa_family == AF_INET)
+				evutil_inet_ntop(AF_INET,
+				    &((const struct sockaddr_in *)sa)->sin_addr,
+				    a, sizeof a);
+			else if (sa->sa_family == AF_INET6)
+				evutil_inet_ntop(AF_INET6,
+				    &((const struct sockaddr_in6 *)sa)
+					 ->sin6_addr,
+				    a, sizeof a);
+			log_debug("trying %s port %s", a, c->conf->port);
+		}
 		if (bufferevent_socket_connect(
 			c->bev, c->ai->ai_addr, (int)c->ai->ai_addrlen) == 0)
 			return;
 		snprintf(c->last_error, sizeof c->last_error, "%s",
 		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-		bufferevent_free(c->bev);
-		c->bev = NULL;
+		conn_free_bev(c);
 	}
 	conn_fail(c, "%s", c->last_error[0] ? c->last_error : "no address");
+}
+
+/* TCP is up: move the socket to a TLS bufferevent and shake hands. */
+static void
+conn_start_tls(struct conn *c)
+{
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	SSL *ssl;
+
+	ERR_clear_error();
+	bufferevent_free(c->bev);
+	c->bev = NULL;
+	if ((ssl = conn_ssl(c)) == NULL) {
+		evutil_closesocket(fd);
+		conn_fail(c, "cannot set up TLS");
+		return;
+	}
+	c->bev = bufferevent_openssl_socket_new(c->base, fd, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		SSL_free(ssl);
+		evutil_closesocket(fd);
+		conn_fail(c, "out of memory");
+		return;
+	}
+	c->bev_owns_fd = 1;
+	bufferevent_setcb(
+	    c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	c->state = CS_TLS;
 }
 
 static void
@@ -539,7 +597,9 @@ conn_connect(struct conn *c)
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_protocol = IPPROTO_TCP;
-	hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
+	/* AI_ADDRCONFIG skips IPv6 names on IPv4-only hosts, never literals. */
+	hints.ai_flags = conn_literal(c->conf->host) ? EVUTIL_AI_NUMERICHOST
+						     : EVUTIL_AI_ADDRCONFIG;
 	/* The callback may run before this returns (numeric hosts). */
 	req = evdns_getaddrinfo(
 	    c->dns, c->conf->host, c->conf->port, &hints, conn_dns_cb, c);

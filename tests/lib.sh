@@ -87,3 +87,21 @@ finish() {
 	[ "$failures" -eq 0 ] || exit 1
 	exit 0
 }
+
+# wait_until SECONDS COMMAND...: poll until COMMAND succeeds (quietly; the
+# arguments are expanded once, so pass a predicate, not "$(...)").
+wait_until() {
+	n=$(( $1 * 20 ))
+	shift
+	while [ "$n" -gt 0 ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.05
+		n=$((n - 1))
+	done
+	return 1
+}
+
+# has_lines FILE N: FILE has at least N lines.
+has_lines() {
+	[ "$(wc -l <"$1" 2>/dev/null || echo 0)" -ge "$2" ]
+}

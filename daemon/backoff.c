@@ -28,3 +28,10 @@ backoff_delay(unsigned attempt, uint64_t min_ms, uint64_t max_ms, uint32_t rnd)
 	 */
 	return min_ms + (((cap - min_ms + 1) * (uint64_t)rnd) >> 32);
 }
+
+/* The attempt count after a connection that stayed up for up_ms. */
+unsigned
+backoff_after_connection(unsigned attempt, uint64_t up_ms)
+{
+	return up_ms >= BACKOFF_STABLE_MS ? 0 : attempt;
+}

@@ -208,15 +208,23 @@ conn_lost(struct conn *c, const char *why)
 	const char *fields[] = { f1, f2, NULL };
 	uint64_t up = mono_ms() - c->open_since, delay;
 
-	if (up >= BACKOFF_STABLE_MS)
-		c->attempt = 0;
+	if (c->ws != NULL) {
+		c->messages += ws_messages(c->ws);
+		ws_free(c->ws);
+		c->ws = NULL;
+	}
+	c->down_since = time(NULL);
+	snprintf(f1, sizeof f1, "DCEVENTS_REASON=%s", why);
+	if (c->stop_done != NULL) {
+		fields[1] = NULL;
+		record_daemon(MID_DISCONNECTED, 6, fields,
+		    "disconnected from %s: %s", c->conf->url, why);
+		conn_wait(c, 0);
+		return;
+	}
+	c->attempt = backoff_after_connection(c->attempt, up);
 	delay = c->reconnect_now ? 0 : conn_backoff(c);
 	c->reconnect_now = 0;
-	c->down_since = time(NULL);
-	if (c->ws != NULL)
-		c->messages += ws_messages(c->ws), ws_free(c->ws);
-	c->ws = NULL;
-	snprintf(f1, sizeof f1, "DCEVENTS_REASON=%s", why);
 	snprintf(
 	    f2, sizeof f2, "DCEVENTS_RETRY_MS=%llu", (unsigned long long)delay);
 	record_daemon(MID_DISCONNECTED, 4, fields,
@@ -268,6 +276,12 @@ conn_error_text(struct conn *c, short events, char *buf, size_t n, int *tls)
 		snprintf(buf, n, "TLS certificate verification failed: %s",
 		    X509_verify_cert_error_string(v));
 		*tls = 1;
+	} else if (first != 0 &&
+	    ERR_GET_REASON(first) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+		/* OpenSSL 3 calls a TCP close without close_notify an error. */
+		snprintf(buf, n,
+		    "connection closed by the server (without TLS "
+		    "close_notify)");
 	} else if (first != 0) {
 		char e2[200];
 

@@ -135,6 +135,7 @@ void wipe_free(char *, size_t);
 #define BACKOFF_STABLE_MS 60000 /* connected this long resets the backoff */
 uint64_t backoff_delay(
     unsigned attempt, uint64_t min_ms, uint64_t max_ms, uint32_t rnd);
+unsigned backoff_after_connection(unsigned attempt, uint64_t up_ms);
 
 /* handshake.c */
 #define HS_KEY_LEN 24

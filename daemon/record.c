@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #ifdef HAVE_SYSTEMD
+#define SD_JOURNAL_SUPPRESS_LOCATION /* no CODE_FILE= etc. in our records */
 #include <systemd/sd-journal.h>
 #endif
 

@@ -271,4 +271,42 @@ gap=$(pq slow 'int(1000 * (t("connect", 2) - t("connect", 1)))')
 check "connect timeout: the next attempt after about 1 s (${gap} ms)" test "$gap" -ge 950 -a "$gap" -le 1600
 stop
 
+# 16. SIGHUP: unchanged stream settings keep the connection, a new URL
+# closes it (1000) and connects to the new server at once; STATUS= follows.
+"$PY" "$top_srcdir/tests/notify_peer.py" "$T/notify.sock" "$T/notify" &
+PIDS="$PIDS $!"
+wait_until 5 test -s "$T/notify"
+peer hup2 '[{"after": "hold"}]'
+PORT2=$PORT
+PEER2=$PEER
+peer hup1 '[{"after": "hold"}]'
+hupconf() {
+	printf '[Stream]\nURL=wss://localhost:%s/\nCAFile=%s\n[Output]\nJournal=no\nStdout=yes\nIdentifier=%s\n' \
+	    "$1" "$T/pki/ca.pem" "$2" >"$T/hup.conf"
+}
+hupconf "$PORT" one
+NOTIFY_SOCKET=$T/notify.sock "$DCEVENTS" -c "$T/hup.conf" >"$T/hup.out" 2>"$T/hup.err" &
+DC=$!
+PIDS="$PIDS $DC"
+ncheck() {
+	if [ "${WITH_SYSTEMD:-yes}" = yes ]; then check "$@"; else echo "# skipped without libsystemd: $1"; fi
+}
+ncheck "STATUS= says connected" wait_until 5 contains "$T/notify" "STATUS=Connected to wss://localhost:$PORT/"
+wait_until 5 contains "$T/hup.err" "connected to"
+hupconf "$PORT" two
+kill -HUP "$DC"
+wait_until 3 contains "$T/hup.err" "configuration reloaded"
+sleep 0.5
+check "SIGHUP, same stream: the connection is kept" test "$(connects hup1)" -eq 1 -a "$(connects hup2)" -eq 0
+hupconf "$PORT2" two
+start=$(now_ms)
+kill -HUP "$DC"
+check "SIGHUP, new URL: the old connection closed with 1000" wait_until 3 pq_is hup1 '[e["code"] for e in ev("close", 1)]' "[1000]"
+check "SIGHUP, new URL: connected to the new server" wait_until 3 has_connects hup2 1
+took=$(( $(now_ms) - start ))
+check "SIGHUP, new URL: without backoff (${took} ms)" test "$took" -lt 1000
+ncheck "STATUS= follows the new server" wait_until 3 contains "$T/notify" "STATUS=Connected to wss://localhost:$PORT2/"
+kill "$PEER2"
+stop
+
 finish

@@ -1,0 +1,60 @@
+#!/bin/sh
+# A server that drops every connection right after the upgrade: 200
+# reconnects, after which open descriptors and RSS must be what they were
+# after the first 10 (no leak per connection).
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+
+[ -x "$PY" ] || skip "needs $PY (Debian's python3) for the websocket peer"
+[ -d /proc/self/fd ] || skip "needs /proc"
+sh "$top_srcdir/tests/certs.sh" "$T/pki" || skip "cannot make test certificates"
+
+printf '[{"messages": ["{\\"n\\":1}"], "after": "abort"}]\n' >"$T/script.json"
+"$PY" "$top_srcdir/tests/wspeer.py" --portfile "$T/port" --log "$T/peer" \
+    --script "$T/script.json" --cert "$T/pki/server.pem" \
+    --key "$T/pki/server.key" 2>"$T/peer.err" &
+PIDS="$PIDS $!"
+wait_until 5 test -s "$T/port" || skip "the peer did not start"
+PORT=$(cat "$T/port")
+
+"$DCEVENTS" -c /dev/null -o "Stream.URL=wss://localhost:$PORT/" \
+    -o "Stream.CAFile=$T/pki/ca.pem" -o Output.Journal=no \
+    -o Output.Stdout=yes -o Stream.BackoffMinSec=1ms \
+    -o Stream.BackoffMaxSec=5ms >"$T/out" 2>"$T/err" &
+DC=$!
+PIDS="$PIDS $DC"
+
+opens() { grep -c '"ev":"open"' "$T/peer" 2>/dev/null || echo 0; }
+at_least() { [ "$(opens)" -ge "$1" ]; }
+fds() { ls "/proc/$DC/fd" | wc -l; }
+rss() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$DC/status"; }
+
+# Sample each point while the connection is down (between attempts the
+# daemon holds no socket), several times, and keep the smallest.
+sample() {
+	best_fd=99999
+	best_rss=99999999
+	for i in 1 2 3 4 5 6 7 8; do
+		f=$(fds)
+		r=$(rss)
+		[ "$f" -lt "$best_fd" ] && best_fd=$f
+		[ "$r" -lt "$best_rss" ] && best_rss=$r
+		sleep 0.01
+	done
+}
+
+check "10 connections" wait_until 20 at_least 10
+sample
+fd10=$best_fd
+rss10=$best_rss
+check "200 connections" wait_until 120 at_least 200
+sample
+fd200=$best_fd
+rss200=$best_rss
+n=$(opens)
+check "all delivered ($(wc -l <"$T/out") of at least 200 messages)" test "$(wc -l <"$T/out")" -ge 200
+check "descriptors: $fd10 after 10, $fd200 after $n" test "$fd200" -le "$fd10"
+check "RSS: $rss10 kB after 10, $rss200 kB after $n (at most 64 kB more)" test "$rss200" -le $((rss10 + 64))
+kill "$DC"
+wait "$DC"
+check "exit 0 after the flapping" test $? -eq 0
+finish

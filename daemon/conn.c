@@ -272,6 +272,10 @@ conn_error_text(struct conn *c, short events, char *buf, size_t n, int *tls)
 	while ((e = bufferevent_get_openssl_error(c->bev)) != 0)
 		if (first == 0)
 			first = e;
+	/* An alert from the peer may be left in the thread's queue. */
+	while ((e = ERR_get_error()) != 0)
+		if (first == 0)
+			first = e;
 	if (ssl != NULL && (v = SSL_get_verify_result(ssl)) != X509_V_OK) {
 		snprintf(buf, n, "TLS certificate verification failed: %s",
 		    X509_verify_cert_error_string(v));

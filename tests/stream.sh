@@ -201,6 +201,15 @@ cert other "hostname mismatch"
 cert untrusted "self-signed certificate"
 cert expired "certificate has expired"
 
+# A server without any certificate (anonymous DH): we offer no such cipher.
+peer anon '[{"messages": ["{\"leak\":1}"]}]' --anon
+dc anon
+check "no certificate: refused during the TLS handshake" wait_until 3 contains "$T/anon.err" "TLS handshake"
+check "no certificate: the server found no shared cipher" wait_until 3 grep -q NO_SHARED_CIPHER "$T/anon.peer"
+check "no certificate: nothing delivered" test ! -s "$T/anon.out"
+check "no certificate: never connected" lacks "$T/anon.err" "connected to"
+stop
+
 # 9. IP literals are verified against the certificate's IP addresses.
 peer ipv4 '[{"messages": ["{\"n\":4}"]}]'
 dc ipv4 -o "Stream.URL=wss://127.0.0.1:$PORT/"

@@ -9,7 +9,8 @@ reassembles fragmented messages, answers pings and echoes the client's
 close.  One asyncio process serves any number of connections at once.
 
   /usr/bin/python3 wspeer.py [--host 127.0.0.1|::1] [--port 0] [--portfile F]
-                             [--cert F --key F] [--log F] [--script F]
+                             [--cert F --key F | --anon] [--log F]
+                             [--script F]
 --port 0 picks a free port; --portfile gets it (written atomically) once
 listening.  SIGTERM or SIGINT: stop at once, exit 0.
 
@@ -447,7 +448,12 @@ def load_script(path):
 async def main(a):
     """Listen, report the port, and serve until SIGTERM or SIGINT."""
     ctx = None
-    if a.cert:
+    if a.anon:
+        # TLS 1.2 with anonymous Diffie-Hellman: no certificate at all.
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers("aNULL:@SECLEVEL=0")
+    elif a.cert:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(a.cert, a.key)
 
@@ -476,6 +482,8 @@ if __name__ == "__main__":
     p.add_argument("--port", type=int, default=0)
     for opt in ("--portfile", "--cert", "--key", "--log", "--script"):
         p.add_argument(opt)
+    p.add_argument("--anon", action="store_true",
+                   help="TLS without a certificate (anonymous DH, TLS 1.2)")
     args = p.parse_args()
     if args.script:
         SCRIPT = load_script(args.script)

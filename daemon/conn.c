@@ -77,6 +77,7 @@ struct conn {
 	uint64_t connects;
 	uint64_t messages;
 	int reconnect_now; /* after a close we asked for */
+	int paused; /* outputs full */
 	void (*stop_done)(void *);
 	void *stop_arg;
 };
@@ -360,6 +361,10 @@ conn_opened(struct conn *c, size_t header_len)
 	}
 	notify_status("Connected to %s; %llu events", c->conf->url,
 	    (unsigned long long)c->messages);
+	if (c->paused) {
+		conn_pause(c);
+		return;
+	}
 	/* Frames may have arrived with the reply. */
 	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
 		ws_input(c->ws);
@@ -741,6 +746,29 @@ conn_stop(struct conn *c, void (*done)(void *), void *arg)
 	}
 	if (c->state != CS_CLOSING)
 		conn_wait(c, 0);
+}
+
+/* The outputs are full: stop reading (TCP pushes back on the server). */
+void
+conn_pause(struct conn *c)
+{
+	c->paused = 1;
+	if (c->state != CS_OPEN)
+		return;
+	bufferevent_disable(c->bev, EV_READ);
+	ws_suspend(c->ws, 1);
+}
+
+void
+conn_resume(struct conn *c)
+{
+	c->paused = 0;
+	if (c->state != CS_OPEN)
+		return;
+	ws_suspend(c->ws, 0);
+	bufferevent_enable(c->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+		ws_input(c->ws);
 }
 
 void

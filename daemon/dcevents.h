@@ -163,7 +163,8 @@ int handshake_parse(
 #define MID_QUEUE_FULL "800f69b9c70e4e7188b752d750e3d9a9"
 #define MID_PARSE_ERROR "f8052b8f3c11438a8b8e76367d667c46"
 #define MID_LOSS "3c380b4657f7480b99a4beb917a16e15"
-void record_init(const struct conf *);
+struct output;
+void record_init(const struct conf *, struct output *);
 void record_daemon(const char *mid, int priority, const char *const *fields,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
@@ -185,6 +186,7 @@ struct ws *ws_new(struct event_base *, struct bufferevent *,
 void ws_input(struct ws *);
 void ws_close(struct ws *, uint16_t code, const char *reason);
 void ws_free(struct ws *);
+void ws_suspend(struct ws *, int);
 uint64_t ws_messages(const struct ws *);
 
 /* conn.c */
@@ -196,6 +198,108 @@ int conn_start(struct conn *, const struct conf *);
 void conn_reconfigure(struct conn *, const struct conf *, int changed);
 void conn_stop(struct conn *, void (*done)(void *), void *arg);
 void conn_free(struct conn *);
+void conn_pause(struct conn *);
+void conn_resume(struct conn *);
+
+/* json.c: one event, filled chunk by chunk from one message */
+#define EVENT_MAX_PARENTS 64
+#define EVENT_MAX_EXTRAS 32
+#define JSON_MAX_DEPTH 32
+#define JSON_EXCERPT 48
+struct span {
+	uint32_t off; /* into event.buf; SPAN_NONE if absent */
+	uint32_t len;
+};
+#define SPAN_NONE UINT32_MAX
+struct event {
+	struct strbuf buf; /* every decoded string of the event */
+	struct span type, action, state, uuid, resource_uri, datetime, error;
+	struct span parents[EVENT_MAX_PARENTS];
+	unsigned nparents;
+	struct {
+		struct span name, value;
+		int raw; /* a number or boolean, not a string */
+	} extras[EVENT_MAX_EXTRAS];
+	unsigned nextras;
+	unsigned dropped; /* parents or members over the limits */
+};
+struct json;
+struct json *json_new(void);
+void json_free(struct json *);
+void json_begin(struct json *);
+void json_feed(struct json *, const uint8_t *, size_t);
+const struct event *json_end(
+    struct json *, const char **why, const char **excerpt);
+static inline const char *
+ev_str(const struct event *e, struct span s)
+{
+	return s.off == SPAN_NONE ? NULL : e->buf.buf + s.off;
+}
+
+/* event.c */
+const char *event_message_id(const struct event *);
+int event_default_priority(const struct event *);
+int event_priority(const struct conf *, const struct event *);
+struct span event_object_uuid(const struct event *);
+void event_message(const struct event *, struct strbuf *);
+int event_field_name(const char *, size_t, char out[65]);
+struct dedup;
+struct dedup *dedup_new(void);
+void dedup_free(struct dedup *);
+int dedup_seen(struct dedup *, const char *, size_t);
+
+/* sink.c: a writer thread and bounded queue per output */
+struct rec {
+	struct rec *next;
+	size_t len;
+	unsigned char data[];
+};
+struct sink_ops {
+	/* Write some of recs[0..n): how many were taken whole, or -1. */
+	int (*write)(void *arg, struct rec **recs, size_t n);
+	void (*reset)(void *arg); /* after a failure: reconnect next time */
+	const char *(*error)(void *arg);
+	void (*close)(void *arg);
+};
+struct sink;
+struct rec *rec_new(size_t len);
+struct sink *sink_new(struct event_base *, const char *name,
+    const struct sink_ops *, void *arg, size_t max, void (*resume)(void *),
+    void *resume_arg);
+int sink_push(struct sink *, struct rec *);
+size_t sink_queued(struct sink *);
+void sink_stop(struct sink *, uint64_t ms);
+size_t sink_close(struct sink *, uint64_t ms);
+
+/* output.c: events to records for every enabled output */
+struct output;
+struct output *output_new(struct event_base *, const struct conf *,
+    void (*pause)(void *), void (*resume)(void *), void *arg);
+void output_reconfigure(struct output *, const struct conf *);
+void output_event(struct output *, const struct event *);
+void output_daemon(struct output *, const char *mid, int priority,
+    const char *const *fields, const char *message);
+size_t output_close(struct output *, uint64_t ms);
+int output_full(const struct output *);
+
+/* sink_journal.c, sink_syslog.c, sink_stdout.c: formats and transports */
+#define JOURNAL_MAX_FIELDS 160
+struct journal_rec;
+void journal_rec_begin(struct strbuf *);
+void journal_rec_add(
+    struct strbuf *, const char *name, const char *v, size_t n);
+struct rec *journal_rec_finish(struct strbuf *);
+extern const struct sink_ops journal_ops;
+void *journal_open(const struct conf *);
+void syslog_format(const struct conf *, const struct event *, int priority,
+    const char *message, size_t mlen, struct strbuf *);
+void syslog_format_daemon(const struct conf *, int priority, const char *msgid,
+    const char *message, struct strbuf *);
+extern const struct sink_ops syslog_ops;
+void *syslog_open(const struct conf *);
+void stdout_format(const struct conf *, const struct event *, struct strbuf *);
+extern const struct sink_ops stdout_ops;
+void *stdout_open(const struct conf *);
 
 /* notify.c */
 void notify_ready(const char *status);

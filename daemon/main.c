@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/dns.h>
 #include <event2/event.h>
+#include <event2/thread.h>
 
 #include "dcevents.h"
 
@@ -29,8 +31,10 @@ static struct {
 	struct evdns_base *dns;
 	struct conn *conn;
 	struct conf *conf;
-	struct strbuf msg;
+	struct json *json;
+	struct output *output;
 	int stopping;
+	struct timespec stop_at;
 	const char *path;
 	int path_given;
 	char **overrides;
@@ -81,42 +85,61 @@ save_override(char *arg)
 	}
 }
 
-/*
- * Until the event layer exists, each message is passed through to stdout
- * as one line when Stdout=yes.
- */
+/* Each message is parsed as it arrives and becomes one record per output. */
 static void
 msg_begin(void *arg)
 {
-	strbuf_reset(&dc.msg);
+	json_begin(dc.json);
 }
 
 static void
 msg_data(void *arg, const uint8_t *p, size_t n)
 {
-	strbuf_add(&dc.msg, p, n);
+	json_feed(dc.json, p, n);
 }
 
 static void
 msg_end(void *arg)
 {
-	if (dc.msg.failed) {
-		log_err("out of memory: a message was dropped");
-		strbuf_reset(&dc.msg);
+	const struct event *e;
+	const char *why, *excerpt;
+
+	if ((e = json_end(dc.json, &why, &excerpt)) != NULL) {
+		output_event(dc.output, e);
 		return;
 	}
-	if (dc.conf->stdout_json) {
-		fwrite(dc.msg.buf ? dc.msg.buf : "", 1, dc.msg.len, stdout);
-		fputc('\n', stdout);
-		fflush(stdout);
-	}
-	log_debug("message of %zu bytes", dc.msg.len);
+	record_daemon(
+	    MID_PARSE_ERROR, 4, NULL, "message skipped: %s: %s", why, excerpt);
 }
 
 static void
 msg_abort(void *arg)
 {
-	strbuf_reset(&dc.msg);
+}
+
+static void
+on_pause(void *arg)
+{
+	conn_pause(dc.conn);
+}
+
+static void
+on_resume(void *arg)
+{
+	conn_resume(dc.conn);
+}
+
+/* What is left of the 2 s after SIGTERM, for flushing the outputs. */
+static uint64_t
+stop_left_ms(void)
+{
+	struct timespec now;
+	uint64_t spent;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	spent = (uint64_t)(now.tv_sec - dc.stop_at.tv_sec) * 1000 +
+	    (uint64_t)((now.tv_nsec - dc.stop_at.tv_nsec) / 1000000);
+	return spent >= STOP_MS ? 0 : STOP_MS - spent;
 }
 
 static void
@@ -132,6 +155,7 @@ on_terminate(evutil_socket_t sig, short what, void *arg)
 
 	if (dc.stopping++)
 		return;
+	clock_gettime(CLOCK_MONOTONIC, &dc.stop_at);
 	log_info("received %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	notify_stopping();
 	event_base_loopexit(dc.base, &tv);
@@ -155,7 +179,7 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	changed = conf_stream_changed(dc.conf, next);
-	record_init(next);
+	output_reconfigure(dc.output, next);
 	conn_reconfigure(dc.conn, next, changed);
 	conf_free(dc.conf);
 	dc.conf = next;
@@ -171,6 +195,7 @@ main(int argc, char *argv[])
 		NULL };
 	struct event *sigs[3];
 	int ch, test = 0, verbosity = 0;
+	size_t left;
 
 	dc.path = DEFAULT_CONF;
 	log_init(0);
@@ -217,7 +242,9 @@ main(int argc, char *argv[])
 	}
 
 	signal(SIGPIPE, SIG_IGN);
-	if ((dc.base = event_base_new()) == NULL) {
+	/* The output threads wake the loop with event_active(). */
+	if (evthread_use_pthreads() == -1 ||
+	    (dc.base = event_base_new()) == NULL) {
 		log_err("cannot create the event loop");
 		return EXIT_FATAL;
 	}
@@ -246,7 +273,12 @@ main(int argc, char *argv[])
 		log_err("cannot set up the connection");
 		return EXIT_FATAL;
 	}
-	record_init(dc.conf);
+	if ((dc.json = json_new()) == NULL) {
+		log_err("out of memory");
+		return EXIT_FATAL;
+	}
+	dc.output = output_new(dc.base, dc.conf, on_pause, on_resume, NULL);
+	record_init(dc.conf, dc.output);
 	if (conn_start(dc.conn, dc.conf) == -1)
 		return EXIT_CONFIG;
 
@@ -259,8 +291,13 @@ main(int argc, char *argv[])
 
 	notify_watchdog_stop();
 	conn_free(dc.conn);
+	record_init(dc.conf, NULL);
+	left = output_close(dc.output, dc.stopping ? stop_left_ms() : 1000);
+	if (left > 0)
+		log_err(
+		    "%zu records could not be written before the exit", left);
+	json_free(dc.json);
 	evdns_base_free(dc.dns, 0);
-	free(strbuf_finish(&dc.msg));
 	for (size_t i = 0; i < 3; i++)
 		event_free(sigs[i]);
 	event_base_free(dc.base);

@@ -48,6 +48,7 @@ struct ws {
 	uint64_t messages;
 
 	int finished;
+	int suspended; /* outputs full: no reading, no liveness */
 	char reason[192]; /* set by ws_close() */
 };
 
@@ -76,6 +77,10 @@ ws_recv_cb(
 	struct ws *ws = arg;
 	int n;
 
+	if (ws->suspended) {
+		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+		return -1;
+	}
 	n = evbuffer_remove(bufferevent_get_input(ws->bev), buf, len);
 	if (n <= 0) {
 		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
@@ -309,6 +314,27 @@ ws_close(struct ws *ws, uint16_t code, const char *reason)
 	wslay_event_queue_close(ws->ctx, code, (const uint8_t *)reason,
 	    strlen(reason) > 120 ? 120 : strlen(reason));
 	ws_flush(ws);
+}
+
+/*
+ * Outputs full: stop taking frames and stop the liveness timer (the
+ * silence is ours); pings go on.  Resuming counts as a sign of life.
+ */
+void
+ws_suspend(struct ws *ws, int on)
+{
+	struct timeval tv;
+
+	ws->suspended = on;
+	if (ws->finished)
+		return;
+	if (on) {
+		event_del(ws->live_ev);
+		return;
+	}
+	ws->last_rx = now_ms();
+	tv = tv_ms(ws->dead_ms);
+	event_add(ws->live_ev, &tv);
 }
 
 uint64_t

@@ -1,0 +1,276 @@
+/*
+ * What an event means: its priority (SPEC 5.3 with [Priority] overrides),
+ * its MESSAGE_ID, the one-line MESSAGE, the journal field name of an
+ * unknown member, and the duplicate filter over the last 4096 uuids.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dcevents.h"
+
+#define DEDUP_RING 4096
+#define DEDUP_SLOTS 8192 /* power of two, load at most one half */
+
+static const struct {
+	const char *type;
+	const char *mid;
+} event_mids[] = {
+	{ "stack", "9e863a589b434b6ea66e7a15478cd8a5" },
+	{ "service", "9c2b03e7ef394de78b9df429e98541a3" },
+	{ "container", "2d5b08411d17441eb2311e51539d27d3" },
+	{ "nodecluster", "44c8bce0e20a499a9c21182cb49d202e" },
+	{ "node", "f56b35086eb74b98adc2a393323f4cdd" },
+	{ "action", "7c3967fc02f84e91abc6545b8c22f0c2" },
+	{ "error", "8137c0e190594924a6c88920d39808bf" },
+	{ "auth", "c0b7811cf6db4f51a903a03d493402c2" },
+	{ "user-notification", "cee89c3d082d4052bbdd2bb63838956f" },
+	{ "user-notifications", "cee89c3d082d4052bbdd2bb63838956f" },
+};
+#define MID_OTHER_TYPE "60ac6ef7c5b84cd7a9261121a1bf88bd"
+
+static int
+event_type_is(const struct event *e, const char *t)
+{
+	return e->type.off != SPAN_NONE && e->type.len == strlen(t) &&
+	    memcmp(ev_str(e, e->type), t, e->type.len) == 0;
+}
+
+static int
+event_state_is(const struct event *e, const char *s)
+{
+	return e->state.off != SPAN_NONE && e->state.len == strlen(s) &&
+	    memcmp(ev_str(e, e->state), s, e->state.len) == 0;
+}
+
+/* The MESSAGE_ID for the event's type; unknown types share one. */
+const char *
+event_message_id(const struct event *e)
+{
+	for (size_t i = 0; i < sizeof event_mids / sizeof event_mids[0]; i++)
+		if (event_type_is(e, event_mids[i].type))
+			return event_mids[i].mid;
+	return MID_OTHER_TYPE;
+}
+
+/* The built-in priority of SPEC 5.3. */
+int
+event_default_priority(const struct event *e)
+{
+	static const char *const warning[] = { "Unreachable", "Partly running",
+		"Partly deployed" };
+	static const char *const notice[] = { "Canceled", "Stopped",
+		"Terminated", "Empty cluster" };
+
+	if (event_type_is(e, "error") || event_state_is(e, "Failed"))
+		return 3;
+	if (event_type_is(e, "auth") || event_type_is(e, "user-notification") ||
+	    event_type_is(e, "user-notifications"))
+		return 7;
+	for (size_t i = 0; i < 3; i++)
+		if (event_state_is(e, warning[i]))
+			return 4;
+	for (size_t i = 0; i < 4; i++)
+		if (event_state_is(e, notice[i]))
+			return 5;
+	return 6;
+}
+
+int
+event_priority(const struct conf *c, const struct event *e)
+{
+	const char *type = ev_str(e, e->type), *state = ev_str(e, e->state);
+
+	return conf_priority_for(
+	    c, type ? type : "", state, event_default_priority(e));
+}
+
+/* The last path segment of the resource URI: the object's uuid. */
+struct span
+event_object_uuid(const struct event *e)
+{
+	struct span s = { SPAN_NONE, 0 };
+	const char *u = ev_str(e, e->resource_uri);
+	size_t n = e->resource_uri.len, end;
+
+	if (u == NULL)
+		return s;
+	while (n > 0 && u[n - 1] == '/')
+		n--;
+	end = n;
+	while (n > 0 && u[n - 1] != '/')
+		n--;
+	if (end > n) {
+		s.off = e->resource_uri.off + (uint32_t)n;
+		s.len = (uint32_t)(end - n);
+	}
+	return s;
+}
+
+static void
+add_span(struct strbuf *b, const struct event *e, struct span s)
+{
+	strbuf_add_escaped(b, ev_str(e, s), s.len);
+}
+
+/*
+ * The one-line MESSAGE: "TYPE OBJECT ACTION: STATE (URI)", e.g.
+ * "container 0b0e3a1c update: Running (/api/app/v1/ns/container/0b0e.../)";
+ * error events "error: MESSAGE".  Control characters are escaped.
+ */
+void
+event_message(const struct event *e, struct strbuf *b)
+{
+	struct span obj = event_object_uuid(e);
+
+	if (e->type.off != SPAN_NONE)
+		add_span(b, e, e->type);
+	else
+		strbuf_addstr(b, "event");
+	if (event_type_is(e, "error")) {
+		strbuf_addstr(b, ": ");
+		if (e->error.off != SPAN_NONE)
+			add_span(b, e, e->error);
+		else
+			strbuf_addstr(b, "(no errorMessage)");
+		return;
+	}
+	if (obj.off != SPAN_NONE) {
+		strbuf_add(b, " ", 1);
+		obj.len = obj.len > 8 ? 8 : obj.len;
+		add_span(b, e, obj);
+	}
+	if (e->action.off != SPAN_NONE) {
+		strbuf_add(b, " ", 1);
+		add_span(b, e, e->action);
+	}
+	if (e->state.off != SPAN_NONE) {
+		strbuf_addstr(b, ": ");
+		add_span(b, e, e->state);
+	}
+	if (e->resource_uri.off != SPAN_NONE) {
+		strbuf_addstr(b, " (");
+		add_span(b, e, e->resource_uri);
+		strbuf_add(b, ")", 1);
+	}
+}
+
+/* Names our own records use; an unknown member may not take them. */
+static const char *const event_reserved[] = { "TYPE", "ACTION", "STATE", "UUID",
+	"RESOURCE_URI", "OBJECT_UUID", "PARENT", "DATETIME", "NAMESPACE",
+	"ERROR" };
+
+/*
+ * The journal field for an unknown member: DOCKERCLOUD_ and the name
+ * upper-cased, other characters as '_'.  -1 if it would exceed journald's
+ * 64 characters or shadow one of our fields.
+ */
+int
+event_field_name(const char *name, size_t n, char out[65])
+{
+	size_t p = sizeof "DOCKERCLOUD_" - 1;
+
+	if (n == 0 || p + n > 64)
+		return -1;
+	memcpy(out, "DOCKERCLOUD_", p);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)name[i];
+
+		out[p + i] =
+		    (char)(isalnum(ch) && ch < 0x80 ? toupper(ch) : '_');
+	}
+	out[p + n] = '\0';
+	for (size_t i = 0; i < sizeof event_reserved / sizeof event_reserved[0];
+	     i++)
+		if (strcmp(out + p, event_reserved[i]) == 0)
+			return -1;
+	return 0;
+}
+
+/* The duplicate filter: a ring of the last uuids' hashes and a set. */
+struct dedup {
+	uint64_t ring[DEDUP_RING];
+	unsigned next;
+	unsigned count;
+	uint64_t slots[DEDUP_SLOTS]; /* 0 = empty */
+};
+
+static uint64_t
+dedup_hash(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ULL;
+	}
+	return h == 0 ? 1 : h;
+}
+
+static size_t
+dedup_find(const struct dedup *d, uint64_t h)
+{
+	size_t i = (size_t)h & (DEDUP_SLOTS - 1);
+
+	while (d->slots[i] != 0 && d->slots[i] != h)
+		i = (i + 1) & (DEDUP_SLOTS - 1);
+	return i;
+}
+
+/* Remove h by shifting the following cluster back (linear probing). */
+static void
+dedup_remove(struct dedup *d, uint64_t h)
+{
+	size_t i = dedup_find(d, h), j = i;
+
+	if (d->slots[i] == 0)
+		return;
+	for (;;) {
+		size_t k;
+
+		j = (j + 1) & (DEDUP_SLOTS - 1);
+		if (d->slots[j] == 0)
+			break;
+		k = (size_t)d->slots[j] & (DEDUP_SLOTS - 1);
+		/* Move j back to i unless its home lies in (i, j]. */
+		if ((i <= j) ? (i < k && k <= j) : (i < k || k <= j))
+			continue;
+		d->slots[i] = d->slots[j];
+		i = j;
+	}
+	d->slots[i] = 0;
+}
+
+struct dedup *
+dedup_new(void)
+{
+	return calloc(1, sizeof(struct dedup));
+}
+
+void
+dedup_free(struct dedup *d)
+{
+	free(d);
+}
+
+/* Has this uuid been seen among the last 4096?  Remembers it if not. */
+int
+dedup_seen(struct dedup *d, const char *uuid, size_t n)
+{
+	uint64_t h = dedup_hash(uuid, n);
+	size_t i = dedup_find(d, h);
+
+	if (d->slots[i] == h)
+		return 1;
+	if (d->count == DEDUP_RING)
+		dedup_remove(d, d->ring[d->next]);
+	else
+		d->count++;
+	i = dedup_find(d, h); /* the removal may have moved the gap */
+	d->slots[i] = h;
+	d->ring[d->next] = h;
+	d->next = (d->next + 1) % DEDUP_RING;
+	return 0;
+}

@@ -1,0 +1,348 @@
+/*
+ * Streaming JSON: one yajl handle per message, fed each chunk as wslay
+ * hands it over, so no message is ever buffered whole.  The callbacks
+ * keep only what an event needs: the known top-level members, the
+ * parents, data.errorMessage and unknown top-level scalars.  Anything
+ * deeper is walked and skipped, up to JSON_MAX_DEPTH levels.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <yajl/yajl_parse.h>
+
+#include "dcevents.h"
+
+enum json_key {
+	JK_OTHER,
+	JK_TYPE,
+	JK_ACTION,
+	JK_STATE,
+	JK_UUID,
+	JK_RESOURCE_URI,
+	JK_DATETIME,
+	JK_DATE,
+	JK_PARENTS,
+	JK_DATA
+};
+
+struct json {
+	yajl_handle h;
+	struct event ev;
+	int depth; /* 1 inside the top-level object */
+	enum json_key key; /* the current top-level member */
+	struct span key_name; /* its name, for unknown members */
+	int in_parents; /* depth 2 is the parents array */
+	int in_data; /* depth 2 is the data object */
+	int data_error_key; /* data's current key is errorMessage */
+	int date_only; /* "date" seen, no "datetime" */
+	int failed;
+	const char *why;
+	char excerpt[JSON_EXCERPT + 1];
+	size_t excerpt_len;
+};
+
+static const struct {
+	const char *name;
+	enum json_key key;
+} json_keys[] = {
+	{ "type", JK_TYPE },
+	{ "action", JK_ACTION },
+	{ "state", JK_STATE },
+	{ "uuid", JK_UUID },
+	{ "resource_uri", JK_RESOURCE_URI },
+	{ "datetime", JK_DATETIME },
+	{ "date", JK_DATE },
+	{ "parents", JK_PARENTS },
+	{ "data", JK_DATA },
+};
+
+static struct span
+json_store(struct json *j, const void *p, size_t n)
+{
+	struct span s = { (uint32_t)j->ev.buf.len, (uint32_t)n };
+
+	/* NUL-terminated too, for callers that want C strings. */
+	if (strbuf_add(&j->ev.buf, p, n) == -1 ||
+	    strbuf_add(&j->ev.buf, "", 1) == -1)
+		s.off = SPAN_NONE;
+	return s;
+}
+
+static int
+json_fail(struct json *j, const char *why)
+{
+	j->failed = 1;
+	j->why = why;
+	return 0; /* cancels the parse */
+}
+
+/* A scalar value, as text; where it belongs depends on depth and key. */
+static int
+json_scalar(struct json *j, const char *p, size_t n, int is_string)
+{
+	struct event *e = &j->ev;
+	struct span *dst = NULL;
+
+	if (j->depth == 0)
+		return json_fail(j, "not a JSON object");
+	if (j->depth == 2 && j->in_parents) {
+		if (!is_string)
+			return 1;
+		if (e->nparents == EVENT_MAX_PARENTS) {
+			e->dropped++;
+			return 1;
+		}
+		e->parents[e->nparents++] = json_store(j, p, n);
+		return 1;
+	}
+	if (j->depth == 2 && j->in_data && j->data_error_key) {
+		if (is_string)
+			e->error = json_store(j, p, n);
+		return 1;
+	}
+	if (j->depth != 1)
+		return 1;
+	switch (j->key) {
+	case JK_TYPE:
+		dst = &e->type;
+		break;
+	case JK_ACTION:
+		dst = &e->action;
+		break;
+	case JK_STATE:
+		dst = &e->state;
+		break;
+	case JK_UUID:
+		dst = &e->uuid;
+		break;
+	case JK_RESOURCE_URI:
+		dst = &e->resource_uri;
+		break;
+	case JK_DATETIME:
+		j->date_only = 0;
+		dst = &e->datetime;
+		break;
+	case JK_DATE:
+		/* The older name; "datetime" wins when both come. */
+		if (e->datetime.off != SPAN_NONE && !j->date_only)
+			return 1;
+		j->date_only = 1;
+		dst = &e->datetime;
+		break;
+	case JK_PARENTS:
+	case JK_DATA:
+		return 1;
+	case JK_OTHER:
+		if (e->nextras == EVENT_MAX_EXTRAS) {
+			e->dropped++;
+			return 1;
+		}
+		e->extras[e->nextras].name = j->key_name;
+		e->extras[e->nextras].value = json_store(j, p, n);
+		e->extras[e->nextras].raw = !is_string;
+		e->nextras++;
+		return 1;
+	}
+	*dst = json_store(j, p, n);
+	return 1;
+}
+
+static int
+json_null(void *ctx)
+{
+	struct json *j = ctx;
+
+	/* A null member is absent; at the top level it is not an object. */
+	return j->depth == 0 ? json_fail(j, "not a JSON object") : 1;
+}
+
+static int
+json_boolean(void *ctx, int b)
+{
+	return json_scalar(ctx, b ? "true" : "false", b ? 4 : 5, 0);
+}
+
+static int
+json_number(void *ctx, const char *s, size_t n)
+{
+	return json_scalar(ctx, s, n, 0);
+}
+
+static int
+json_string(void *ctx, const unsigned char *s, size_t n)
+{
+	return json_scalar(ctx, (const char *)s, n, 1);
+}
+
+static int
+json_start_map(void *ctx)
+{
+	struct json *j = ctx;
+
+	if (++j->depth > JSON_MAX_DEPTH)
+		return json_fail(j, "nested deeper than 32 levels");
+	if (j->depth == 2 && j->key == JK_DATA)
+		j->in_data = 1;
+	return 1;
+}
+
+static int
+json_map_key(void *ctx, const unsigned char *s, size_t n)
+{
+	struct json *j = ctx;
+
+	if (j->depth == 2 && j->in_data) {
+		j->data_error_key =
+		    n == 12 && memcmp(s, "errorMessage", 12) == 0;
+		return 1;
+	}
+	if (j->depth != 1)
+		return 1;
+	j->key = JK_OTHER;
+	for (size_t i = 0; i < sizeof json_keys / sizeof json_keys[0]; i++) {
+		if (strlen(json_keys[i].name) == n &&
+		    memcmp(json_keys[i].name, s, n) == 0) {
+			j->key = json_keys[i].key;
+			return 1;
+		}
+	}
+	j->key_name = json_store(j, s, n);
+	return 1;
+}
+
+static int
+json_end_map(void *ctx)
+{
+	struct json *j = ctx;
+
+	if (j->depth == 2)
+		j->in_data = 0;
+	j->depth--;
+	return 1;
+}
+
+static int
+json_start_array(void *ctx)
+{
+	struct json *j = ctx;
+
+	if (j->depth == 0)
+		return json_fail(j, "not a JSON object");
+	if (++j->depth > JSON_MAX_DEPTH)
+		return json_fail(j, "nested deeper than 32 levels");
+	if (j->depth == 2 && j->key == JK_PARENTS)
+		j->in_parents = 1;
+	return 1;
+}
+
+static int
+json_end_array(void *ctx)
+{
+	struct json *j = ctx;
+
+	if (j->depth == 2)
+		j->in_parents = 0;
+	j->depth--;
+	return 1;
+}
+
+static const yajl_callbacks json_callbacks = {
+	.yajl_null = json_null,
+	.yajl_boolean = json_boolean,
+	.yajl_number = json_number,
+	.yajl_string = json_string,
+	.yajl_start_map = json_start_map,
+	.yajl_map_key = json_map_key,
+	.yajl_end_map = json_end_map,
+	.yajl_start_array = json_start_array,
+	.yajl_end_array = json_end_array,
+};
+
+struct json *
+json_new(void)
+{
+	return calloc(1, sizeof(struct json));
+}
+
+void
+json_free(struct json *j)
+{
+	if (j == NULL)
+		return;
+	if (j->h != NULL)
+		yajl_free(j->h);
+	free(strbuf_finish(&j->ev.buf));
+	free(j);
+}
+
+/* Start a new message; the previous event is forgotten. */
+void
+json_begin(struct json *j)
+{
+	struct event *e = &j->ev;
+	struct strbuf keep = e->buf;
+
+	if (j->h != NULL)
+		yajl_free(j->h);
+	memset(j, 0, sizeof *j);
+	e->buf = keep;
+	strbuf_reset(&e->buf);
+	e->type = e->action = e->state = e->uuid = e->resource_uri =
+	    e->datetime = e->error = (struct span){ SPAN_NONE, 0 };
+	if ((j->h = yajl_alloc(&json_callbacks, NULL, j)) == NULL) {
+		j->failed = 1;
+		j->why = "out of memory";
+	}
+}
+
+void
+json_feed(struct json *j, const uint8_t *p, size_t n)
+{
+	if (j->excerpt_len < JSON_EXCERPT) {
+		size_t k = JSON_EXCERPT - j->excerpt_len;
+
+		if (k > n)
+			k = n;
+		memcpy(j->excerpt + j->excerpt_len, p, k);
+		j->excerpt_len += k;
+	}
+	if (j->failed)
+		return;
+	if (yajl_parse(j->h, p, n) != yajl_status_ok && !j->failed) {
+		j->failed = 1;
+		j->why = "invalid JSON";
+	}
+}
+
+/*
+ * The message is complete: the event, or NULL with why and a short
+ * escaped excerpt of the message (both valid until the next json_begin).
+ */
+const struct event *
+json_end(struct json *j, const char **why, const char **excerpt)
+{
+	static char esc[JSON_EXCERPT * 4 + 8];
+	struct strbuf b = { 0 };
+	char *s;
+
+	if (!j->failed && yajl_complete_parse(j->h) != yajl_status_ok) {
+		j->failed = 1;
+		j->why = j->excerpt_len == 0 ? "empty message" : "invalid JSON";
+	}
+	if (!j->failed && j->ev.buf.failed) {
+		j->failed = 1;
+		j->why = "out of memory";
+	}
+	if (!j->failed)
+		return &j->ev;
+	*why = j->why;
+	strbuf_add_escaped(&b, j->excerpt, j->excerpt_len);
+	s = strbuf_finish(&b);
+	snprintf(esc, sizeof esc, "%s%s", s ? s : "",
+	    j->excerpt_len == JSON_EXCERPT ? "..." : "");
+	free(s);
+	*excerpt = esc;
+	return NULL;
+}

@@ -1,0 +1,298 @@
+/*
+ * The queue between the event loop and a slow output.  Each output (the
+ * journal, syslog, stdout) has a writer thread fed by a bounded FIFO of
+ * ready-made records, so a stalled journald or collector never blocks the
+ * loop, the pings or the other outputs.  A record leaves the queue only
+ * once its output took it whole; when an output fails, the thread waits
+ * (backoff, 100 ms doubling to 5 s) and retries the same record, so
+ * records are neither lost nor reordered.  The loop is told through
+ * event_active() when a queue falls below half (to resume reading) and
+ * when an output goes down or comes back.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "dcevents.h"
+
+#define SINK_BATCH 256
+#define RETRY_MIN_MS 100
+#define RETRY_MAX_MS 5000
+
+struct sink {
+	const char *name;
+	const struct sink_ops *ops;
+	void *arg;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct rec *head, *tail;
+	size_t n; /* records queued (including in flight) */
+	size_t max; /* QueueMax */
+	int full; /* reached max; waiting for half */
+	int stop; /* flush and exit */
+	struct timespec deadline; /* for stop */
+	int down; /* 0 up, 1 failed, 2 failure reported, 3 back, to report */
+	uint64_t written;
+	struct event *wake; /* on the loop: resume reading, report */
+	void (*resume)(void *);
+	void *resume_arg;
+	int started;
+};
+
+static void
+ts_after_ms(struct timespec *ts, uint64_t ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += (time_t)(ms / 1000);
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static int
+ts_passed(const struct timespec *ts)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > ts->tv_sec ||
+	    (now.tv_sec == ts->tv_sec && now.tv_nsec >= ts->tv_nsec);
+}
+
+struct rec *
+rec_new(size_t len)
+{
+	struct rec *r = malloc(sizeof *r + len);
+
+	if (r == NULL) {
+		log_err("out of memory");
+		exit(EXIT_FATAL);
+	}
+	r->next = NULL;
+	r->len = len;
+	return r;
+}
+
+/* Wait up to ms for a stop request; returns with the lock held. */
+static void
+sink_pause(struct sink *s, uint64_t ms)
+{
+	struct timespec ts;
+
+	ts_after_ms(&ts, ms);
+	while (!s->stop && !ts_passed(&ts))
+		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+}
+
+static void *
+sink_main(void *arg)
+{
+	struct sink *s = arg;
+	uint64_t retry = RETRY_MIN_MS;
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		struct rec *batch[SINK_BATCH], *r;
+		size_t n = 0, done = 0;
+		int rc = 0;
+
+		while (s->head == NULL && !s->stop)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (s->head == NULL || (s->stop && ts_passed(&s->deadline)))
+			break;
+		for (r = s->head; r != NULL && n < SINK_BATCH; r = r->next)
+			batch[n++] = r;
+		pthread_mutex_unlock(&s->mu);
+
+		while (done < n &&
+		    (rc = s->ops->write(s->arg, batch + done, n - done)) > 0)
+			done += (size_t)rc;
+
+		pthread_mutex_lock(&s->mu);
+		for (size_t i = 0; i < done; i++) {
+			r = s->head;
+			s->head = r->next;
+			free(r);
+		}
+		if (s->head == NULL)
+			s->tail = NULL;
+		s->n -= done;
+		s->written += done;
+		if (rc < 0 && done < n) {
+			if (!s->down) {
+				s->down = 1;
+				event_active(s->wake, EV_READ, 0);
+			}
+			if (s->stop && ts_passed(&s->deadline))
+				break;
+			pthread_mutex_unlock(&s->mu);
+			s->ops->reset(s->arg);
+			pthread_mutex_lock(&s->mu);
+			sink_pause(s, retry);
+			retry =
+			    retry * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : retry * 2;
+			continue;
+		}
+		retry = RETRY_MIN_MS;
+		if (s->down == 1)
+			s->down = 0; /* recovered before anyone was told */
+		else if (s->down == 2)
+			s->down = 3; /* to be reported as back */
+		if (s->down == 3 || (s->full && s->n <= s->max / 2))
+			event_active(s->wake, EV_READ, 0);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* On the loop: an output recovered, failed, or has room again. */
+static void
+sink_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sink *s = arg;
+	int down, resume = 0;
+	size_t n;
+
+	pthread_mutex_lock(&s->mu);
+	down = s->down;
+	n = s->n;
+	if (s->full && s->n <= s->max / 2) {
+		s->full = 0;
+		resume = 1;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (down == 1) {
+		log_warn("%s output is down: %s; %zu records wait", s->name,
+		    s->ops->error(s->arg), n);
+		pthread_mutex_lock(&s->mu);
+		if (s->down == 1)
+			s->down = 2; /* reported */
+		pthread_mutex_unlock(&s->mu);
+	} else if (down == 3) {
+		log_notice("%s output is back; %zu records wait", s->name, n);
+		pthread_mutex_lock(&s->mu);
+		if (s->down == 3)
+			s->down = 0;
+		pthread_mutex_unlock(&s->mu);
+	}
+	if (resume && s->resume != NULL)
+		s->resume(s->resume_arg);
+}
+
+struct sink *
+sink_new(struct event_base *base, const char *name, const struct sink_ops *ops,
+    void *arg, size_t max, void (*resume)(void *), void *resume_arg)
+{
+	struct sink *s = calloc(1, sizeof *s);
+
+	if (s == NULL)
+		return NULL;
+	s->name = name;
+	s->ops = ops;
+	s->arg = arg;
+	s->max = max;
+	s->resume = resume;
+	s->resume_arg = resume_arg;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	s->wake = event_new(base, -1, 0, sink_wake_cb, s);
+	if (s->wake == NULL || pthread_create(&s->thread, NULL, sink_main, s)) {
+		if (s->wake != NULL)
+			event_free(s->wake);
+		free(s);
+		return NULL;
+	}
+	s->started = 1;
+	return s;
+}
+
+/*
+ * Queue one record (the sink owns it).  Returns 1 when the queue has
+ * just become full: the caller stops reading until resume is called.
+ */
+int
+sink_push(struct sink *s, struct rec *r)
+{
+	int full = 0;
+
+	pthread_mutex_lock(&s->mu);
+	if (s->tail != NULL)
+		s->tail->next = r;
+	else
+		s->head = r;
+	s->tail = r;
+	if (++s->n >= s->max && !s->full)
+		full = s->full = 1;
+	if (s->n == 1)
+		pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	return full;
+}
+
+size_t
+sink_queued(struct sink *s)
+{
+	size_t n;
+
+	pthread_mutex_lock(&s->mu);
+	n = s->n;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+/* Ask the thread to flush for at most ms more, then end. */
+void
+sink_stop(struct sink *s, uint64_t ms)
+{
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&s->mu);
+	if (!s->stop) {
+		s->stop = 1;
+		ts_after_ms(&s->deadline, ms);
+	}
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/*
+ * Flush for at most ms (unless sink_stop() came first), stop the thread
+ * and free everything.  Returns the number of records not written.
+ */
+size_t
+sink_close(struct sink *s, uint64_t ms)
+{
+	size_t left;
+
+	if (s == NULL)
+		return 0;
+	sink_stop(s, ms);
+	pthread_join(s->thread, NULL);
+	left = s->n;
+	while (s->head != NULL) {
+		struct rec *r = s->head;
+
+		s->head = r->next;
+		free(r);
+	}
+	s->ops->close(s->arg);
+	event_free(s->wake);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	free(s);
+	return left;
+}

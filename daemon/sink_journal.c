@@ -1,0 +1,147 @@
+/*
+ * The journal output: one sd_journal_sendv() per record, from the sink's
+ * writer thread (the native socket is blocking).  A record is a flat list
+ * of "NAME=value" fields, each with its length, so values are passed
+ * binary-safe: newlines, quotes and NUL bytes arrive as they were.
+ * sd_journal_sendv() drops records silently when journald's socket does
+ * not exist, so that case is checked first and treated as an outage.
+ */
+#include "config.h"
+
+#include <sys/uio.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef HAVE_SYSTEMD
+#define SD_JOURNAL_SUPPRESS_LOCATION /* no CODE_FILE= etc. */
+#include <systemd/sd-journal.h>
+#endif
+
+#include "dcevents.h"
+
+#define JOURNAL_SOCKET "/run/systemd/journal/socket"
+
+struct journal {
+	char error[128];
+};
+
+void
+journal_rec_begin(struct strbuf *b)
+{
+	uint32_t zero = 0;
+
+	strbuf_reset(b);
+	strbuf_add(b, &zero, sizeof zero);
+}
+
+/* Append NAME=value; value is n bytes, any bytes. */
+void
+journal_rec_add(struct strbuf *b, const char *name, const char *v, size_t n)
+{
+	uint32_t count, len = (uint32_t)(strlen(name) + 1 + n);
+
+	if (b->failed || b->len < sizeof count)
+		return;
+	memcpy(&count, b->buf, sizeof count);
+	if (count == JOURNAL_MAX_FIELDS)
+		return;
+	count++;
+	memcpy(b->buf, &count, sizeof count);
+	strbuf_add(b, &len, sizeof len);
+	strbuf_addstr(b, name);
+	strbuf_add(b, "=", 1);
+	strbuf_add(b, v, n);
+}
+
+struct rec *
+journal_rec_finish(struct strbuf *b)
+{
+	struct rec *r;
+
+	if (b->failed) {
+		log_err("out of memory");
+		exit(EXIT_FATAL);
+	}
+	r = rec_new(b->len);
+	memcpy(r->data, b->buf, b->len);
+	return r;
+}
+
+#ifdef HAVE_SYSTEMD
+static int
+journal_write(void *arg, struct rec **recs, size_t n)
+{
+	struct journal *j = arg;
+	struct iovec iov[JOURNAL_MAX_FIELDS];
+	size_t done = 0;
+
+	if (access(JOURNAL_SOCKET, F_OK) == -1) {
+		snprintf(j->error, sizeof j->error, "%s: %s", JOURNAL_SOCKET,
+		    strerror(errno));
+		return -1;
+	}
+	for (; done < n; done++) {
+		const unsigned char *p = recs[done]->data;
+		uint32_t count, len;
+		int r;
+
+		memcpy(&count, p, sizeof count);
+		p += sizeof count;
+		for (uint32_t i = 0; i < count; i++) {
+			memcpy(&len, p, sizeof len);
+			p += sizeof len;
+			iov[i].iov_base = (void *)p;
+			iov[i].iov_len = len;
+			p += len;
+		}
+		if ((r = sd_journal_sendv(iov, (int)count)) < 0) {
+			snprintf(j->error, sizeof j->error, "%s", strerror(-r));
+			break;
+		}
+	}
+	return done > 0 ? (int)done : -1;
+}
+#else
+static int
+journal_write(void *arg, struct rec **recs, size_t n)
+{
+	return (int)n;
+}
+#endif
+
+static void
+journal_reset(void *arg)
+{
+}
+
+static const char *
+journal_error(void *arg)
+{
+	return ((struct journal *)arg)->error;
+}
+
+static void
+journal_close(void *arg)
+{
+	free(arg);
+}
+
+const struct sink_ops journal_ops = { journal_write, journal_reset,
+	journal_error, journal_close };
+
+void *
+journal_open(const struct conf *c)
+{
+	struct journal *j = calloc(1, sizeof *j);
+
+	if (j != NULL && access(JOURNAL_SOCKET, F_OK) == -1)
+		log_warn("no journald socket at %s: journal records wait until "
+			 "it appears",
+		    JOURNAL_SOCKET);
+	return j;
+}

@@ -1,0 +1,446 @@
+/*
+ * The syslog output.  `local` writes RFC 3164 datagrams to /dev/log, as
+ * logger(1) does: the MESSAGE followed by key="value" pairs.  Remote
+ * targets get RFC 5424 with MSGID = the event type and the structured
+ * data element [dockercloud@32473 ...]: over UDP one datagram per record,
+ * over TCP and TLS with RFC 6587 octet counting.  TLS verifies the
+ * collector's chain and host name against CAFile/CAPath of [Stream] or
+ * the system store.  The writer thread owns the socket and uses it
+ * blocking; a dead connection is noticed before a batch is written (a
+ * collector that closed has sent FIN) so that records are not written
+ * into a connection that is already gone.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <poll.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "dcevents.h"
+
+#define DEV_LOG "/dev/log"
+#define IO_TIMEOUT_S 10
+#define DGRAM_MAX 65000
+
+struct syslog {
+	enum syslog_mode mode;
+	char *host;
+	char *port;
+	int fd;
+	SSL_CTX *ctx;
+	SSL *ssl;
+	char error[640];
+};
+
+/* SPEC 5.2 escaping, then `"`, `\` and `]` escaped for a quoted value. */
+static void
+add_quoted(struct strbuf *b, const char *v, size_t n)
+{
+	struct strbuf t = { 0 };
+	size_t start = 0;
+
+	strbuf_add_escaped(&t, v, n);
+	for (size_t i = 0; i < t.len; i++) {
+		char ch = t.buf[i];
+
+		if (ch != '"' && ch != '\\' && ch != ']')
+			continue;
+		strbuf_add(b, t.buf + start, i - start);
+		strbuf_add(b, "\\", 1);
+		start = i;
+	}
+	if (t.len > 0)
+		strbuf_add(b, t.buf + start, t.len - start);
+	if (t.failed)
+		b->failed = 1;
+	free(strbuf_finish(&t));
+}
+
+static void
+add_param(
+    struct strbuf *b, const char *name, const struct event *e, struct span s)
+{
+	if (s.off == SPAN_NONE)
+		return;
+	strbuf_printf(b, " %s=\"", name);
+	add_quoted(b, ev_str(e, s), s.len);
+	strbuf_add(b, "\"", 1);
+}
+
+/* The event's key="value" pairs (5424 SD-PARAMs or 3164 trailer). */
+static void
+add_params(struct strbuf *b, const struct conf *c, const struct event *e)
+{
+	add_param(b, "type", e, e->type);
+	add_param(b, "action", e, e->action);
+	add_param(b, "state", e, e->state);
+	add_param(b, "uuid", e, e->uuid);
+	add_param(b, "resource_uri", e, e->resource_uri);
+	for (unsigned i = 0; i < e->nparents; i++)
+		add_param(b, "parent", e, e->parents[i]);
+	add_param(b, "datetime", e, e->datetime);
+	add_param(b, "error", e, e->error);
+	if (*c->ns != '\0') {
+		strbuf_addstr(b, " namespace=\"");
+		add_quoted(b, c->ns, strlen(c->ns));
+		strbuf_add(b, "\"", 1);
+	}
+	for (unsigned i = 0; i < e->nextras; i++) {
+		const char *name = ev_str(e, e->extras[i].name);
+		char sd[33];
+		size_t n = e->extras[i].name.len;
+
+		/* SD-NAME: 1-32 printable ASCII but = SP ] " */
+		if (n == 0 || n > 32)
+			continue;
+		for (size_t k = 0; k < n; k++) {
+			unsigned char ch = (unsigned char)name[k];
+
+			sd[k] = (char)(ch > 32 && ch < 127 && ch != '=' &&
+				    ch != ']' && ch != '"'
+				? ch
+				: '_');
+		}
+		sd[n] = '\0';
+		strbuf_printf(b, " %s=\"", sd);
+		add_quoted(
+		    b, ev_str(e, e->extras[i].value), e->extras[i].value.len);
+		strbuf_add(b, "\"", 1);
+	}
+}
+
+static void
+add_header(struct strbuf *b, const struct conf *c, int priority,
+    const char *msgid, size_t msgid_len)
+{
+	char host[256] = "-", ts[64];
+	struct timespec now;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (c->syslog_mode == SYSLOG_LOCAL) {
+		/* RFC 3164: <PRI>Mmm dd hh:mm:ss TAG[PID]: */
+		localtime_r(&now.tv_sec, &tm);
+		strftime(ts, sizeof ts, "%b %e %H:%M:%S", &tm);
+		strbuf_printf(b,
+		    "<%d>%s %s[%d]: ", c->syslog_facility * 8 + priority, ts,
+		    c->identifier, (int)getpid());
+		return;
+	}
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (gethostname(host, sizeof host) == -1 || host[0] == '\0')
+		snprintf(host, sizeof host, "-");
+	host[255] = '\0';
+	for (char *p = host; *p != '\0'; p++)
+		if (*p <= 32 || *p >= 127)
+			*p = '_';
+	strbuf_printf(b, "<%d>1 %s.%06ldZ %s %s %d ",
+	    c->syslog_facility * 8 + priority, ts, now.tv_nsec / 1000, host,
+	    c->identifier, (int)getpid());
+	/* MSGID: 1-32 printable ASCII */
+	if (msgid_len == 0)
+		strbuf_add(b, "-", 1);
+	for (size_t i = 0; i < msgid_len && i < 32; i++) {
+		unsigned char ch = (unsigned char)msgid[i];
+		char o = (char)(ch > 32 && ch < 127 ? ch : '_');
+
+		strbuf_add(b, &o, 1);
+	}
+	strbuf_add(b, " ", 1);
+}
+
+/* TCP and TLS frame each record as "LENGTH SP MESSAGE" (RFC 6587). */
+static void
+add_frame(const struct conf *c, struct strbuf *b, size_t start)
+{
+	char len[24];
+	int n;
+
+	if (c->syslog_mode != SYSLOG_TCP && c->syslog_mode != SYSLOG_TLS)
+		return;
+	n = snprintf(len, sizeof len, "%zu ", b->len - start);
+	strbuf_add(b, len, (size_t)n); /* grow, then shift the message */
+	if (b->failed)
+		return;
+	memmove(b->buf + start + n, b->buf + start, b->len - start - n);
+	memcpy(b->buf + start, len, (size_t)n);
+}
+
+/* One event as a syslog record, appended to b. */
+void
+syslog_format(const struct conf *c, const struct event *e, int priority,
+    const char *message, size_t mlen, struct strbuf *b)
+{
+	size_t start = b->len;
+
+	add_header(b, c, priority, ev_str(e, e->type) ? ev_str(e, e->type) : "",
+	    e->type.len);
+	if (c->syslog_mode == SYSLOG_LOCAL) {
+		strbuf_add(b, message, mlen);
+		add_params(b, c, e);
+	} else {
+		strbuf_addstr(b, "[dockercloud@32473");
+		add_params(b, c, e);
+		strbuf_addstr(b, "] ");
+		strbuf_add(b, message, mlen);
+	}
+	add_frame(c, b, start);
+}
+
+/* A record of the daemon's own (connected, gap, ...) for syslog. */
+void
+syslog_format_daemon(const struct conf *c, int priority, const char *msgid,
+    const char *message, struct strbuf *b)
+{
+	size_t start = b->len;
+
+	add_header(b, c, priority, msgid, strlen(msgid));
+	if (c->syslog_mode != SYSLOG_LOCAL)
+		strbuf_addstr(b, "- ");
+	strbuf_add_escaped(b, message, strlen(message));
+	add_frame(c, b, start);
+}
+
+static void
+syslog_disconnect(struct syslog *s)
+{
+	if (s->ssl != NULL) {
+		SSL_free(s->ssl);
+		s->ssl = NULL;
+	}
+	if (s->fd != -1)
+		close(s->fd);
+	s->fd = -1;
+}
+
+static int
+syslog_fail(struct syslog *s, const char *what, const char *why)
+{
+	snprintf(s->error, sizeof s->error, "%s: %s", what, why);
+	syslog_disconnect(s);
+	return -1;
+}
+
+static int
+syslog_connect(struct syslog *s)
+{
+	struct addrinfo hints = { 0 }, *res, *ai;
+	struct timeval tv = { IO_TIMEOUT_S, 0 };
+	char where[300];
+	int r;
+
+	if (s->mode == SYSLOG_LOCAL) {
+		struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+		snprintf(sun.sun_path, sizeof sun.sun_path, "%s", DEV_LOG);
+		s->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (s->fd == -1 ||
+		    connect(s->fd, (struct sockaddr *)&sun, sizeof sun) == -1)
+			return syslog_fail(s, DEV_LOG, strerror(errno));
+		return 0;
+	}
+	snprintf(where, sizeof where, "%s port %s", s->host, s->port);
+	hints.ai_socktype = s->mode == SYSLOG_UDP ? SOCK_DGRAM : SOCK_STREAM;
+	if ((r = getaddrinfo(s->host, s->port, &hints, &res)) != 0)
+		return syslog_fail(s, where, gai_strerror(r));
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		s->fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+		    ai->ai_protocol);
+		if (s->fd == -1)
+			continue;
+		setsockopt(s->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+		setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		if (connect(s->fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		snprintf(s->error, sizeof s->error, "%s: %s", where,
+		    strerror(errno));
+		close(s->fd);
+		s->fd = -1;
+	}
+	freeaddrinfo(res);
+	if (s->fd == -1)
+		return -1;
+	if (s->mode != SYSLOG_TLS)
+		return 0;
+	if ((s->ssl = SSL_new(s->ctx)) == NULL)
+		return syslog_fail(s, where, "cannot set up TLS");
+	{
+		unsigned char ip[16];
+		int literal = inet_pton(AF_INET, s->host, ip) == 1 ||
+		    inet_pton(AF_INET6, s->host, ip) == 1;
+
+		if (literal)
+			X509_VERIFY_PARAM_set1_ip_asc(
+			    SSL_get0_param(s->ssl), s->host);
+		else {
+			SSL_set_tlsext_host_name(s->ssl, s->host);
+			SSL_set1_host(s->ssl, s->host);
+		}
+	}
+	SSL_set_fd(s->ssl, s->fd);
+	ERR_clear_error();
+	if (SSL_connect(s->ssl) != 1) {
+		long v = SSL_get_verify_result(s->ssl);
+		char e[200];
+
+		if (v != X509_V_OK)
+			snprintf(e, sizeof e,
+			    "TLS certificate verification failed: %s",
+			    X509_verify_cert_error_string(v));
+		else
+			ERR_error_string_n(ERR_get_error(), e, sizeof e);
+		return syslog_fail(s, where, e);
+	}
+	return 0;
+}
+
+/* Has a stream collector closed its end (or reset it)? */
+static int
+syslog_dead(struct syslog *s)
+{
+	struct pollfd p = { s->fd, POLLIN, 0 };
+	char c;
+
+	if (s->mode == SYSLOG_UDP || s->mode == SYSLOG_LOCAL)
+		return 0;
+	if (poll(&p, 1, 0) <= 0)
+		return 0;
+	if (p.revents & (POLLERR | POLLHUP))
+		return 1;
+	/* A collector sends nothing; readable means FIN or an alert. */
+	return recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
+}
+
+static int
+syslog_send(struct syslog *s, const struct rec *r)
+{
+	const unsigned char *p = r->data;
+	size_t n = r->len;
+
+	if (s->mode == SYSLOG_TLS) {
+		ERR_clear_error();
+		if (SSL_write(s->ssl, p, (int)n) != (int)n) {
+			char e[200];
+
+			ERR_error_string_n(ERR_get_error(), e, sizeof e);
+			return syslog_fail(s, "TLS write", e);
+		}
+		return 0;
+	}
+	while (n > 0) {
+		ssize_t w = send(s->fd, p, n, MSG_NOSIGNAL);
+
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == -1 && errno == EMSGSIZE && n > DGRAM_MAX) {
+			log_warn("syslog: a record of %zu bytes was cut to %d "
+				 "(datagram limit)",
+			    r->len, DGRAM_MAX);
+			n = DGRAM_MAX;
+			continue;
+		}
+		if (w == -1)
+			return syslog_fail(s, "write", strerror(errno));
+		if (s->mode != SYSLOG_TCP)
+			break; /* a datagram goes whole */
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int
+syslog_write(void *arg, struct rec **recs, size_t n)
+{
+	struct syslog *s = arg;
+	size_t done = 0;
+
+	if (s->fd != -1 && syslog_dead(s))
+		syslog_fail(s, "collector", "connection closed");
+	if (s->fd == -1 && syslog_connect(s) == -1)
+		return -1;
+	for (; done < n; done++)
+		if (syslog_send(s, recs[done]) == -1)
+			break;
+	return done > 0 ? (int)done : -1;
+}
+
+static void
+syslog_reset(void *arg)
+{
+	syslog_disconnect(arg);
+}
+
+static const char *
+syslog_error(void *arg)
+{
+	return ((struct syslog *)arg)->error;
+}
+
+static void
+syslog_close(void *arg)
+{
+	struct syslog *s = arg;
+
+	syslog_disconnect(s);
+	SSL_CTX_free(s->ctx);
+	free(s->host);
+	free(s->port);
+	free(s);
+}
+
+const struct sink_ops syslog_ops = { syslog_write, syslog_reset, syslog_error,
+	syslog_close };
+
+void *
+syslog_open(const struct conf *c)
+{
+	struct syslog *s = calloc(1, sizeof *s);
+
+	if (s == NULL)
+		return NULL;
+	s->fd = -1;
+	s->mode = c->syslog_mode;
+	s->host = c->syslog_host ? strdup(c->syslog_host) : NULL;
+	s->port = c->syslog_port ? strdup(c->syslog_port) : NULL;
+	if (s->mode == SYSLOG_TLS) {
+		int ok;
+
+		s->ctx = SSL_CTX_new(TLS_client_method());
+		if (s->ctx == NULL) {
+			syslog_close(s);
+			return NULL;
+		}
+		SSL_CTX_set_min_proto_version(s->ctx, TLS1_2_VERSION);
+		SSL_CTX_set_verify(s->ctx, SSL_VERIFY_PEER, NULL);
+		if (*c->cafile != '\0' || *c->capath != '\0')
+			ok = SSL_CTX_load_verify_locations(s->ctx,
+			    *c->cafile ? c->cafile : NULL,
+			    *c->capath ? c->capath : NULL);
+		else
+			ok = SSL_CTX_set_default_verify_paths(s->ctx);
+		if (ok != 1) {
+			log_err("syslog: cannot load the trust anchors");
+			syslog_close(s);
+			return NULL;
+		}
+	}
+	return s;
+}

@@ -327,7 +327,8 @@ json_end(struct json *j, const char **why, const char **excerpt)
 	struct strbuf b = { 0 };
 	char *s;
 
-	if (!j->failed && yajl_complete_parse(j->h) != yajl_status_ok) {
+	if (!j->failed && yajl_complete_parse(j->h) != yajl_status_ok &&
+	    !j->failed) {
 		j->failed = 1;
 		j->why = j->excerpt_len == 0 ? "empty message" : "invalid JSON";
 	}

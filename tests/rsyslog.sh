@@ -101,7 +101,7 @@ rsyslog_restart() {
 rsyslog_wait() {
 	_r_n=$(( ${3:-5} * 20 ))
 	while :; do
-		_r_have=$(wc -l <"$1" 2>/dev/null || echo 0)
+		_r_have=$(wc -l 2>/dev/null <"$1" || echo 0)
 		[ "$_r_have" -ge "$2" ] && return 0
 		[ "$_r_n" -le 0 ] && break
 		sleep 0.05

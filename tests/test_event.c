@@ -1,0 +1,562 @@
+/*
+ * Unit tests of the event layer: the chunk-fed parser (every split, down
+ * to one byte at a time), limits and errors, priorities, MESSAGE,
+ * MESSAGE_IDs, journal field names, the duplicate filter, and the syslog
+ * and stdout formats.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dcevents.h"
+#include "tap.h"
+
+static struct json *J;
+
+static void
+add_span(
+    struct strbuf *b, const struct event *e, const char *name, struct span s)
+{
+	strbuf_printf(b, "%s=", name);
+	if (s.off == SPAN_NONE)
+		strbuf_addstr(b, "-");
+	else {
+		strbuf_add(b, "<", 1);
+		strbuf_add_escaped(b, ev_str(e, s), s.len);
+		strbuf_add(b, ">", 1);
+	}
+	strbuf_add(b, " ", 1);
+}
+
+/* The event as a canonical string, or "ERROR: why [excerpt]". */
+static char *
+canon(const struct event *e, const char *why, const char *excerpt)
+{
+	struct strbuf b = { 0 };
+
+	if (e == NULL) {
+		strbuf_printf(&b, "ERROR: %s [%s]", why, excerpt);
+		return strbuf_finish(&b);
+	}
+	add_span(&b, e, "type", e->type);
+	add_span(&b, e, "action", e->action);
+	add_span(&b, e, "state", e->state);
+	add_span(&b, e, "uuid", e->uuid);
+	add_span(&b, e, "uri", e->resource_uri);
+	add_span(&b, e, "datetime", e->datetime);
+	add_span(&b, e, "error", e->error);
+	for (unsigned i = 0; i < e->nparents; i++)
+		add_span(&b, e, "parent", e->parents[i]);
+	for (unsigned i = 0; i < e->nextras; i++) {
+		add_span(
+		    &b, e, e->extras[i].raw ? "raw" : "str", e->extras[i].name);
+		add_span(&b, e, "value", e->extras[i].value);
+	}
+	strbuf_printf(&b, "dropped=%u", e->dropped);
+	return strbuf_finish(&b);
+}
+
+/* Parse msg fed in pieces of at most chunk bytes, first piece first. */
+static char *
+parse_split(const char *msg, size_t len, size_t first, size_t chunk)
+{
+	const struct event *e;
+	const char *why = NULL, *ex = NULL;
+
+	json_begin(J);
+	if (first > 0)
+		json_feed(J, (const uint8_t *)msg, first < len ? first : len);
+	for (size_t off = first; off < len; off += chunk)
+		json_feed(J, (const uint8_t *)msg + off,
+		    len - off < chunk ? len - off : chunk);
+	e = json_end(J, &why, &ex);
+	return canon(e, why, ex);
+}
+
+static char *
+parse(const char *msg)
+{
+	return parse_split(msg, strlen(msg), 0, strlen(msg) + 1);
+}
+
+/* Parsed whole, split at every position, and one byte at a time. */
+static void
+same_every_split(const char *msg, size_t len, const char *what)
+{
+	char *whole = parse_split(msg, len, len, 1), *s;
+	int same = 1;
+
+	for (size_t cut = 1; cut < len && same; cut++) {
+		s = parse_split(msg, len, cut, len);
+		same = strcmp(s, whole) == 0;
+		if (!same)
+			printf("# split at %zu: %s\n", cut, s);
+		free(s);
+	}
+	s = parse_split(msg, len, 0, 1);
+	if (strcmp(s, whole) != 0) {
+		printf("# byte by byte: %s\n", s);
+		same = 0;
+	}
+	free(s);
+	ok(same, "%s: identical at every split and byte by byte", what);
+	free(whole);
+}
+
+static const char FULL[] =
+    "{\"type\": \"container\", \"action\": \"update\", "
+    "\"parents\": [\"/api/app/v1/ns/service/s1/\", "
+    "\"/api/app/v1/ns/stack/k1/\"],"
+    " \"resource_uri\": \"/api/app/v1/ns/container/0b0e3a1c-9f6d-4e44/\", "
+    "\"state\": \"Running\", \"uuid\": \"e1\", "
+    "\"datetime\": \"2016-03-08T14:03:21.123456Z\"}";
+
+static void
+test_parse(void)
+{
+	static const char *const msgs[] = {
+		FULL,
+		"{\"type\":\"error\",\"data\":{\"errorMessage\":"
+		"\"UNAUTHORIZED\","
+		"\"x\":[1,{\"y\":2}]}}",
+		"{\"type\":\"ser\\u00e9vice\",\"uuid\":\"a\\u0000b\\n\\\"c\","
+		"\"extra\":12.5e3,\"flag\":true,\"gone\":null,"
+		"\"obj\":{\"deep\":[[[1]]]},\"s\":\"\\ud83d\\ude00\"}",
+		" \r\n\t{\"date\":\"2015-01-01T00:00:00Z\",\"type\":\"node\"} "
+		"\n",
+		"{\"a\":[1,2,3],\"b\":\"x\"}",
+		"[1,2]",
+		"{\"type\":\"x\",}",
+	};
+
+	for (size_t i = 0; i < sizeof msgs / sizeof msgs[0]; i++) {
+		char what[32];
+
+		snprintf(what, sizeof what, "message %zu", i + 1);
+		same_every_split(msgs[i], strlen(msgs[i]), what);
+	}
+	{
+		static const char nul[] = "{\"uuid\":\"a\\u0000b\",\"z\":1}";
+		same_every_split(nul, sizeof nul - 1, "a \\u0000 escape");
+	}
+
+	char *s = parse(FULL);
+	is_str(s,
+	    "type=<container> action=<update> state=<Running> uuid=<e1> "
+	    "uri=</api/app/v1/ns/container/0b0e3a1c-9f6d-4e44/> "
+	    "datetime=<2016-03-08T14:03:21.123456Z> error=- "
+	    "parent=</api/app/v1/ns/service/s1/> "
+	    "parent=</api/app/v1/ns/stack/k1/> dropped=0",
+	    "every member of an event, members in any order");
+	free(s);
+	s = parse(msgs[1]);
+	is_str(s,
+	    "type=<error> action=- state=- uuid=- uri=- datetime=- "
+	    "error=<UNAUTHORIZED> dropped=0",
+	    "error event: data.errorMessage, the rest of data skipped");
+	free(s);
+	s = parse(msgs[2]);
+	is_str(s,
+	    "type=<ser\xc3\xa9vice> action=- state=- uuid=<a\\x00b\\n\"c> "
+	    "uri=- datetime=- error=- raw=<extra> value=<12.5e3> "
+	    "raw=<flag> value=<true> str=<s> value=<\xf0\x9f\x98\x80> "
+	    "dropped=0",
+	    "escapes decoded (NUL kept by length), unknown scalars kept "
+	    "typed, null and nested members skipped");
+	free(s);
+	s = parse(msgs[3]);
+	is_str(s,
+	    "type=<node> action=- state=- uuid=- uri=- "
+	    "datetime=<2015-01-01T00:00:00Z> error=- dropped=0",
+	    "the older date member, whitespace around");
+	free(s);
+	s = parse("{\"datetime\":\"new\",\"date\":\"old\"}");
+	ok(strstr(s, "datetime=<new>") != NULL,
+	    "datetime wins over a later date");
+	free(s);
+	s = parse("{\"date\":\"old\",\"datetime\":\"new\"}");
+	ok(strstr(s, "datetime=<new>") != NULL,
+	    "datetime wins over an earlier date");
+	free(s);
+
+	s = parse("[1,2]");
+	is_str(s, "ERROR: not a JSON object [[1,2]]", "an array is refused");
+	free(s);
+	s = parse("\"text\"");
+	is_str(s, "ERROR: not a JSON object [\"text\"]", "a string is refused");
+	free(s);
+	s = parse("42");
+	ok(strncmp(s, "ERROR: not a JSON object", 24) == 0,
+	    "a number is refused");
+	free(s);
+	s = parse("null");
+	ok(strncmp(s, "ERROR: not a JSON object", 24) == 0, "null is refused");
+	free(s);
+	s = parse("{\"type\":\"x\",}");
+	is_str(s, "ERROR: invalid JSON [{\"type\":\"x\",}]", "invalid JSON");
+	free(s);
+	s = parse("{\"a\":1} x");
+	ok(strncmp(s, "ERROR: invalid JSON", 19) == 0, "trailing garbage");
+	free(s);
+	s = parse("{}{}");
+	ok(strncmp(s, "ERROR: invalid JSON", 19) == 0,
+	    "two objects in one message");
+	free(s);
+	s = parse("");
+	is_str(s, "ERROR: empty message []", "an empty message");
+	free(s);
+	s = parse("{\"type\":\"x\"");
+	ok(strncmp(s, "ERROR: invalid JSON", 19) == 0, "a cut-off object");
+	free(s);
+	s = parse("{\"a\":\"\x01\n\xc3\xa9 "
+		  "0123456789012345678901234567890123456789\"}");
+	is_str(s,
+	    "ERROR: invalid JSON [{\"a\":\"\\x01\\n\xc3\xa9 "
+	    "0123456789012345678901234567890123456...]",
+	    "the excerpt: 48 bytes, escaped, marked as cut");
+	free(s);
+
+	{
+		struct strbuf b = { 0 };
+		char *m;
+
+		strbuf_addstr(&b, "{\"a\":");
+		for (int i = 0; i < 31; i++)
+			strbuf_addstr(&b, "[");
+		for (int i = 0; i < 31; i++)
+			strbuf_addstr(&b, "]");
+		strbuf_addstr(&b, ",\"type\":\"t\"}");
+		m = strbuf_finish(&b);
+		s = parse(m);
+		ok(strncmp(s, "type=<t>", 8) == 0, "32 levels are fine");
+		free(s);
+		m[5] = '{';
+		free(m);
+		strbuf_addstr(&b, "{\"a\":");
+		for (int i = 0; i < 32; i++)
+			strbuf_addstr(&b, "[");
+		for (int i = 0; i < 32; i++)
+			strbuf_addstr(&b, "]");
+		strbuf_addstr(&b, "}");
+		m = strbuf_finish(&b);
+		s = parse(m);
+		ok(strncmp(s, "ERROR: nested deeper than 32 levels", 35) == 0,
+		    "33 levels are refused");
+		free(s);
+		free(m);
+
+		strbuf_addstr(&b, "{\"parents\":[");
+		for (int i = 0; i < 70; i++)
+			strbuf_printf(&b, "%s\"/p/%d/\"", i ? "," : "", i);
+		strbuf_addstr(&b, "]");
+		for (int i = 0; i < 40; i++)
+			strbuf_printf(&b, ",\"m%d\":%d", i, i);
+		strbuf_addstr(&b, "}");
+		m = strbuf_finish(&b);
+		json_begin(J);
+		json_feed(J, (const uint8_t *)m, strlen(m));
+		{
+			const char *why, *ex;
+			const struct event *e = json_end(J, &why, &ex);
+
+			ok(e && e->nparents == 64 && e->nextras == 32 &&
+				e->dropped == 6 + 8,
+			    "64 parents and 32 members kept, the rest counted");
+		}
+		free(m);
+	}
+}
+
+static const struct event *
+event_of(const char *msg)
+{
+	const char *why, *ex;
+
+	json_begin(J);
+	json_feed(J, (const uint8_t *)msg, strlen(msg));
+	return json_end(J, &why, &ex);
+}
+
+static int
+prio_of(const char *type, const char *state)
+{
+	char msg[256];
+
+	snprintf(
+	    msg, sizeof msg, "{\"type\":\"%s\",\"state\":\"%s\"}", type, state);
+	return event_default_priority(event_of(msg));
+}
+
+static void
+test_priority(void)
+{
+	static const struct {
+		const char *type, *state;
+		int p;
+	} table[] = {
+		{ "error", "", 3 },
+		{ "action", "Failed", 3 },
+		{ "node", "Unreachable", 4 },
+		{ "service", "Partly running", 4 },
+		{ "stack", "Partly running", 4 },
+		{ "nodecluster", "Partly deployed", 4 },
+		{ "action", "Canceled", 5 },
+		{ "container", "Stopped", 5 },
+		{ "stack", "Terminated", 5 },
+		{ "nodecluster", "Empty cluster", 5 },
+		{ "container", "Running", 6 },
+		{ "action", "Success", 6 },
+		{ "stack", "Not Running", 6 },
+		{ "something-new", "Whatever", 6 },
+		{ "auth", "", 7 },
+		{ "user-notification", "", 7 },
+		{ "user-notifications", "", 7 },
+		{ "container", "running", 6 },
+	};
+	char path[] = "/tmp/dcevents-test-prio.XXXXXX";
+	const char *text = "[Output]\nStdout=yes\n[Priority]\n"
+			   "container.Stopped=warning\ncontainer=debug\n"
+			   "Default=notice\n";
+	struct conf *c;
+	int fd;
+
+	for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+		is_int(prio_of(table[i].type, table[i].state), table[i].p,
+		    "priority of %s %s", table[i].type, table[i].state);
+
+	fd = mkstemp(path);
+	if (fd == -1 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		exit(99);
+	close(fd);
+	c = conf_load(path, 1, NULL, 0);
+	unlink(path);
+	if (c == NULL)
+		exit(99);
+	is_int(event_priority(c,
+		   event_of("{\"type\":\"container\",\"state\":"
+			    "\"Stopped\"}")),
+	    4, "[Priority] TYPE.STATE first");
+	is_int(event_priority(c,
+		   event_of("{\"type\":\"container\",\"state\":"
+			    "\"Running\"}")),
+	    7, "then TYPE");
+	is_int(event_priority(c,
+		   event_of("{\"type\":\"node\",\"state\":"
+			    "\"Deployed\"}")),
+	    5, "then Default");
+	conf_free(c);
+}
+
+static void
+test_message(void)
+{
+	struct strbuf b = { 0 };
+	char *s;
+
+	event_message(event_of(FULL), &b);
+	s = strbuf_finish(&b);
+	is_str(s,
+	    "container 0b0e3a1c update: Running "
+	    "(/api/app/v1/ns/container/0b0e3a1c-9f6d-4e44/)",
+	    "MESSAGE of an object event");
+	free(s);
+	event_message(event_of("{\"type\":\"error\",\"data\":{\"errorMessage\":"
+			       "\"bad\\nthing\\u0001\"}}"),
+	    &b);
+	s = strbuf_finish(&b);
+	is_str(s, "error: bad\\nthing\\x01", "MESSAGE of an error, escaped");
+	free(s);
+	event_message(event_of("{\"type\":\"x\\ny\",\"state\":\"S\\t\","
+			       "\"resource_uri\":\"/a/b\"}"),
+	    &b);
+	s = strbuf_finish(&b);
+	is_str(s, "x\\ny b: S\\t (/a/b)", "control characters escaped");
+	free(s);
+	event_message(event_of("{}"), &b);
+	s = strbuf_finish(&b);
+	is_str(s, "event", "an empty object");
+	free(s);
+
+	is_str(event_message_id(event_of("{\"type\":\"container\"}")),
+	    "2d5b08411d17441eb2311e51539d27d3", "MESSAGE_ID of container");
+	ok(strcmp(event_message_id(event_of("{\"type\":\"stack\"}")),
+	       event_message_id(event_of("{\"type\":\"service\"}"))) != 0,
+	    "each type its own MESSAGE_ID");
+	is_str(event_message_id(event_of("{\"type\":\"brand-new\"}")),
+	    "60ac6ef7c5b84cd7a9261121a1bf88bd", "unknown types share one");
+}
+
+static void
+test_field_names(void)
+{
+	char out[65];
+
+	ok(event_field_name("fooBar-baz.1", 12, out) == 0 &&
+		strcmp(out, "DOCKERCLOUD_FOOBAR_BAZ_1") == 0,
+	    "upper-cased, other characters to _");
+	ok(event_field_name("\xc3\xa9t\xc3\xa9", 5, out) == 0 &&
+		strcmp(out, "DOCKERCLOUD___T__") == 0,
+	    "non-ASCII bytes to _");
+	ok(event_field_name(
+	       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 52,
+	       out) == 0,
+	    "64 characters in all is fine");
+	ok(event_field_name(
+	       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 53,
+	       out) == -1,
+	    "65 is skipped");
+	ok(event_field_name("object_uuid", 11, out) == -1,
+	    "a member cannot take one of our fields");
+	ok(event_field_name("priority", 8, out) == 0 &&
+		strcmp(out, "DOCKERCLOUD_PRIORITY") == 0,
+	    "PRIORITY cannot be spoofed: it gets the prefix");
+}
+
+static void
+test_dedup(void)
+{
+	struct dedup *d = dedup_new();
+	char u[32];
+	int ok1 = 1;
+
+	ok(!dedup_seen(d, "a", 1), "a new uuid");
+	ok(dedup_seen(d, "a", 1), "the same again: duplicate");
+	for (int i = 0; i < 4095; i++) {
+		snprintf(u, sizeof u, "u%d", i);
+		if (dedup_seen(d, u, strlen(u)))
+			ok1 = 0;
+	}
+	ok(ok1, "4095 more new ones");
+	ok(dedup_seen(d, "a", 1), "the first is still among the last 4096");
+	ok(!dedup_seen(d, "zz", 2), "one more pushes it out");
+	ok(!dedup_seen(d, "a", 1), "so it is new again");
+	ok1 = 1;
+	for (int i = 0; i < 100000; i++) {
+		snprintf(u, sizeof u, "x%d", i);
+		if (dedup_seen(d, u, strlen(u)))
+			ok1 = 0;
+		if (i >= 4096 && (i % 997) == 0) {
+			char old[32];
+
+			snprintf(old, sizeof old, "x%d", i - 1);
+			if (!dedup_seen(d, old, strlen(old)))
+				ok1 = 0;
+		}
+	}
+	ok(ok1, "100000 uuids: no false duplicate, recent ones found");
+	dedup_free(d);
+}
+
+static struct conf *
+conf_text(const char *text)
+{
+	char path[] = "/tmp/dcevents-test-ev.XXXXXX";
+	int fd = mkstemp(path);
+	struct conf *c;
+
+	if (fd == -1 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		exit(99);
+	close(fd);
+	c = conf_load(path, 1, NULL, 0);
+	unlink(path);
+	if (c == NULL)
+		exit(99);
+	return c;
+}
+
+static void
+test_formats(void)
+{
+	const char *hostile =
+	    "{\"type\":\"container\",\"state\":\"Run\\\"ning]\","
+	    "\"uuid\":\"u\\\\1\",\"parents\":[\"/p]1/\"],"
+	    "\"x y\":\"v\\n\"}";
+	struct conf *c = conf_text("[Stream]\nNamespace=acme\n[Output]\n"
+				   "Syslog=udp://127.0.0.1:514\n"
+				   "SyslogFacility=local0\nIdentifier=dce\n");
+	struct strbuf b = { 0 };
+	char *s, *sd;
+
+	syslog_format(c, event_of(hostile), 4, "MSG", 3, &b);
+	s = strbuf_finish(&b);
+	ok(strncmp(s, "<132>1 20", 9) == 0, "5424: PRI and version (%.12s)", s);
+	sd = strstr(s, " dce ");
+	ok(sd != NULL && strstr(sd, " container [dockercloud@32473 ") != NULL,
+	    "5424: APP-NAME, PROCID, MSGID = type");
+	ok(strstr(s,
+	       "type=\"container\" state=\"Run\\\"ning\\]\" uuid=\"u\\\\1\" "
+	       "parent=\"/p\\]1/\" namespace=\"acme\" x_y=\"v\\\\n\"] MSG") !=
+		NULL,
+	    "5424: SD-PARAM escaping of \", \\ and ], names made valid");
+	free(s);
+	conf_free(c);
+
+	c = conf_text("[Output]\nSyslog=tcp://127.0.0.1:514\n");
+	syslog_format(c, event_of("{\"type\":\"node\"}"), 6, "node", 4, &b);
+	s = strbuf_finish(&b);
+	{
+		char *sp = strchr(s, ' ');
+		long n = strtol(s, NULL, 10);
+
+		ok(sp && n == (long)strlen(sp + 1) && sp[1] == '<',
+		    "TCP: octet counting, the length exact");
+	}
+	free(s);
+	conf_free(c);
+
+	c = conf_text("[Output]\nSyslog=local\nJournal=no\nIdentifier=dce\n");
+	syslog_format(c, event_of("{\"type\":\"node\",\"state\":\"Up\"}"), 6,
+	    "node: Up", 8, &b);
+	s = strbuf_finish(&b);
+	ok(strncmp(s, "<30>", 4) == 0 && s[7] == ' ' && s[10] == ' ' &&
+		s[13] == ':' && strstr(s, " dce[") != NULL,
+	    "3164: PRI, Mmm dd hh:mm:ss, TAG[PID]");
+	ok(strstr(s, "]: node: Up type=\"node\" state=\"Up\"") != NULL,
+	    "3164: MESSAGE then key=\"value\" pairs");
+	free(s);
+	conf_free(c);
+
+	c = conf_text("[Stream]\nNamespace=acme\n[Output]\nStdout=yes\n");
+	stdout_format(c, event_of(FULL), &b);
+	s = strbuf_finish(&b);
+	is_str(s,
+	    "{\"type\":\"container\",\"action\":\"update\",\"state\":"
+	    "\"Running\",\"uuid\":\"e1\",\"resource_uri\":"
+	    "\"/api/app/v1/ns/container/0b0e3a1c-9f6d-4e44/\",\"parents\":"
+	    "[\"/api/app/v1/ns/service/s1/\",\"/api/app/v1/ns/stack/k1/\"],"
+	    "\"datetime\":\"2016-03-08T14:03:21.123456Z\",\"namespace\":"
+	    "\"acme\"}\n",
+	    "stdout: one JSON line, the members plus namespace");
+	free(s);
+	stdout_format(c,
+	    event_of("{\"type\":\"error\",\"data\":{\"errorMessage\""
+		     ":\"no\"},\"n\":5,\"t\":false,\"q\":\"\\u0000\"}"),
+	    &b);
+	s = strbuf_finish(&b);
+	ok(s != NULL &&
+		memcmp(s,
+		    "{\"type\":\"error\",\"data\":{\"errorMessage\":\"no\"},"
+		    "\"n\":5,\"t\":false,\"q\":\"\\u0000\",\"namespace\":"
+		    "\"acme\"}\n",
+		    strlen(s)) == 0,
+	    "stdout: data.errorMessage, typed unknown members, NUL escaped");
+	free(s);
+	conf_free(c);
+}
+
+int
+main(void)
+{
+	log_init(0);
+	J = json_new();
+	test_parse();
+	test_priority();
+	test_message();
+	test_field_names();
+	test_dedup();
+	test_formats();
+	json_free(J);
+	return done();
+}

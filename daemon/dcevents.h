@@ -216,6 +216,7 @@ struct event {
 	struct span type, action, state, uuid, resource_uri, datetime, error;
 	struct span parents[EVENT_MAX_PARENTS];
 	unsigned nparents;
+	int has_parents; /* a parents array was sent, maybe empty */
 	struct {
 		struct span name, value;
 		int raw; /* a number or boolean, not a string */

@@ -233,7 +233,7 @@ json_start_array(void *ctx)
 	if (++j->depth > JSON_MAX_DEPTH)
 		return json_fail(j, "nested deeper than 32 levels");
 	if (j->depth == 2 && j->key == JK_PARENTS)
-		j->in_parents = 1;
+		j->in_parents = j->ev.has_parents = 1;
 	return 1;
 }
 

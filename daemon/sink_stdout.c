@@ -51,7 +51,7 @@ stdout_format(const struct conf *c, const struct event *e, struct strbuf *b)
 	gen_span(g, e, "state", e->state);
 	gen_span(g, e, "uuid", e->uuid);
 	gen_span(g, e, "resource_uri", e->resource_uri);
-	if (e->nparents > 0 || e->resource_uri.off != SPAN_NONE) {
+	if (e->has_parents) {
 		yajl_gen_string(g, (const unsigned char *)"parents", 7);
 		yajl_gen_array_open(g);
 		for (unsigned i = 0; i < e->nparents; i++)

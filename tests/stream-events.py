@@ -1,0 +1,60 @@
+"""The scripted stream of the integration tests: the demo's events (every
+type and state) with hostile values, the older date member, unknown
+members and types, error events, duplicates, fragmented messages and
+invalid JSON between valid events.
+
+  stream-events.py DEMO.json MESSAGES.json SCRIPT.json
+
+writes the messages (what expect.py reads) and the wspeer script that
+sends them (long messages fragmented, every seventh with a ping between
+fragments)."""
+import json
+import sys
+
+demo = json.load(open(sys.argv[1]))
+hostile = [
+    {"type": "container", "action": "update",
+     "state": "Run\nning \"q\" ]x\\y\t",
+     "uuid": "h-1", "resource_uri": "/api/app/v1/demo/container/h-1/",
+     "parents": ["/p/\u0000nul/", "/p/\u00e9\u65e5/", 7],
+     "datetime": "2016-03-08T14:03:21Z", "note": "line1\nline2",
+     "Weird-Key.x": "v]\"\\", "num": 42, "flag": False, "nothing": None,
+     "nested": {"a": [1, {"b": 2}]}, "priority": "0", "MESSAGE_ID": "x",
+     "object_uuid": "spoof",
+     "a_member_name_that_is_far_too_long_for_a_journal_field_x": "y"},
+    {"type": "service", "action": "update", "state": "Running",
+     "uuid": "d-1", "resource_uri": "/api/app/v1/demo/service/d-1/",
+     "date": "2015-01-02T03:04:05Z"},
+    {"type": "volume", "action": "create", "state": "Ready",
+     "uuid": "t-1", "resource_uri": "/api/app/v1/demo/volume/t-1/"},
+    {"type": "error", "data": {"errorMessage": "UNAUTHORIZED\n\"x\""}},
+    {"type": "container", "state": "Stopped", "uuid": "ctl-\u0001-\u007f",
+     "resource_uri": "/x/y/"},
+]
+messages = []
+for i, ev in enumerate(demo):
+    messages.append(ev)
+    if i == 5:
+        messages.append("{not json")
+    if i == 20:
+        messages.append("[1, 2]")
+        messages.append(demo[3])            # a duplicate uuid
+    if i == 40:
+        messages.append('"just a string"')
+        messages.append(demo[40])           # the one just sent
+messages[10:10] = hostile
+json.dump(messages, open(sys.argv[2], "w"), ensure_ascii=False)
+
+items = []
+for i, m in enumerate(messages):
+    t = m if isinstance(m, str) else json.dumps(m, ensure_ascii=False)
+    if len(t) > 80 and i % 3 == 0:
+        n = len(t) // 3
+        item = {"fragments": [t[:n], t[n:2 * n], t[2 * n:]]}
+        if i % 7 == 0:
+            item["ping_between"] = True
+        items.append(item)
+    else:
+        items.append(t)
+json.dump([{"messages": items, "after": "hold"}], open(sys.argv[3], "w"),
+          ensure_ascii=False)

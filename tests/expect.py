@@ -231,6 +231,14 @@ def syslog(ev, o):
             "app_name": o["identifier"]}
 
 
+def local(ev, o):
+    """RFC 3164 to /dev/log as rsyslog parses it: MESSAGE, then pairs."""
+    r = syslog(ev, o)
+    pairs = r["structured_data"][len("[dockercloud@32473"):-1]
+    return {"pri": r["pri"], "app_name": o["identifier"],
+            "msg": " " + r["msg"] + pairs}
+
+
 def main():
     messages = json.load(open(sys.argv[1]))
     kind = sys.argv[2]
@@ -245,7 +253,8 @@ def main():
             o["facility"] = int(v)
         else:
             o[k] = v
-    fn = {"journal": journal, "stdout": stdout, "syslog": syslog}[kind]
+    fn = {"journal": journal, "stdout": stdout, "syslog": syslog,
+          "local": local}[kind]
     for ev in events(messages):
         print(json.dumps(fn(ev, o), ensure_ascii=False))
 

@@ -8,7 +8,7 @@
 # Remote (RFC 5424 over UDP, TCP and TLS with RFC 6587 octet counting):
 #	. "$top_srcdir/tests/lib.sh"
 #	. "$top_srcdir/tests/rsyslog.sh"
-#	rsyslog_start		# sets RSYSLOG_UDP_PORT, _TCP_PORT, _TLS_PORT
+#	rsyslog_start		# sets RSYSLOG_{UDP,TCP,TLS}_PORT
 #	...; rsyslog_wait "$T/rsyslog-tcp.json" 2 || fail ...
 #	rsyslog_restart		# same ports, e.g. after rsyslog_stop
 # TLS: imtcp with the ossl driver, anonymous (no client certificate), server
@@ -189,8 +189,8 @@ _rsyslog_common() {
 	        datatype="number")
 	    property(outname="protocol_version" name="protocol-version"
 	        format="jsonf")
-	    property(outname="timestamp" name="timereported" dateFormat="rfc3339"
-	        format="jsonf")
+	    property(outname="timestamp" name="timereported"
+	        dateFormat="rfc3339" format="jsonf")
 	    property(outname="hostname" name="hostname" format="jsonf")
 	    property(outname="app_name" name="app-name" format="jsonf")
 	    property(outname="procid" name="procid" format="jsonf")
@@ -208,6 +208,8 @@ _rsyslog_common() {
 # _rsyslog_remote_launch: write the remote configuration (port 0 the first
 # time, then the ports found) and start it.
 _rsyslog_remote_launch() {
+	[ -n "$RSYSLOG_LOG" ] ||
+	    { echo "# rsyslog_restart: call rsyslog_start first"; return 1; }
 	rm -f "$T/rsyslog-tcp.port" "$T/rsyslog-tls.port"
 	{
 		_rsyslog_common rsyslog
@@ -223,10 +225,12 @@ _rsyslog_remote_launch() {
 		    port="${RSYSLOG_UDP_PORT:-0}" ruleset="udp")
 		input(type="imtcp" address="127.0.0.1"
 		    port="${RSYSLOG_TCP_PORT:-0}" ruleset="tcp"
-		    listenPortFileName="$T/rsyslog-tcp.port" maxFrameSize="300000")
+		    listenPortFileName="$T/rsyslog-tcp.port"
+		    maxFrameSize="300000")
 		input(type="imtcp" address="127.0.0.1"
 		    port="${RSYSLOG_TLS_PORT:-0}" ruleset="tls"
-		    listenPortFileName="$T/rsyslog-tls.port" maxFrameSize="300000"
+		    listenPortFileName="$T/rsyslog-tls.port"
+		    maxFrameSize="300000"
 		    streamDriver.name="ossl" streamDriver.mode="1"
 		    streamDriver.authMode="anon"
 		    streamDriver.CAFile="$T/pki/ca.pem"
@@ -239,8 +243,8 @@ _rsyslog_remote_launch() {
 	# The ports given, or (port 0) as rsyslogd reports them; all bound?
 	_r_end=$(( $(date +%s%N) / 1000000 + 5000 ))
 	while :; do
-		_r_t=${RSYSLOG_TCP_PORT:-$(cat "$T/rsyslog-tcp.port" 2>/dev/null)}
-		_r_s=${RSYSLOG_TLS_PORT:-$(cat "$T/rsyslog-tls.port" 2>/dev/null)}
+		_r_t=${RSYSLOG_TCP_PORT:-$(cat 2>/dev/null "$T/rsyslog-tcp.port")}
+		_r_s=${RSYSLOG_TLS_PORT:-$(cat 2>/dev/null "$T/rsyslog-tls.port")}
 		_r_u=$(_rsyslog_ports "$_r_pid" udp 07)
 		_r_l=" $(_rsyslog_ports "$_r_pid" tcp 0A | tr '\n' ' ') "
 		if [ -n "$_r_u" ] && [ -n "$_r_t" ] && [ -n "$_r_s" ]; then
@@ -261,6 +265,9 @@ _rsyslog_remote_launch() {
 
 # _rsyslog_local_launch: write the local configuration and start it.
 _rsyslog_local_launch() {
+	# Never outside our /dev: the host's /dev/log is not ours to touch.
+	[ -n "$_rsyslog_dev_ready" ] || { echo "# rsyslog_local_restart:" \
+	    "call rsyslog_local_start first"; return 1; }
 	{
 		_rsyslog_common rsyslog-local
 		cat <<-EOF
@@ -339,13 +346,14 @@ _rsyslog_ports() {
 }
 
 # _rsyslog_private_dev: mount a tmpfs with the usual devices, built aside
-# and moved onto /dev; the host's /dev, and /dev/log there, stay as they are.
+# and moved onto /dev; the host's /dev (and any /dev/log there) stays as is.
 _rsyslog_private_dev() {
+	# mount -n: libmount would rewrite the host's /run/mount/utab.
 	_r_d=$T/rsyslog-dev
-	mkdir "$_r_d" && mount -t tmpfs -o mode=0755,size=1m tmpfs "$_r_d" ||
+	mkdir "$_r_d" && mount -n -t tmpfs -o mode=0755,size=1m tmpfs "$_r_d" ||
 	    { echo "SKIP: cannot mount a tmpfs for /dev"; return 1; }
-	if ! _rsyslog_fill_dev "$_r_d" || ! mount --move "$_r_d" /dev; then
-		umount -R "$_r_d"
+	if ! _rsyslog_fill_dev "$_r_d" || ! mount -n --move "$_r_d" /dev; then
+		umount -n -R "$_r_d"
 		echo "SKIP: cannot set up a private /dev"
 		return 1
 	fi
@@ -357,11 +365,14 @@ _rsyslog_private_dev() {
 _rsyslog_fill_dev() {
 	for _r_n in null zero full random urandom tty ptmx; do
 		[ -c "/dev/$_r_n" ] || continue
-		: >"$1/$_r_n" && mount --bind "/dev/$_r_n" "$1/$_r_n" || return 1
+		: >"$1/$_r_n" || return 1
+		mount -n --bind "/dev/$_r_n" "$1/$_r_n" || return 1
 	done
 	mkdir "$1/pts" "$1/shm" || return 1
-	if [ -d /dev/pts ]; then mount --rbind /dev/pts "$1/pts" || return 1; fi
-	mount -t tmpfs -o mode=1777 tmpfs "$1/shm" || return 1
-	ln -s /proc/self/fd "$1/fd" && ln -s /proc/self/fd/0 "$1/stdin" &&
-	    ln -s /proc/self/fd/1 "$1/stdout" && ln -s /proc/self/fd/2 "$1/stderr"
+	if [ -d /dev/pts ]; then
+		mount -n --rbind /dev/pts "$1/pts" || return 1
+	fi
+	mount -n -t tmpfs -o mode=1777 tmpfs "$1/shm" || return 1
+	ln -s /proc/self/fd "$1/fd" && ln -s fd/0 "$1/stdin" &&
+	    ln -s fd/1 "$1/stdout" && ln -s fd/2 "$1/stderr"
 }

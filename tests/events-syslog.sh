@@ -1,0 +1,56 @@
+#!/bin/sh
+# The scripted stream into a real rsyslogd: RFC 5424 over UDP, TCP (octet
+# counting) and TLS, and RFC 3164 to /dev/log (imuxsock, in a private
+# mount namespace), compared with tests/expect.py: PRI, APP-NAME, MSGID,
+# the structured data exactly, and MSG.
+. "${top_srcdir:-$(dirname "$0")/..}/tests/rsyslog.sh"
+rsyslog_local_enter "$@"
+. "$top_srcdir/tests/lib.sh"
+
+[ -x "$PY" ] || skip "needs $PY (Debian's python3) for the websocket peer"
+sh "$top_srcdir/tests/certs.sh" "$T/pki" || skip "cannot make test certificates"
+rsyslog_start
+rsyslog_local_start
+
+"$PY" "$top_srcdir/tests/stream-events.py" "$top_srcdir/demo/events.json" \
+    "$T/messages.json" "$T/script.json"
+
+# run TRANSPORT SYSLOG= KIND: the whole stream through one transport.
+run() {
+	tr=$1
+	opts="namespace=demo identifier=dce-syslog facility=17"
+	# shellcheck disable=SC2086
+	"$PY" "$top_srcdir/tests/expect.py" "$T/messages.json" "$3" $opts \
+	    >"$T/want.$tr"
+	n=$(wc -l <"$T/want.$tr")
+	rm -f "$T/port"
+	"$PY" "$top_srcdir/tests/wspeer.py" --portfile "$T/port" \
+	    --script "$T/script.json" --cert "$T/pki/server.pem" \
+	    --key "$T/pki/server.key" 2>"$T/peer.err" &
+	peer=$!
+	PIDS="$PIDS $peer"
+	wait_until 5 test -s "$T/port" || { fail "$tr: peer did not start"; return; }
+	"$DCEVENTS" -c /dev/null -o "Stream.URL=wss://localhost:$(cat "$T/port")/" \
+	    -o "Stream.CAFile=$T/pki/ca.pem" -o Stream.Namespace=demo \
+	    -o Output.Journal=no -o "Output.Syslog=$2" \
+	    -o Output.Identifier=dce-syslog -o Output.SyslogFacility=local1 \
+	    >"$T/out.$tr" 2>"$T/err.$tr" &
+	dc=$!
+	PIDS="$PIDS $dc"
+	check "$tr: $n records and the connected record" \
+	    rsyslog_wait "$T/rsyslog-$tr.json" $((n + 1)) 20
+	kill "$dc"
+	wait "$dc"
+	check "$tr: exit 0 after SIGTERM" test $? -eq 0
+	kill "$peer"
+	wait "$peer" 2>/dev/null
+	check "$tr: every record field by field" \
+	    "$PY" "$top_srcdir/tests/compare.py" "$3" "$T/want.$tr" "$T/rsyslog-$tr.json"
+}
+
+run udp "udp://127.0.0.1:$RSYSLOG_UDP_PORT" syslog
+run tcp "tcp://127.0.0.1:$RSYSLOG_TCP_PORT" syslog
+run tls "tls://localhost:$RSYSLOG_TLS_PORT" syslog
+run local local local
+check "tcp: nothing garbled (no framing complaints)" lacks "$T/rsyslog-internal.log" "framing"
+finish

@@ -76,7 +76,10 @@ cp "$top_srcdir/systemd/dcevents.catalog" "$T/root/usr/lib/systemd/catalog/"
 journalctl --root="$T/root" --update-catalog 2>"$T/catalog.err"
 check "the catalog compiles without complaint" test $? -eq 0 -a ! -s "$T/catalog.err"
 journalctl --root="$T/root" --list-catalog >"$T/catalog" 2>&1
-for id in $(sed -n 's/^#define MID_[A-Z_]* "\([0-9a-f]*\)"$/\1/p' "$top_srcdir/daemon/dcevents.h"); do
+ids=$(cat "$top_srcdir/daemon/dcevents.h" "$top_srcdir/daemon/event.c" |
+    grep -oE '"[0-9a-f]{32}"' | tr -d '"' | sort -u)
+check "MESSAGE_IDs found in the sources ($(echo "$ids" | wc -l))" test "$(echo "$ids" | wc -l)" -ge 17
+for id in $ids; do
 	check "catalog entry for $id" contains "$T/catalog" "$id"
 done
 finish

@@ -221,6 +221,8 @@ output_event(struct output *o, const struct event *e)
 		log_err("out of memory");
 		exit(EXIT_FATAL);
 	}
+	if (log_get_verbosity() > 0)
+		log_debug("event: %s", o->msg.buf);
 	if (o->journal != NULL)
 		output_push(
 		    o, o->journal, output_journal_rec(o, e, priority, mid));

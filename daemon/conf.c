@@ -966,9 +966,18 @@ conf_validate(struct loader *ld)
 		conf_error(ld, origin_of(c, "Stream", "URL"), "URL",
 		    "ws:// sends events and credentials in clear text; set "
 		    "AllowInsecure=yes to permit it");
-	if (c->backoff_min_ms > c->backoff_max_ms)
-		conf_error(ld, origin_of(c, "Stream", "BackoffMaxSec"),
-		    "BackoffMaxSec", "smaller than BackoffMinSec");
+	if (c->backoff_min_ms > c->backoff_max_ms) {
+		/* Name the line that was written, not the default. */
+		int max_set = strcmp(origin_of(c, "Stream", "BackoffMaxSec"),
+				  "default") != 0;
+
+		if (max_set)
+			conf_error(ld, origin_of(c, "Stream", "BackoffMaxSec"),
+			    "BackoffMaxSec", "smaller than BackoffMinSec");
+		else
+			conf_error(ld, origin_of(c, "Stream", "BackoffMinSec"),
+			    "BackoffMinSec", "larger than BackoffMaxSec");
+	}
 	if (*c->cafile != '\0' && access(c->cafile, R_OK) == -1)
 		conf_error(ld, origin_of(c, "Stream", "CAFile"), "CAFile",
 		    "%s: %s", c->cafile, strerror(errno));
@@ -1004,7 +1013,8 @@ conf_load(
 	if (ld.errors != 0)
 		abort(); /* a built-in default does not parse */
 
-	if (getenv("DOCKERCLOUD_STREAM_HOST") != NULL)
+	if (getenv("DOCKERCLOUD_STREAM_HOST") != NULL &&
+	    *getenv("DOCKERCLOUD_STREAM_HOST") != '\0')
 		conf_env(&ld, "DOCKERCLOUD_STREAM_HOST", "Stream", "URL");
 	else
 		conf_env(&ld, "DOCKERCLOUD_STREAM_URL", "Stream", "URL");

@@ -620,9 +620,14 @@ conn_connect(struct conn *c)
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_protocol = IPPROTO_TCP;
-	/* AI_ADDRCONFIG skips IPv6 names on IPv4-only hosts, never literals. */
-	hints.ai_flags = conn_literal(c->conf->host) ? EVUTIL_AI_NUMERICHOST
-						     : EVUTIL_AI_ADDRCONFIG;
+	/*
+	 * No AI_ADDRCONFIG: it makes libevent ask the kernel for the
+	 * interfaces over netlink, which the unit's sandbox does not allow.
+	 * Each address is tried in turn; an IPv6 one on an IPv4-only host
+	 * fails at once and the next is tried.
+	 */
+	hints.ai_flags =
+	    conn_literal(c->conf->host) ? EVUTIL_AI_NUMERICHOST : 0;
 	/* The callback may run before this returns (numeric hosts). */
 	req = evdns_getaddrinfo(
 	    c->dns, c->conf->host, c->conf->port, &hints, conn_dns_cb, c);

@@ -282,6 +282,7 @@ void output_daemon(struct output *, const char *mid, int priority,
     const char *const *fields, const char *message);
 size_t output_close(struct output *, uint64_t ms);
 int output_full(const struct output *);
+int output_has_journal(const struct output *);
 
 /* sink_journal.c, sink_syslog.c, sink_stdout.c: formats and transports */
 #define JOURNAL_MAX_FIELDS 160

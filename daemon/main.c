@@ -117,6 +117,16 @@ msg_abort(void *arg)
 {
 }
 
+/* libevent's own complaints go where ours go. */
+static void
+on_libevent_log(int severity, const char *msg)
+{
+	log_msg(severity >= EVENT_LOG_ERR    ? 3
+		: severity == EVENT_LOG_WARN ? 4
+					     : 7,
+	    "libevent: %s", msg);
+}
+
 static void
 on_pause(void *arg)
 {
@@ -242,6 +252,7 @@ main(int argc, char *argv[])
 	}
 
 	signal(SIGPIPE, SIG_IGN);
+	event_set_log_callback(on_libevent_log);
 	/* The output threads wake the loop with event_active(). */
 	if (evthread_use_pthreads() == -1 ||
 	    (dc.base = event_base_new()) == NULL) {
@@ -278,6 +289,8 @@ main(int argc, char *argv[])
 		return EXIT_FATAL;
 	}
 	dc.output = output_new(dc.base, dc.conf, on_pause, on_resume, NULL);
+	if (dc.output == NULL)
+		return EXIT_CONFIG;
 	record_init(dc.conf, dc.output);
 	if (conn_start(dc.conn, dc.conf) == -1)
 		return EXIT_CONFIG;

@@ -45,10 +45,11 @@ static void
 output_push(struct output *o, struct sink *s, struct rec *r)
 {
 	if (sink_push(s, r) && o->full++ == 0) {
-		log_warn("an output is slow or down: %zu records wait "
-			 "(QueueMax); reading paused",
-		    sink_queued(s));
 		o->pause(o->arg);
+		record_daemon(MID_QUEUE_FULL, 4, NULL,
+		    "an output is slow or down: %zu records wait (QueueMax); "
+		    "reading paused",
+		    sink_queued(s));
 	}
 }
 
@@ -67,19 +68,26 @@ output_open(
 	return s;
 }
 
-static void
+/* Open the enabled outputs not open yet; -1 if one cannot be. */
+static int
 output_sinks(struct output *o)
 {
 	const struct conf *c = o->conf;
+	int rc = 0;
 
-	if (c->journal && o->journal == NULL)
-		o->journal =
-		    output_open(o, "journal", &journal_ops, journal_open(c));
-	if (c->syslog_mode != SYSLOG_NO && o->syslog == NULL)
-		o->syslog =
-		    output_open(o, "syslog", &syslog_ops, syslog_open(c));
-	if (c->stdout_json && o->out == NULL)
-		o->out = output_open(o, "stdout", &stdout_ops, stdout_open(c));
+	if (c->journal && o->journal == NULL &&
+	    (o->journal = output_open(
+		 o, "journal", &journal_ops, journal_open(c))) == NULL)
+		rc = -1;
+	if (c->syslog_mode != SYSLOG_NO && o->syslog == NULL &&
+	    (o->syslog = output_open(
+		 o, "syslog", &syslog_ops, syslog_open(c))) == NULL)
+		rc = -1;
+	if (c->stdout_json && o->out == NULL &&
+	    (o->out = output_open(o, "stdout", &stdout_ops, stdout_open(c))) ==
+		NULL)
+		rc = -1;
+	return rc;
 }
 
 struct output *
@@ -97,7 +105,10 @@ output_new(struct event_base *base, const struct conf *c, void (*pause)(void *),
 	o->pause = pause;
 	o->resume = resume;
 	o->arg = arg;
-	output_sinks(o);
+	if (output_sinks(o) == -1) {
+		output_close(o, 0);
+		return NULL;
+	}
 	return o;
 }
 
@@ -126,10 +137,22 @@ output_reconfigure(struct output *o, const struct conf *c)
 	if (o->syslog != NULL &&
 	    (strcmp(old->syslog, c->syslog) != 0 ||
 		strcmp(old->cafile, c->cafile) != 0 ||
-		strcmp(old->capath, c->capath) != 0))
-		output_drop(o, &o->syslog);
+		strcmp(old->capath, c->capath) != 0)) {
+		/* The new target first: if it cannot be used, keep the old. */
+		struct sink *n = c->syslog_mode == SYSLOG_NO
+		    ? NULL
+		    : output_open(o, "syslog", &syslog_ops, syslog_open(c));
+
+		if (n == NULL && c->syslog_mode != SYSLOG_NO)
+			log_err("keeping the previous syslog output");
+		else {
+			output_drop(o, &o->syslog);
+			o->syslog = n;
+		}
+	}
 	o->conf = c;
-	output_sinks(o);
+	if (output_sinks(o) == -1)
+		log_err("an output could not be started; the others run");
 }
 
 static void
@@ -265,6 +288,12 @@ output_daemon(struct output *o, const char *mid, int priority,
 		    o->conf, priority, "dcevents", message, &o->b);
 		output_push(o, o->syslog, journal_rec_finish(&o->b));
 	}
+}
+
+int
+output_has_journal(const struct output *o)
+{
+	return o->journal != NULL;
 }
 
 int

@@ -36,8 +36,9 @@ record_daemon(const char *mid, int priority, const char *const *fields,
 
 	if (rec_output != NULL)
 		output_daemon(rec_output, mid, priority, fields, msg);
-	/* Under systemd stderr is the journal already: no duplicates. */
-	if (rec_output != NULL && log_is_journal_stream())
+	/* Under systemd stderr is the journal: no duplicates there. */
+	if (rec_output != NULL && output_has_journal(rec_output) &&
+	    log_is_journal_stream())
 		return;
 	log_msg(priority, "%s", msg);
 }

@@ -278,10 +278,33 @@ sink_close(struct sink *s, uint64_t ms)
 {
 	size_t left;
 
+	struct timespec until;
+
 	if (s == NULL)
 		return 0;
 	sink_stop(s, ms);
-	pthread_join(s->thread, NULL);
+	/*
+	 * A writer blocked inside a write (a stalled journald, a collector
+	 * that stopped reading) may not come back: give it until the
+	 * deadline and a little, then leave it behind, since the caller is
+	 * about to exit.
+	 */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += 100000000L;
+	until.tv_sec += (time_t)(ms / 1000) + until.tv_nsec / 1000000000L;
+	until.tv_nsec =
+	    until.tv_nsec % 1000000000L + (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	if (pthread_timedjoin_np(s->thread, NULL, &until) != 0) {
+		pthread_mutex_lock(&s->mu);
+		left = s->n;
+		pthread_mutex_unlock(&s->mu);
+		pthread_detach(s->thread);
+		return left;
+	}
 	left = s->n;
 	while (s->head != NULL) {
 		struct rec *r = s->head;

@@ -116,6 +116,10 @@ ws_frame_start_cb(wslay_event_context_ptr ctx,
 	struct ws *ws = arg;
 
 	ws->last_rx = now_ms();
+	if (log_get_verbosity() > 1)
+		log_debug("frame: opcode %u, %llu bytes%s", a->opcode,
+		    (unsigned long long)a->payload_length,
+		    a->fin ? "" : ", more to come");
 	ws->frame_fin = a->fin;
 	ws->frame_data = a->opcode == WSLAY_CONTINUATION_FRAME ||
 	    a->opcode == WSLAY_TEXT_FRAME || a->opcode == WSLAY_BINARY_FRAME;

@@ -22,6 +22,7 @@
 #include <poll.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,23 +312,38 @@ syslog_connect(struct syslog *s)
 	return 0;
 }
 
-/* Has a stream collector closed its end (or reset it)? */
+/*
+ * Has a stream collector closed its end (or reset it)?  A collector sends
+ * no data, so anything readable is its FIN, a reset, a TLS close_notify,
+ * or, harmless, a TLS 1.3 session ticket.
+ */
 static int
 syslog_dead(struct syslog *s)
 {
 	struct pollfd p = { s->fd, POLLIN, 0 };
-	char c = 0;
+	char buf[512];
+	ssize_t n;
 
 	if (s->mode == SYSLOG_UDP || s->mode == SYSLOG_LOCAL)
 		return 0;
 	if (poll(&p, 1, 0) <= 0)
 		return 0;
-	/*
-	 * A collector sends nothing: anything readable is its FIN, a reset
-	 * or a TLS close_notify.  Either way it has stopped reading.
-	 */
-	(void)c;
-	return 1;
+	if (p.revents & (POLLERR | POLLHUP))
+		return 1;
+	if (s->mode == SYSLOG_TLS) {
+		int flags = fcntl(s->fd, F_GETFL), r, e;
+
+		fcntl(s->fd, F_SETFL, flags | O_NONBLOCK);
+		ERR_clear_error();
+		r = SSL_read(s->ssl, buf, sizeof buf);
+		e = SSL_get_error(s->ssl, r);
+		fcntl(s->fd, F_SETFL, flags);
+		return r <= 0 && e != SSL_ERROR_WANT_READ &&
+		    e != SSL_ERROR_WANT_WRITE;
+	}
+	n = recv(s->fd, buf, sizeof buf, MSG_DONTWAIT);
+	return n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
+			     errno != EINTR);
 }
 
 static int

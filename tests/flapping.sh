@@ -18,8 +18,8 @@ PORT=$(cat "$T/port")
 
 "$DCEVENTS" -c /dev/null -o "Stream.URL=wss://localhost:$PORT/" \
     -o "Stream.CAFile=$T/pki/ca.pem" -o Output.Journal=no \
-    -o Output.Stdout=yes -o Stream.BackoffMinSec=1ms \
-    -o Stream.BackoffMaxSec=5ms >"$T/out" 2>"$T/err" &
+    -o Output.Stdout=yes -o Stream.BackoffMinSec=20ms \
+    -o Stream.BackoffMaxSec=20ms >"$T/out" 2>"$T/err" &
 DC=$!
 PIDS="$PIDS $DC"
 
@@ -28,12 +28,12 @@ at_least() { [ "$(opens)" -ge "$1" ]; }
 fds() { ls "/proc/$DC/fd" | wc -l; }
 rss() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$DC/status"; }
 
-# Sample each point while the connection is down (between attempts the
-# daemon holds no socket), several times, and keep the smallest.
+# Sample each point while the connection is down (for 20 ms between
+# attempts the daemon holds no socket): 40 times, keep the smallest.
 sample() {
 	best_fd=99999
 	best_rss=99999999
-	for i in 1 2 3 4 5 6 7 8; do
+	for i in $(seq 40); do
 		f=$(fds)
 		r=$(rss)
 		[ "$f" -lt "$best_fd" ] && best_fd=$f

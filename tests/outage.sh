@@ -95,7 +95,7 @@ kill "$DC"; wait "$DC"; kill "$PEER"
 
 # 2. journald frozen: the queue fills, reading pauses and the keepalive
 # waits; after SIGCONT everything arrives.
-N=600
+N=2000
 peer jf $N 0
 dc jf -o Output.Journal=yes -o Output.QueueMax=50 \
     -o Stream.PingIntervalSec=300ms -o Stream.PongTimeoutSec=300ms

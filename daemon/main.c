@@ -316,7 +316,7 @@ main(int argc, char *argv[])
 	event_base_free(dc.base);
 	conf_free(dc.conf);
 	for (size_t i = 0; i < dc.noverrides; i++)
-		free(dc.overrides[i]);
+		wipe_free(dc.overrides[i], strlen(dc.overrides[i]));
 	free(dc.overrides);
 	log_info("stopped");
 	return dc.exit_status;

@@ -22,12 +22,7 @@ opts="namespace=demo identifier=dce-events facility=20 rule=node.Upgrading=2"
 "$PY" "$top_srcdir/tests/expect.py" "$T/messages.json" stdout $opts >"$T/want.stdout"
 n=$(wc -l <"$T/want.journal")
 
-"$PY" "$top_srcdir/tests/wspeer.py" --portfile "$T/port" --log "$T/peer" \
-    --script "$T/script.json" --cert "$T/pki/server.pem" \
-    --key "$T/pki/server.key" 2>"$T/peer.err" &
-PIDS="$PIDS $!"
-wait_until 5 test -s "$T/port" || skip "the peer did not start"
-PORT=$(cat "$T/port")
+wspeer_start "$T/script.json"
 
 "$DCEVENTS" -c /dev/null -o "Stream.URL=wss://localhost:$PORT/" \
     -o "Stream.CAFile=$T/pki/ca.pem" -o Stream.Namespace=demo \

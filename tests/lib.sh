@@ -105,3 +105,19 @@ wait_until() {
 has_lines() {
 	[ "$(wc -l <"$1" 2>/dev/null || echo 0)" -ge "$2" ]
 }
+
+# wspeer_start SCRIPT [wspeer options]: start tests/wspeer.py with the
+# JSON script SCRIPT and the test certificates in $T/pki, logging to
+# $T/peer; sets PORT and PEER.  Skips if it does not start.
+wspeer_start() {
+	script=$1
+	shift
+	rm -f "$T/port"
+	"$PY" "$top_srcdir/tests/wspeer.py" --portfile "$T/port" \
+	    --log "$T/peer" --script "$script" --cert "$T/pki/server.pem" \
+	    --key "$T/pki/server.key" "$@" 2>"$T/peer.err" &
+	PEER=$!
+	PIDS="$PIDS $PEER"
+	wait_until 5 test -s "$T/port" || skip "the websocket peer did not start"
+	PORT=$(cat "$T/port")
+}

@@ -13,12 +13,7 @@ journal_start
 
 printf '%s\n' '[{"messages": ["{\"n\":1}"], "after": "abort"},
   {"status": 401}, {"messages": ["{\"n\":2}"]}]' >"$T/script.json"
-"$PY" "$top_srcdir/tests/wspeer.py" --portfile "$T/port" --log "$T/peer" \
-    --script "$T/script.json" --cert "$T/pki/server.pem" \
-    --key "$T/pki/server.key" 2>"$T/peer.err" &
-PIDS="$PIDS $!"
-wait_until 5 test -s "$T/port" || skip "the peer did not start"
-PORT=$(cat "$T/port")
+wspeer_start "$T/script.json"
 
 "$DCEVENTS" -c /dev/null -o "Stream.URL=wss://localhost:$PORT/" \
     -o "Stream.CAFile=$T/pki/ca.pem" -o Output.Journal=yes \

@@ -12,6 +12,7 @@
 
 #include "dcevents.h"
 #include "tap.h"
+#include "testconf.h"
 
 static struct json *J;
 
@@ -315,25 +316,16 @@ test_priority(void)
 		{ "user-notifications", "", 7 },
 		{ "container", "running", 6 },
 	};
-	char path[] = "/tmp/dcevents-test-prio.XXXXXX";
 	const char *text = "[Output]\nStdout=yes\n[Priority]\n"
 			   "container.Stopped=warning\ncontainer=debug\n"
 			   "Default=notice\n";
 	struct conf *c;
-	int fd;
 
 	for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
 		is_int(prio_of(table[i].type, table[i].state), table[i].p,
 		    "priority of %s %s", table[i].type, table[i].state);
 
-	fd = mkstemp(path);
-	if (fd == -1 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
-		exit(99);
-	close(fd);
-	c = conf_load(path, 1, NULL, 0);
-	unlink(path);
-	if (c == NULL)
-		exit(99);
+	c = conf_from_text(text);
 	is_int(event_priority(c,
 		   event_of("{\"type\":\"container\",\"state\":"
 			    "\"Stopped\"}")),
@@ -449,23 +441,6 @@ test_dedup(void)
 	dedup_free(d);
 }
 
-static struct conf *
-conf_text(const char *text)
-{
-	char path[] = "/tmp/dcevents-test-ev.XXXXXX";
-	int fd = mkstemp(path);
-	struct conf *c;
-
-	if (fd == -1 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
-		exit(99);
-	close(fd);
-	c = conf_load(path, 1, NULL, 0);
-	unlink(path);
-	if (c == NULL)
-		exit(99);
-	return c;
-}
-
 static void
 test_formats(void)
 {
@@ -473,9 +448,10 @@ test_formats(void)
 	    "{\"type\":\"container\",\"state\":\"Run\\\"ning]\","
 	    "\"uuid\":\"u\\\\1\",\"parents\":[\"/p]1/\"],"
 	    "\"x y\":\"v\\n\"}";
-	struct conf *c = conf_text("[Stream]\nNamespace=acme\n[Output]\n"
-				   "Syslog=udp://127.0.0.1:514\n"
-				   "SyslogFacility=local0\nIdentifier=dce\n");
+	struct conf *c =
+	    conf_from_text("[Stream]\nNamespace=acme\n[Output]\n"
+			   "Syslog=udp://127.0.0.1:514\n"
+			   "SyslogFacility=local0\nIdentifier=dce\n");
 	struct strbuf b = { 0 };
 	char *s, *sd;
 
@@ -493,7 +469,7 @@ test_formats(void)
 	free(s);
 	conf_free(c);
 
-	c = conf_text("[Output]\nSyslog=tcp://127.0.0.1:514\n");
+	c = conf_from_text("[Output]\nSyslog=tcp://127.0.0.1:514\n");
 	syslog_format(c, event_of("{\"type\":\"node\"}"), 6, "node", 4, &b);
 	s = strbuf_finish(&b);
 	{
@@ -506,7 +482,8 @@ test_formats(void)
 	free(s);
 	conf_free(c);
 
-	c = conf_text("[Output]\nSyslog=local\nJournal=no\nIdentifier=dce\n");
+	c = conf_from_text(
+	    "[Output]\nSyslog=local\nJournal=no\nIdentifier=dce\n");
 	syslog_format(c, event_of("{\"type\":\"node\",\"state\":\"Up\"}"), 6,
 	    "node: Up", 8, &b);
 	s = strbuf_finish(&b);
@@ -518,7 +495,7 @@ test_formats(void)
 	free(s);
 	conf_free(c);
 
-	c = conf_text("[Stream]\nNamespace=acme\n[Output]\nStdout=yes\n");
+	c = conf_from_text("[Stream]\nNamespace=acme\n[Output]\nStdout=yes\n");
 	stdout_format(c, event_of(FULL), &b);
 	s = strbuf_finish(&b);
 	is_str(s,

@@ -13,23 +13,7 @@
 
 #include "dcevents.h"
 #include "tap.h"
-
-static struct conf *
-conf_with(const char *text)
-{
-	char path[] = "/tmp/dcevents-test-hs.XXXXXX";
-	int fd = mkstemp(path);
-	struct conf *c;
-
-	if (fd == -1 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
-		exit(99);
-	close(fd);
-	c = conf_load(path, 1, NULL, 0);
-	unlink(path);
-	if (c == NULL)
-		exit(99);
-	return c;
-}
+#include "testconf.h"
 
 static void
 test_accept(void)
@@ -52,23 +36,23 @@ test_target(void)
 	struct conf *c;
 	char *t;
 
-	c = conf_with("[Stream]\n");
+	c = conf_from_text("[Stream]\n");
 	t = handshake_target(c);
 	is_str(t, "/api/audit/v1/events/", "default target");
 	free(t);
 	conf_free(c);
 
-	c = conf_with("[Stream]\nURL=wss://h/base\nNamespace=my org\n");
+	c = conf_from_text("[Stream]\nURL=wss://h/base\nNamespace=my org\n");
 	t = handshake_target(c);
 	is_str(t, "/base/api/audit/v1/my%20org/events/",
 	    "base path joined with a slash, namespace encoded");
 	free(t);
 	conf_free(c);
 
-	c = conf_with("[Stream]\nURL=wss://h/base/\nNamespace=acme\n"
-		      "Type=container,service\n"
-		      "Object=/api/app/v1/acme/container/1/\n"
-		      "Parent=/api/app/v1/acme/stack/2/\n");
+	c = conf_from_text("[Stream]\nURL=wss://h/base/\nNamespace=acme\n"
+			   "Type=container,service\n"
+			   "Object=/api/app/v1/acme/container/1/\n"
+			   "Parent=/api/app/v1/acme/stack/2/\n");
 	t = handshake_target(c);
 	is_str(t,
 	    "/base/api/audit/v1/acme/events/?type=container%2Cservice"
@@ -78,7 +62,7 @@ test_target(void)
 	free(t);
 	conf_free(c);
 
-	c = conf_with("[Stream]\nParent=a&b=c?d#e f~g\n");
+	c = conf_from_text("[Stream]\nParent=a&b=c?d#e f~g\n");
 	t = handshake_target(c);
 	is_str(t, "/api/audit/v1/events/?parent=a%26b%3Dc%3Fd%23e%20f~g",
 	    "reserved characters encoded, unreserved kept");
@@ -93,8 +77,8 @@ test_request(void)
 	size_t len;
 	char *r;
 
-	c = conf_with("[Stream]\nURL=wss://events.example/\nUser=alice\n"
-		      "APIKey=open sesame\n");
+	c = conf_from_text("[Stream]\nURL=wss://events.example/\nUser=alice\n"
+			   "APIKey=open sesame\n");
 	r = handshake_request(c, "dGhlIHNhbXBsZSBub25jZQ==", &len);
 	ok(r && strncmp(r, "GET /api/audit/v1/events/ HTTP/1.1\r\n", 36) == 0,
 	    "request line");
@@ -120,7 +104,7 @@ test_request(void)
 	free(r);
 	conf_free(c);
 
-	c = conf_with("[Stream]\nURL=wss://[::1]:8443/\n");
+	c = conf_from_text("[Stream]\nURL=wss://[::1]:8443/\n");
 	r = handshake_request(c, "k", &len);
 	ok(r && strstr(r, "\r\nHost: [::1]:8443\r\n"),
 	    "Host: IPv6 in brackets, port");
@@ -129,7 +113,7 @@ test_request(void)
 	conf_free(c);
 
 	setenv("DOCKERCLOUD_AUTH", "TutumAccessKey abc123", 1);
-	c = conf_with("[Stream]\nURL=ws://h:80/\nAllowInsecure=yes\n");
+	c = conf_from_text("[Stream]\nURL=ws://h:80/\nAllowInsecure=yes\n");
 	unsetenv("DOCKERCLOUD_AUTH");
 	r = handshake_request(c, "k", &len);
 	ok(r && strstr(r, "\r\nAuthorization: TutumAccessKey abc123\r\n"),

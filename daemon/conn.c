@@ -66,6 +66,9 @@ struct conn {
 	struct ws *ws;
 	struct event *timer; /* backoff wait */
 	struct event *deadline; /* connect timeout, close wait */
+	char *target; /* request target; NULL: handshake_target() */
+	conn_end_cb end_cb; /* once: no reconnect, tell end_cb instead */
+	void *end_arg;
 	char key[HS_KEY_LEN + 1];
 	char accept[HS_ACCEPT_LEN + 1];
 	char last_error[300];
@@ -176,6 +179,15 @@ conn_wait(struct conn *c, uint64_t delay_ms)
 	event_add(c->timer, &tv);
 }
 
+/* Once: the attempt or connection is over; no other follows by itself. */
+static void
+conn_end(struct conn *c, const char *why, uint16_t sent, uint16_t received)
+{
+	conn_teardown(c);
+	c->state = CS_IDLE;
+	c->end_cb(c->end_arg, why, sent, received);
+}
+
 static uint64_t
 conn_backoff(struct conn *c)
 {
@@ -188,12 +200,18 @@ static void __attribute__((format(printf, 2, 3)))
 conn_fail(struct conn *c, const char *fmt, ...)
 {
 	char why[512];
-	uint64_t delay = conn_backoff(c);
+	uint64_t delay;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof why, fmt, ap);
 	va_end(ap);
+	if (c->end_cb != NULL && c->stop_done == NULL) {
+		log_warn("cannot connect to %s: %s", c->conf->url, why);
+		conn_end(c, why, 0, 0);
+		return;
+	}
+	delay = conn_backoff(c);
 	log_warn("cannot connect to %s: %s; retrying in %.1f s", c->conf->url,
 	    why, (double)delay / 1000);
 	notify_status("Cannot connect: %s; retrying in %.1f s", why,
@@ -208,19 +226,24 @@ conn_lost(struct conn *c, const char *why)
 	char f1[300], f2[64];
 	const char *fields[] = { f1, f2, NULL };
 	uint64_t up = mono_ms() - c->open_since, delay;
+	uint16_t sent = 0, received = 0;
 
 	if (c->ws != NULL) {
+		ws_close_codes(c->ws, &sent, &received);
 		c->messages += ws_messages(c->ws);
 		ws_free(c->ws);
 		c->ws = NULL;
 	}
 	c->down_since = time(NULL);
 	snprintf(f1, sizeof f1, "DCEVENTS_REASON=%s", why);
-	if (c->stop_done != NULL) {
+	if (c->stop_done != NULL || c->end_cb != NULL) {
 		fields[1] = NULL;
 		record_daemon(MID_DISCONNECTED, 6, fields,
 		    "disconnected from %s: %s", c->conf->url, why);
-		conn_wait(c, 0);
+		if (c->stop_done == NULL)
+			conn_end(c, why, sent, received);
+		else
+			conn_wait(c, 0);
 		return;
 	}
 	c->attempt = backoff_after_connection(c->attempt, up);
@@ -247,6 +270,10 @@ conn_auth_failed(struct conn *c, const struct hs_reply *r)
 	    : r->status == 403              ? "access denied"
 					    : "bad credentials";
 
+	if (c->end_cb != NULL && c->stop_done == NULL) {
+		conn_fail(c, "HTTP %d (%s)", r->status, what);
+		return;
+	}
 	if (r->status == 429 && r->retry_after_ms > delay)
 		delay = r->retry_after_ms;
 	snprintf(f1, sizeof f1, "DCEVENTS_HTTP_STATUS=%d", r->status);
@@ -311,7 +338,8 @@ conn_send_upgrade(struct conn *c)
 		return;
 	}
 	handshake_accept(c->key, c->accept);
-	if ((req = handshake_request(c->conf, c->key, &len)) == NULL) {
+	req = handshake_request_for(c->conf, c->target, c->key, &len);
+	if (req == NULL) {
 		conn_fail(c, "out of memory");
 		return;
 	}
@@ -343,7 +371,7 @@ conn_opened(struct conn *c, size_t header_len)
 	record_daemon(MID_CONNECTED, 6, fields, "connected to %s (%s%s%s)",
 	    c->conf->url, ssl ? SSL_get_version(ssl) : "no TLS",
 	    ssl ? ", " : "", ssl ? SSL_get_cipher_name(ssl) : "");
-	if (c->down_since != 0) {
+	if (c->down_since != 0 && c->end_cb == NULL) {
 		char t1[32], t2[32];
 		time_t now = time(NULL);
 		struct tm tm;
@@ -422,12 +450,18 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		conn_fail(c, "bad upgrade reply: %s", r.error);
 }
 
+/*
+ * While closing: the close frame is out once the output is empty.  (A
+ * TLS bufferevent defers this callback: one may arrive from an earlier
+ * flush with the close frame still waiting.)
+ */
 static void
 conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 
-	if (c->state == CS_CLOSING)
+	if (c->state == CS_CLOSING &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 		conn_lost(c, c->lost_reason);
 }
 
@@ -697,10 +731,43 @@ int
 conn_start(struct conn *c, const struct conf *conf)
 {
 	c->conf = conf;
+	SSL_CTX_free(c->ssl_ctx);
+	c->ssl_ctx = NULL;
 	if (conf->secure && (c->ssl_ctx = conn_ssl_ctx(conf)) == NULL)
 		return -1;
 	conn_connect(c);
 	return 0;
+}
+
+/* Request target instead of the events stream's; NULL restores that. */
+int
+conn_set_target(struct conn *c, const char *target)
+{
+	char *t = NULL;
+
+	if (target != NULL && (t = strdup(target)) == NULL)
+		return -1;
+	free(c->target);
+	c->target = t;
+	return 0;
+}
+
+/*
+ * Connect once: when the attempt fails or the connection ends, nothing is
+ * retried; cb is told why (conn_start() makes the next attempt).
+ */
+void
+conn_set_once(struct conn *c, conn_end_cb cb, void *arg)
+{
+	c->end_cb = cb;
+	c->end_arg = arg;
+}
+
+/* The open websocket, or NULL. */
+struct ws *
+conn_ws(struct conn *c)
+{
+	return c->state == CS_OPEN ? c->ws : NULL;
 }
 
 /*
@@ -787,5 +854,6 @@ conn_free(struct conn *c)
 	if (c->deadline != NULL)
 		event_free(c->deadline);
 	SSL_CTX_free(c->ssl_ctx);
+	free(c->target);
 	free(c);
 }

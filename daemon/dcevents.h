@@ -152,6 +152,8 @@ char *handshake_target(const struct conf *);
 int handshake_key(char out[HS_KEY_LEN + 1]);
 void handshake_accept(const char *key, char out[HS_ACCEPT_LEN + 1]);
 char *handshake_request(const struct conf *, const char *key, size_t *len);
+char *handshake_request_for(
+    const struct conf *, const char *target, const char *key, size_t *len);
 int handshake_parse(
     const char *, size_t, const char *accept, struct hs_reply *);
 
@@ -188,6 +190,9 @@ void ws_close(struct ws *, uint16_t code, const char *reason);
 void ws_free(struct ws *);
 void ws_suspend(struct ws *, int);
 uint64_t ws_messages(const struct ws *);
+int ws_send(struct ws *, uint8_t opcode, const void *, size_t);
+int ws_opcode(const struct ws *);
+void ws_close_codes(const struct ws *, uint16_t *sent, uint16_t *received);
 
 /* conn.c */
 struct conn;
@@ -200,6 +205,12 @@ void conn_stop(struct conn *, void (*done)(void *), void *arg);
 void conn_free(struct conn *);
 void conn_pause(struct conn *);
 void conn_resume(struct conn *);
+/* Once (conn_set_once): why it ended, close codes sent and received. */
+typedef void (*conn_end_cb)(
+    void *arg, const char *why, uint16_t sent, uint16_t received);
+int conn_set_target(struct conn *, const char *target);
+void conn_set_once(struct conn *, conn_end_cb, void *arg);
+struct ws *conn_ws(struct conn *);
 
 /* json.c: one event, filled chunk by chunk from one message */
 #define EVENT_MAX_PARENTS 64

@@ -105,17 +105,21 @@ handshake_accept(const char *key, char out[HS_ACCEPT_LEN + 1])
 }
 
 /*
- * The whole upgrade request.  It holds the credential: the caller wipes
- * and frees it with strbuf_wipe() once written.
+ * The whole upgrade request for target (NULL: handshake_target()).  It
+ * holds the credential: the caller wipes and frees it with wipe_free()
+ * once written.
  */
 char *
-handshake_request(const struct conf *c, const char *key, size_t *len)
+handshake_request_for(
+    const struct conf *c, const char *target, const char *key, size_t *len)
 {
 	struct strbuf b = { 0 };
-	char *target = handshake_target(c);
+	char *own = NULL;
 	const char *defport = c->secure ? "443" : "80";
 	int v6 = strchr(c->host, ':') != NULL;
 
+	if (target == NULL && (target = own = handshake_target(c)) == NULL)
+		return NULL;
 	strbuf_printf(&b, "GET %s HTTP/1.1\r\nHost: %s%s%s", target,
 	    v6 ? "[" : "", c->host, v6 ? "]" : "");
 	if (strcmp(c->port, defport) != 0)
@@ -125,7 +129,7 @@ handshake_request(const struct conf *c, const char *key, size_t *len)
 	    "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
 	    "User-Agent: dcevents/%s\r\n",
 	    key, PACKAGE_VERSION);
-	free(target);
+	free(own);
 	if (c->cred_source == CRED_ENV_AUTH) {
 		strbuf_printf(&b, "Authorization: %s\r\n", c->secret);
 	} else if (c->secret != NULL) {
@@ -150,6 +154,13 @@ handshake_request(const struct conf *c, const char *key, size_t *len)
 	strbuf_add(&b, "\r\n", 2);
 	*len = b.len;
 	return strbuf_finish(&b);
+}
+
+/* The upgrade request for the events stream of c. */
+char *
+handshake_request(const struct conf *c, const char *key, size_t *len)
+{
+	return handshake_request_for(c, NULL, key, len);
 }
 
 /* Does the comma-separated list v (length n) hold token tok? */

@@ -43,6 +43,9 @@ struct ws {
 	int frame_data; /* the current frame carries message data */
 	int frame_fin;
 	int in_msg;
+	int msg_opcode; /* text or binary, of the message in progress */
+	int receiving; /* inside wslay_event_recv() */
+	int send_failed; /* by ws_send() while receiving */
 	int oversize;
 	uint64_t msg_bytes;
 	uint64_t messages;
@@ -126,6 +129,7 @@ ws_frame_start_cb(wslay_event_context_ptr ctx,
 	if (!ws->frame_data || a->opcode == WSLAY_CONTINUATION_FRAME)
 		return;
 	ws->in_msg = 1;
+	ws->msg_opcode = a->opcode;
 	ws->oversize = 0;
 	ws->msg_bytes = 0;
 	ws->h.begin(ws->h.arg);
@@ -218,13 +222,45 @@ ws_flush(struct ws *ws)
 void
 ws_input(struct ws *ws)
 {
+	int rc;
+
 	if (ws->finished)
 		return;
-	if (wslay_event_recv(ws->ctx) != 0) {
+	ws->receiving = 1;
+	rc = wslay_event_recv(ws->ctx);
+	ws->receiving = 0;
+	if (rc != 0) {
 		ws_finish(ws, "websocket receive failed");
 		return;
 	}
+	if (ws->send_failed) {
+		ws_finish(ws, "websocket send failed");
+		return;
+	}
 	ws_flush(ws);
+}
+
+/*
+ * Send one data message (WSLAY_TEXT_FRAME or WSLAY_BINARY_FRAME) at once,
+ * after what is queued already: from a handler callback it goes out ahead
+ * of the frames wslay queues later in the same input (a close, a pong), so
+ * that answers keep the order of what they answer.  Outside a callback
+ * the flush may end the websocket (its done callback runs).
+ */
+int
+ws_send(struct ws *ws, uint8_t opcode, const void *data, size_t len)
+{
+	struct wslay_event_msg msg = { opcode, data, len };
+
+	if (ws->finished ||
+	    (opcode != WSLAY_TEXT_FRAME && opcode != WSLAY_BINARY_FRAME) ||
+	    wslay_event_queue_msg(ws->ctx, &msg) != 0)
+		return -1;
+	if (!ws->receiving)
+		ws_flush(ws);
+	else if (wslay_event_send(ws->ctx) != 0)
+		ws->send_failed = 1; /* ws_input() ends it after wslay */
+	return 0;
 }
 
 static void
@@ -345,6 +381,21 @@ uint64_t
 ws_messages(const struct ws *ws)
 {
 	return ws->messages;
+}
+
+/* The opcode of the data message being received (0 between messages). */
+int
+ws_opcode(const struct ws *ws)
+{
+	return ws->in_msg ? ws->msg_opcode : 0;
+}
+
+/* The close codes sent and received so far (1006: none, 1005: empty). */
+void
+ws_close_codes(const struct ws *ws, uint16_t *sent, uint16_t *received)
+{
+	*sent = wslay_event_get_status_code_sent(ws->ctx);
+	*received = wslay_event_get_status_code_received(ws->ctx);
 }
 
 void

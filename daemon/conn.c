@@ -90,24 +90,6 @@ static void conn_try(struct conn *);
 static void conn_start_tls(struct conn *);
 static void conn_ws_done(void *, const char *);
 
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static struct timeval
-tv_ms(uint64_t ms)
-{
-	struct timeval tv = { (time_t)(ms / 1000),
-		(suseconds_t)(ms % 1000 * 1000) };
-
-	return tv;
-}
-
 static uint32_t
 rand32(void)
 {
@@ -225,7 +207,7 @@ conn_lost(struct conn *c, const char *why)
 {
 	char f1[300], f2[64];
 	const char *fields[] = { f1, f2, NULL };
-	uint64_t up = mono_ms() - c->open_since, delay;
+	uint64_t up = clock_ms() - c->open_since, delay;
 	uint16_t sent = 0, received = 0;
 
 	if (c->ws != NULL) {
@@ -363,7 +345,7 @@ conn_opened(struct conn *c, size_t header_len)
 		return;
 	}
 	c->state = CS_OPEN;
-	c->open_since = mono_ms();
+	c->open_since = clock_ms();
 	c->connects++;
 	snprintf(f1, sizeof f1, "DCEVENTS_URL=%s", c->conf->url);
 	snprintf(f2, sizeof f2, "DCEVENTS_TLS=%s",

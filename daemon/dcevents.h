@@ -10,7 +10,31 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <sys/time.h>
+
+#include <time.h>
+
 struct event_base;
+
+/* Monotonic milliseconds (coarse: timers here are tens of ms and more). */
+static inline uint64_t
+clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A timeval for event_add() from milliseconds. */
+static inline struct timeval
+tv_ms(uint64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000),
+		(suseconds_t)(ms % 1000 * 1000) };
+
+	return tv;
+}
 
 /* Exit statuses of SPEC section 3. */
 #define EXIT_CONFIG 1

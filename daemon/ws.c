@@ -55,24 +55,6 @@ struct ws {
 	char reason[192]; /* set by ws_close() */
 };
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static struct timeval
-tv_ms(uint64_t ms)
-{
-	struct timeval tv = { (time_t)(ms / 1000),
-		(suseconds_t)(ms % 1000 * 1000) };
-
-	return tv;
-}
-
 static ssize_t
 ws_recv_cb(
     wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *arg)
@@ -118,7 +100,7 @@ ws_frame_start_cb(wslay_event_context_ptr ctx,
 {
 	struct ws *ws = arg;
 
-	ws->last_rx = now_ms();
+	ws->last_rx = clock_ms();
 	if (log_get_verbosity() > 1)
 		log_debug("frame: opcode %u, %llu bytes%s", a->opcode,
 		    (unsigned long long)a->payload_length,
@@ -285,7 +267,7 @@ static void
 ws_live_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct ws *ws = arg;
-	uint64_t now = now_ms(), silent = now - ws->last_rx;
+	uint64_t now = clock_ms(), silent = now - ws->last_rx;
 	char why[128];
 	struct timeval tv;
 
@@ -325,7 +307,7 @@ ws_new(struct event_base *base, struct bufferevent *bev, const struct conf *c,
 	ws->max_bytes = c->max_message_bytes;
 	ws->ping_ms = c->ping_interval_ms;
 	ws->dead_ms = c->ping_interval_ms + c->pong_timeout_ms;
-	ws->last_rx = now_ms();
+	ws->last_rx = clock_ms();
 	if (wslay_event_context_client_init(&ws->ctx, &cbs, ws) != 0) {
 		free(ws);
 		return NULL;
@@ -372,7 +354,7 @@ ws_suspend(struct ws *ws, int on)
 		event_del(ws->live_ev);
 		return;
 	}
-	ws->last_rx = now_ms();
+	ws->last_rx = clock_ms();
 	tv = tv_ms(ws->dead_ms);
 	event_add(ws->live_ev, &tv);
 }

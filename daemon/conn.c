@@ -279,12 +279,16 @@ conn_error_text(struct conn *c, short events, char *buf, size_t n, int *tls)
 	long v;
 
 	*tls = 0;
+	/*
+	 * libevent also files SSL_ERROR_SYSCALL here (library 0): that is
+	 * a socket error, reported from errno below.
+	 */
 	while ((e = bufferevent_get_openssl_error(c->bev)) != 0)
-		if (first == 0)
+		if (first == 0 && ERR_GET_LIB(e) != 0)
 			first = e;
 	/* An alert from the peer may be left in the thread's queue. */
 	while ((e = ERR_get_error()) != 0)
-		if (first == 0)
+		if (first == 0 && ERR_GET_LIB(e) != 0)
 			first = e;
 	if (ssl != NULL && (v = SSL_get_verify_result(ssl)) != X509_V_OK) {
 		snprintf(buf, n, "TLS certificate verification failed: %s",
@@ -447,6 +451,29 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 		conn_lost(c, c->lost_reason);
 }
 
+/* Read what the socket still holds and hand it to the websocket. */
+static void
+conn_drain(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	char buf[16384];
+
+	for (int i = 0; i < 4096; i++) { /* at most 64 MiB */
+		int n = ssl != NULL
+		    ? SSL_read(ssl, buf, sizeof buf)
+		    : (int)recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+
+		if (n <= 0)
+			break;
+		evbuffer_add(in, buf, (size_t)n);
+	}
+	ERR_clear_error();
+	if (c->ws != NULL && evbuffer_get_length(in) > 0)
+		ws_input(c->ws);
+}
+
 static void
 conn_event_cb(struct bufferevent *bev, short events, void *arg)
 {
@@ -480,7 +507,18 @@ conn_event_cb(struct bufferevent *bev, short events, void *arg)
 		conn_fail(c, "%s during the upgrade", why);
 		return;
 	case CS_OPEN:
-		conn_lost(c, why);
+		/*
+		 * A write failed (a pong into a reset connection): what the
+		 * server sent before it went away is still readable and
+		 * must not be lost.
+		 */
+		log_debug("connection error 0x%x: %s", events, why);
+		if (events & BEV_EVENT_WRITING) {
+			conn_drain(c);
+			if (c->state != CS_OPEN && c->state != CS_CLOSING)
+				return; /* the websocket ended it meanwhile */
+		}
+		conn_lost(c, c->state == CS_CLOSING ? c->lost_reason : why);
 		return;
 	case CS_CLOSING:
 		conn_lost(c, c->lost_reason);

@@ -62,11 +62,11 @@ lacks() {
 
 # wait_for FILE TEXT [SECONDS]: until FILE holds TEXT.
 wait_for() {
-	n=$(( ${3:-5} * 20 ))
-	while [ "$n" -gt 0 ]; do
+	_wf_n=$(( ${3:-5} * 20 ))
+	while [ "$_wf_n" -gt 0 ]; do
 		grep -qF -- "$2" "$1" 2>/dev/null && return 0
 		sleep 0.05
-		n=$((n - 1))
+		_wf_n=$((_wf_n - 1))
 	done
 	echo "# timed out waiting for \"$2\" in $1"
 	[ -f "$1" ] && sed 's/^/#   /' "$1" | tail -20
@@ -91,12 +91,12 @@ finish() {
 # wait_until SECONDS COMMAND...: poll until COMMAND succeeds (quietly; the
 # arguments are expanded once, so pass a predicate, not "$(...)").
 wait_until() {
-	n=$(( $1 * 20 ))
+	_wu_n=$(( $1 * 20 ))
 	shift
-	while [ "$n" -gt 0 ]; do
+	while [ "$_wu_n" -gt 0 ]; do
 		"$@" >/dev/null 2>&1 && return 0
 		sleep 0.05
-		n=$((n - 1))
+		_wu_n=$((_wu_n - 1))
 	done
 	return 1
 }

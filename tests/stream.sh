@@ -145,6 +145,25 @@ check "abort: the disconnect is reported" contains "$T/abort.err" "disconnected 
 check "abort: a gap record follows the reconnect" wait_until 3 contains "$T/abort.err" "may be missing"
 stop
 
+# 4b. The server's pings answered into a connection it has just reset:
+# what it sent before is still read, nothing is lost.
+"$PY" "$top_srcdir/tests/stream-events.py" "$top_srcdir/demo/events.json" \
+    "$T/rst.messages" "$T/rst.script"
+"$PY" - "$T/rst.script" <<'PYEOF'
+import json, sys
+s = json.load(open(sys.argv[1]))
+s[0]["after"] = "abort"
+s.append({"after": "hold"})
+json.dump(s, open(sys.argv[1], "w"))
+PYEOF
+n=$("$PY" "$top_srcdir/tests/expect.py" "$T/rst.messages" stdout | wc -l)
+peer rst "$(cat "$T/rst.script")"
+dc rst
+wait_until 10 has_lines "$T/rst.out" "$n"
+check "reset after pings: all $n events delivered ($(wc -l <"$T/rst.out"))" has_lines "$T/rst.out" "$n"
+check "reset after pings: the reason is the socket's" wait_until 3 grep -qE "disconnected from .*: (Connection reset by peer|Broken pipe|connection closed)" "$T/rst.err"
+stop
+
 # 5. 401, 403 and 429: one error record each, then AuthBackoffSec.
 for st in 401 403; do
 	peer "s$st" "[{\"status\": $st}, {\"messages\": [\"{\\\"n\\\":1}\"]}]"

@@ -51,7 +51,7 @@ repeats.  Keys, all optional (keys starting with "_" are ignored):
 Without --script every connection gets {"after": "hold"}.
 """
 import argparse, asyncio, base64, hashlib, http, json, logging, os, signal
-import socket, ssl, struct, sys, time
+import fcntl, socket, ssl, struct, sys, termios, time
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 KEYS = {"delay_tls", "delay_handshake", "status", "headers", "raw_reply",
@@ -282,6 +282,7 @@ class Conn:
             pass
         elif after in ("abort", "reset"):
             await self.flush()
+            await self.acked()
             if after == "reset":
                 self.raw.get_extra_info("socket").setsockopt(
                     socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -318,6 +319,17 @@ class Conn:
         elif "sleep" in m:
             await self.pause(rd, m["sleep"])
         await self.w.drain()
+
+    async def acked(self):
+        """Wait (up to 2 s) until the client's kernel has acknowledged every
+        byte sent, so that a drop loses nothing that was sent."""
+        fd = self.raw.get_extra_info("socket").fileno()
+        for _ in range(400):
+            left = struct.unpack("i", fcntl.ioctl(fd, termios.TIOCOUTQ,
+                                                  b"\0\0\0\0"))[0]
+            if left == 0:
+                return
+            await asyncio.sleep(0.005)
 
     async def flush(self):
         """Wait (up to 5 s) until everything written has gone to the kernel."""

@@ -28,7 +28,9 @@ __REALTIME_TIMESTAMP, rsyslog's timegenerated.
 
 Environment: T (scratch directory), top_srcdir, DCEVENTS, BENCH_BIN (the
 built C helpers), BENCH_OUT (where results go), BENCH_SCALE (default 1:
-multiplies every event count; 0.1 for a quick try).
+multiplies every event count; 0.1 for a quick try), BENCH_DCEVENTS_OPTS
+(more dcevents options, e.g. "-o Output.QueueMax=1000"), BENCH_ONLY (for
+development: some groups of runs only, e.g. "journal,syslog"; no table).
 """
 import atexit, datetime, json, os, re, shutil, signal, socket, struct
 import subprocess, sys, threading, time
@@ -316,7 +318,9 @@ class LoadGen:
 
 
 def dcevents_argv(url, ident, journal=False, stdout=False, syslog=None):
-    return [DCEVENTS, "-c", "/dev/null",
+    # BENCH_DCEVENTS_OPTS: more -o options, e.g. "-o Output.QueueMax=1000".
+    return [DCEVENTS] + os.environ.get("BENCH_DCEVENTS_OPTS", "").split() + [
+            "-c", "/dev/null",
             "-o", "Stream.URL=" + url,
             "-o", "Stream.CAFile=" + os.path.join(PKI, "ca.pem"),
             "-o", "Stream.AllowInsecure=yes",

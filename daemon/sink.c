@@ -38,6 +38,7 @@ struct sink {
 	size_t max; /* QueueMax */
 	int full; /* reached max; waiting for half */
 	int stop; /* flush and exit */
+	int waiting; /* the writer sleeps on cv */
 	struct timespec deadline; /* for stop */
 	int down; /* 0 up, 1 failed, 2 failure reported, 3 back, to report */
 	uint64_t written;
@@ -106,8 +107,11 @@ sink_main(void *arg)
 		size_t n = 0, done = 0;
 		int rc = 0;
 
-		while (s->head == NULL && !s->stop)
+		while (s->head == NULL && !s->stop) {
+			s->waiting = 1;
 			pthread_cond_wait(&s->cv, &s->mu);
+			s->waiting = 0;
+		}
 		if (s->head == NULL || (s->stop && ts_passed(&s->deadline)))
 			break;
 		for (r = s->head; r != NULL && n < SINK_BATCH; r = r->next)
@@ -237,7 +241,8 @@ sink_push(struct sink *s, struct rec *r)
 	s->tail = r;
 	if (++s->n >= s->max && !s->full)
 		full = s->full = 1;
-	if (s->n == 1)
+	/* A futex wake per record would cost more than the record. */
+	if (s->waiting)
 		pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 	return full;

@@ -19,6 +19,8 @@
 
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 
 #include <errno.h>
@@ -268,8 +270,15 @@ syslog_connect(struct syslog *s)
 			continue;
 		setsockopt(s->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 		setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-		if (connect(s->fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		if (connect(s->fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+			int on = 1;
+
+			/* No Nagle: a record waits for no delayed ACK. */
+			if (s->mode != SYSLOG_UDP)
+				setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &on,
+				    sizeof on);
 			break;
+		}
 		snprintf(s->error, sizeof s->error, "%s: %s", where,
 		    strerror(errno));
 		close(s->fd);
@@ -342,8 +351,9 @@ syslog_dead(struct syslog *s)
 		    e != SSL_ERROR_WANT_WRITE;
 	}
 	n = recv(s->fd, buf, sizeof buf, MSG_DONTWAIT);
-	return n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
-			     errno != EINTR);
+	return n == 0 ||
+	    (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
+		errno != EINTR);
 }
 
 static int

@@ -316,12 +316,10 @@ void output_event(struct output *, const struct event *);
 void output_daemon(struct output *, const char *mid, int priority,
     const char *const *fields, const char *message);
 size_t output_close(struct output *, uint64_t ms);
-int output_full(const struct output *);
 int output_has_journal(const struct output *);
 
 /* sink_journal.c, sink_syslog.c, sink_stdout.c: formats and transports */
 #define JOURNAL_MAX_FIELDS 160
-struct journal_rec;
 void journal_rec_begin(struct strbuf *);
 void journal_rec_add(
     struct strbuf *, const char *name, const char *v, size_t n);

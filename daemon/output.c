@@ -296,12 +296,6 @@ output_has_journal(const struct output *o)
 	return o->journal != NULL;
 }
 
-int
-output_full(const struct output *o)
-{
-	return o->full > 0;
-}
-
 /* Flush every output for at most ms; the records left unwritten. */
 size_t
 output_close(struct output *o, uint64_t ms)

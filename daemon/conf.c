@@ -436,6 +436,8 @@ parse_syslog(struct conf *c, const char *v)
 		{ "udp://", SYSLOG_UDP, "514" },
 		{ "tcp://", SYSLOG_TCP, "514" },
 		{ "tls://", SYSLOG_TLS, "6514" },
+		{ "relp://", SYSLOG_RELP, "2514" },
+		{ "relp+tls://", SYSLOG_RELP_TLS, "2514" },
 	};
 
 	free(c->syslog_host);
@@ -449,7 +451,7 @@ parse_syslog(struct conf *c, const char *v)
 		c->syslog_mode = SYSLOG_LOCAL;
 		return 0;
 	}
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
 		size_t n = strlen(schemes[i].scheme);
 
 		if (strncmp(v, schemes[i].scheme, n) != 0)
@@ -500,8 +502,8 @@ describe(enum key_type t)
 		return "expected a number from 1 to 100000000";
 	case K_SYSLOG:
 		return "expected no, local, udp://HOST[:PORT], "
-		       "tcp://HOST[:PORT] "
-		       "or tls://HOST[:PORT]";
+		       "tcp://HOST[:PORT], tls://HOST[:PORT], "
+		       "relp://HOST[:PORT] or relp+tls://HOST[:PORT]";
 	case K_FACILITY:
 		return "expected a facility name (daemon, user, "
 		       "local0..local7, ...)";

@@ -61,7 +61,9 @@ enum syslog_mode {
 	SYSLOG_LOCAL,
 	SYSLOG_UDP,
 	SYSLOG_TCP,
-	SYSLOG_TLS
+	SYSLOG_TLS,
+	SYSLOG_RELP, /* RELP over TCP: acknowledged records */
+	SYSLOG_RELP_TLS
 };
 
 enum cred_source {

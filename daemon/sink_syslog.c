@@ -3,7 +3,8 @@
  * logger(1) does: the MESSAGE followed by key="value" pairs.  Remote
  * targets get RFC 5424 with MSGID = the event type and the structured
  * data element [dockercloud@32473 ...]: over UDP one datagram per record,
- * over TCP and TLS with RFC 6587 octet counting.  TLS verifies the
+ * over TCP and TLS with RFC 6587 octet counting, over RELP (plain or TLS)
+ * one acknowledged transaction each.  TLS verifies the
  * collector's chain and host name against CAFile/CAPath of [Stream] or
  * the system store.  The writer thread owns the socket and uses it
  * blocking; a dead connection is noticed before a batch is written (a
@@ -40,6 +41,9 @@
 #define DEV_LOG "/dev/log"
 #define IO_TIMEOUT_S 10
 #define DGRAM_MAX 65000
+#define RELP_IN_MAX 4096 /* longest answer taken */
+#define RELP_WINDOW 128 /* records sent before waiting for answers */
+#define RELP_BATCH_BYTES (256 * 1024)
 
 struct syslog {
 	enum syslog_mode mode;
@@ -49,6 +53,10 @@ struct syslog {
 	SSL_CTX *ctx;
 	SSL *ssl;
 	char error[640];
+	unsigned long txnr; /* RELP: the last transaction number */
+	char in[RELP_IN_MAX]; /* RELP: what the collector sent, unparsed */
+	size_t inlen;
+	struct strbuf out; /* RELP: the frames of a batch */
 };
 
 /* SPEC 5.2 escaping, then `"`, `\` and `]` escaped for a quoted value. */
@@ -221,6 +229,18 @@ syslog_format_daemon(const struct conf *c, int priority, const char *msgid,
 	add_frame(c, b, start);
 }
 
+static int
+is_tls(enum syslog_mode m)
+{
+	return m == SYSLOG_TLS || m == SYSLOG_RELP_TLS;
+}
+
+static int
+is_relp(enum syslog_mode m)
+{
+	return m == SYSLOG_RELP || m == SYSLOG_RELP_TLS;
+}
+
 static void
 syslog_disconnect(struct syslog *s)
 {
@@ -231,6 +251,7 @@ syslog_disconnect(struct syslog *s)
 	if (s->fd != -1)
 		close(s->fd);
 	s->fd = -1;
+	s->inlen = 0;
 }
 
 static int
@@ -239,6 +260,244 @@ syslog_fail(struct syslog *s, const char *what, const char *why)
 	snprintf(s->error, sizeof s->error, "%s: %s", what, why);
 	syslog_disconnect(s);
 	return -1;
+}
+
+/* Write all of p to a stream collector; -1 (disconnected) on failure. */
+static int
+sock_write(struct syslog *s, const void *p, size_t n)
+{
+	if (is_tls(s->mode)) {
+		ERR_clear_error();
+		if (SSL_write(s->ssl, p, (int)n) != (int)n) {
+			char e[200];
+
+			ERR_error_string_n(ERR_get_error(), e, sizeof e);
+			return syslog_fail(s, "TLS write", e);
+		}
+		return 0;
+	}
+	while (n > 0) {
+		ssize_t w = send(s->fd, p, n, MSG_NOSIGNAL);
+
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == -1)
+			return syslog_fail(s, "write", strerror(errno));
+		p = (const char *)p + w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Read what the collector sent into s->in; -1 (disconnected) on failure. */
+static int
+sock_read(struct syslog *s)
+{
+	char *p = s->in + s->inlen;
+	size_t room = sizeof s->in - s->inlen;
+	ssize_t r;
+
+	if (is_tls(s->mode)) {
+		int k, e;
+
+		ERR_clear_error();
+		if ((k = SSL_read(s->ssl, p, (int)room)) <= 0) {
+			e = SSL_get_error(s->ssl, k);
+			return syslog_fail(s, "TLS read",
+			    e == SSL_ERROR_ZERO_RETURN ? "connection closed"
+				: e == SSL_ERROR_SYSCALL &&
+				    (errno == EAGAIN || errno == EWOULDBLOCK)
+				? "no answer in time"
+				: "connection failed");
+		}
+		r = k;
+	} else {
+		do
+			r = recv(s->fd, p, room, 0);
+		while (r == -1 && errno == EINTR);
+		if (r == 0)
+			return syslog_fail(s, "collector", "connection closed");
+		if (r == -1)
+			return syslog_fail(s, "read",
+			    errno == EAGAIN || errno == EWOULDBLOCK
+				? "no answer in time"
+				: strerror(errno));
+	}
+	s->inlen += (size_t)r;
+	return 0;
+}
+
+/*
+ * RELP (the Reliable Event Logging Protocol of rsyslog's librelp): every
+ * frame is "TXNR SP COMMAND SP DATALEN [SP DATA] LF", and the collector
+ * answers each of ours with "TXNR rsp DATALEN 200 OK..." once it has
+ * taken the record.  A record leaves the queue only when its answer came;
+ * after a broken session the unanswered ones are sent again, in order.
+ */
+struct relp_frame {
+	unsigned long txnr;
+	char cmd[32];
+	const char *data;
+	size_t len; /* of data */
+	size_t size; /* of the whole frame */
+};
+
+/* Digits at p[*i]: 1 and the value, 0 if p ends first, -1 if malformed. */
+static int
+relp_number(const char *p, size_t n, size_t *i, unsigned long *v)
+{
+	size_t k = 0;
+
+	for (*v = 0; *i < n && p[*i] >= '0' && p[*i] <= '9'; (*i)++, k++) {
+		if (k == 9)
+			return -1;
+		*v = *v * 10 + (unsigned long)(p[*i] - '0');
+	}
+	if (*i == n)
+		return 0;
+	return k == 0 ? -1 : 1;
+}
+
+/* One frame at the start of p: 1 (in f), 0 when incomplete, -1 if bad. */
+static int
+relp_parse(const char *p, size_t n, struct relp_frame *f)
+{
+	size_t i = 0, k;
+	int r;
+
+	if ((r = relp_number(p, n, &i, &f->txnr)) != 1)
+		return r;
+	if (p[i++] != ' ')
+		return -1;
+	for (k = 0; i < n && p[i] != ' '; i++, k++) {
+		if (k == sizeof f->cmd - 1 || p[i] < 'a' || p[i] > 'z')
+			return -1;
+		f->cmd[k] = p[i];
+	}
+	if (i++ == n)
+		return 0;
+	if (k == 0)
+		return -1;
+	f->cmd[k] = '\0';
+	if ((r = relp_number(p, n, &i, &f->len)) != 1)
+		return r;
+	if (f->len > 0 && p[i++] != ' ')
+		return -1;
+	if (f->len >= RELP_IN_MAX)
+		return -1;
+	if (n - i < f->len + 1)
+		return 0;
+	if (p[i + f->len] != '\n')
+		return -1;
+	f->data = p + i;
+	f->size = i + f->len + 1;
+	return 1;
+}
+
+/* The answer to transaction txnr: 0 if "200 OK", else -1 (disconnected). */
+static int
+relp_answer(struct syslog *s, unsigned long txnr)
+{
+	struct relp_frame f;
+	char why[160];
+	size_t k;
+	int r;
+
+	while ((r = relp_parse(s->in, s->inlen, &f)) == 0)
+		if (s->inlen == sizeof s->in || sock_read(s) == -1)
+			break;
+	if (s->fd == -1)
+		return -1;
+	if (r != 1)
+		return syslog_fail(s, "RELP", "malformed answer");
+	if (strcmp(f.cmd, "serverclose") == 0)
+		return syslog_fail(
+		    s, "collector", "session closed (serverclose)");
+	if (strcmp(f.cmd, "rsp") != 0 || f.txnr != txnr) {
+		snprintf(why, sizeof why,
+		    "expected the answer to %lu, got %lu %s", txnr, f.txnr,
+		    f.cmd);
+		return syslog_fail(s, "RELP", why);
+	}
+	if (f.len < 3 || memcmp(f.data, "200", 3) != 0) {
+		/* "500 reason": say it, escaped, up to its first line */
+		k = (size_t)snprintf(
+		    why, sizeof why, "the collector refused: ");
+		for (size_t i = 0;
+		     i < f.len && f.data[i] != '\n' && k + 5 < sizeof why;
+		     i++) {
+			unsigned char ch = (unsigned char)f.data[i];
+
+			k += (size_t)snprintf(why + k, sizeof why - k,
+			    ch >= 32 && ch < 127 ? "%c" : "\\x%02x", ch);
+		}
+		return syslog_fail(s, "RELP", why);
+	}
+	s->inlen -= f.size;
+	memmove(s->in, s->in + f.size, s->inlen);
+	return 0;
+}
+
+/* The next transaction number: 1 to 999999999, then 1 again. */
+static unsigned long
+relp_txnr(struct syslog *s)
+{
+	s->txnr = s->txnr >= 999999999 ? 1 : s->txnr + 1;
+	return s->txnr;
+}
+
+/* Open a session: offer version 0 and the syslog command. */
+static int
+relp_open(struct syslog *s)
+{
+	static const char offers[] =
+	    "relp_version=0\nrelp_software=dcevents," PACKAGE_VERSION
+	    "\ncommands=syslog";
+	unsigned long t;
+
+	s->txnr = 0;
+	t = relp_txnr(s);
+	strbuf_reset(&s->out);
+	strbuf_printf(
+	    &s->out, "%lu open %zu %s\n", t, sizeof offers - 1, offers);
+	if (s->out.failed)
+		return syslog_fail(s, "RELP", "out of memory");
+	if (sock_write(s, s->out.buf, s->out.len) == -1 ||
+	    relp_answer(s, t) == -1)
+		return -1;
+	return 0;
+}
+
+/* Send up to RELP_WINDOW records at once; the number answered, or -1. */
+static int
+relp_write(struct syslog *s, struct rec **recs, size_t n)
+{
+	unsigned long tx[RELP_WINDOW];
+	size_t k, acked = 0;
+
+	strbuf_reset(&s->out);
+	for (k = 0; k < n && k < RELP_WINDOW &&
+	     (k == 0 || s->out.len < RELP_BATCH_BYTES);
+	     k++) {
+		tx[k] = relp_txnr(s);
+		strbuf_printf(&s->out, "%lu syslog %zu ", tx[k], recs[k]->len);
+		strbuf_add(&s->out, recs[k]->data, recs[k]->len);
+		strbuf_add(&s->out, "\n", 1);
+	}
+	if (s->out.failed)
+		return syslog_fail(s, "RELP", "out of memory");
+	if (sock_write(s, s->out.buf, s->out.len) == 0)
+		while (acked < k && relp_answer(s, tx[acked]) == 0)
+			acked++;
+	if (acked > 0 && acked < k) /* the writer retries without a report */
+		log_warn("syslog: %s; %zu records are sent again", s->error,
+		    k - acked);
+	if (s->out.cap > 4 * RELP_BATCH_BYTES) {
+		/* one huge record: do not keep its buffer */
+		free(strbuf_finish(&s->out));
+		s->out = (struct strbuf){ 0 };
+	}
+	return acked > 0 ? (int)acked : -1;
 }
 
 static int
@@ -287,8 +546,8 @@ syslog_connect(struct syslog *s)
 	freeaddrinfo(res);
 	if (s->fd == -1)
 		return -1;
-	if (s->mode != SYSLOG_TLS)
-		return 0;
+	if (!is_tls(s->mode))
+		return is_relp(s->mode) ? relp_open(s) : 0;
 	if ((s->ssl = SSL_new(s->ctx)) == NULL)
 		return syslog_fail(s, where, "cannot set up TLS");
 	{
@@ -318,13 +577,14 @@ syslog_connect(struct syslog *s)
 			ERR_error_string_n(ERR_get_error(), e, sizeof e);
 		return syslog_fail(s, where, e);
 	}
-	return 0;
+	return is_relp(s->mode) ? relp_open(s) : 0;
 }
 
 /*
- * Has a stream collector closed its end (or reset it)?  A collector sends
- * no data, so anything readable is its FIN, a reset, a TLS close_notify,
- * or, harmless, a TLS 1.3 session ticket.
+ * Has a stream collector closed its end (or reset it)?  Between batches a
+ * collector has nothing to say, so anything readable is its FIN, a reset,
+ * a TLS close_notify, RELP's serverclose or, harmless, a TLS 1.3 session
+ * ticket.
  */
 static int
 syslog_dead(struct syslog *s)
@@ -335,11 +595,13 @@ syslog_dead(struct syslog *s)
 
 	if (s->mode == SYSLOG_UDP || s->mode == SYSLOG_LOCAL)
 		return 0;
+	if (s->inlen > 0)
+		return 1; /* RELP: a frame after the last answer */
 	if (poll(&p, 1, 0) <= 0)
 		return 0;
 	if (p.revents & (POLLERR | POLLHUP))
 		return 1;
-	if (s->mode == SYSLOG_TLS) {
+	if (is_tls(s->mode)) {
 		int flags = fcntl(s->fd, F_GETFL), r, e;
 
 		fcntl(s->fd, F_SETFL, flags | O_NONBLOCK);
@@ -347,33 +609,28 @@ syslog_dead(struct syslog *s)
 		r = SSL_read(s->ssl, buf, sizeof buf);
 		e = SSL_get_error(s->ssl, r);
 		fcntl(s->fd, F_SETFL, flags);
-		return r <= 0 && e != SSL_ERROR_WANT_READ &&
-		    e != SSL_ERROR_WANT_WRITE;
+		if (r > 0)
+			return is_relp(s->mode);
+		return e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE;
 	}
 	n = recv(s->fd, buf, sizeof buf, MSG_DONTWAIT);
+	if (n > 0)
+		return is_relp(s->mode);
 	return n == 0 ||
 	    (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
 		errno != EINTR);
 }
 
+/* One record over UDP, TCP, TLS or to /dev/log. */
 static int
 syslog_send(struct syslog *s, const struct rec *r)
 {
-	const unsigned char *p = r->data;
 	size_t n = r->len;
 
-	if (s->mode == SYSLOG_TLS) {
-		ERR_clear_error();
-		if (SSL_write(s->ssl, p, (int)n) != (int)n) {
-			char e[200];
-
-			ERR_error_string_n(ERR_get_error(), e, sizeof e);
-			return syslog_fail(s, "TLS write", e);
-		}
-		return 0;
-	}
-	while (n > 0) {
-		ssize_t w = send(s->fd, p, n, MSG_NOSIGNAL);
+	if (s->mode == SYSLOG_TCP || s->mode == SYSLOG_TLS)
+		return sock_write(s, r->data, r->len);
+	for (;;) {
+		ssize_t w = send(s->fd, r->data, n, MSG_NOSIGNAL);
 
 		if (w == -1 && errno == EINTR)
 			continue;
@@ -386,12 +643,8 @@ syslog_send(struct syslog *s, const struct rec *r)
 		}
 		if (w == -1)
 			return syslog_fail(s, "write", strerror(errno));
-		if (s->mode != SYSLOG_TCP)
-			break; /* a datagram goes whole */
-		p += w;
-		n -= (size_t)w;
+		return 0; /* a datagram goes whole */
 	}
-	return 0;
 }
 
 static int
@@ -404,6 +657,8 @@ syslog_write(void *arg, struct rec **recs, size_t n)
 		syslog_fail(s, "collector", "connection closed");
 	if (s->fd == -1 && syslog_connect(s) == -1)
 		return -1;
+	if (is_relp(s->mode))
+		return relp_write(s, recs, n);
 	for (; done < n; done++)
 		if (syslog_send(s, recs[done]) == -1)
 			break;
@@ -427,7 +682,19 @@ syslog_close(void *arg)
 {
 	struct syslog *s = arg;
 
+	if (is_relp(s->mode) && s->fd != -1) {
+		/* end the session, waiting a little for the answer */
+		struct timeval tv = { 0, 500000 };
+		unsigned long t = relp_txnr(s);
+		char bye[32];
+		int n = snprintf(bye, sizeof bye, "%lu close 0\n", t);
+
+		setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		if (sock_write(s, bye, (size_t)n) == 0)
+			relp_answer(s, t);
+	}
 	syslog_disconnect(s);
+	free(strbuf_finish(&s->out));
 	SSL_CTX_free(s->ctx);
 	free(s->host);
 	free(s->port);
@@ -448,7 +715,7 @@ syslog_open(const struct conf *c)
 	s->mode = c->syslog_mode;
 	s->host = c->syslog_host ? strdup(c->syslog_host) : NULL;
 	s->port = c->syslog_port ? strdup(c->syslog_port) : NULL;
-	if (s->mode == SYSLOG_TLS) {
+	if (is_tls(s->mode)) {
 		int ok;
 
 		s->ctx = SSL_CTX_new(TLS_client_method());

@@ -1,6 +1,6 @@
 #!/bin/sh
 # The scripted stream into a real rsyslogd: RFC 5424 over UDP, TCP (octet
-# counting) and TLS, and RFC 3164 to /dev/log (imuxsock, in a private
+# counting), TLS, RELP and RELP over TLS, and RFC 3164 to /dev/log (imuxsock, in a private
 # mount namespace), compared with tests/expect.py: PRI, APP-NAME, MSGID,
 # the structured data exactly, and MSG.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/rsyslog.sh"
@@ -51,6 +51,13 @@ run() {
 run udp "udp://127.0.0.1:$RSYSLOG_UDP_PORT" syslog
 run tcp "tcp://127.0.0.1:$RSYSLOG_TCP_PORT" syslog
 run tls "tls://localhost:$RSYSLOG_TLS_PORT" syslog
+if [ -n "$RSYSLOG_RELP_PORT" ]; then
+	run relp "relp://127.0.0.1:$RSYSLOG_RELP_PORT" syslog
+	run relptls "relp+tls://localhost:$RSYSLOG_RELPTLS_PORT" syslog
+else
+	echo "# relp, relp+tls: skipped, rsyslog has no imrelp (rsyslog-relp)"
+fi
 run local local local
 check "tcp: nothing garbled (no framing complaints)" lacks "$T/rsyslog-internal.log" "framing"
+check "relp: no session errors (sessions closed properly)" lacks "$T/rsyslog-internal.log" "relp"
 finish

@@ -14,6 +14,9 @@
 # TLS: imtcp with the ossl driver, anonymous (no client certificate), server
 # certificate $T/pki/server.pem (CN and SAN localhost, 127.0.0.1) from
 # tests/certs.sh (made unless $T/pki/ca.pem exists); clients trust ca.pem.
+# RELP (when rsyslog has imrelp, Debian's rsyslog-relp; else the two ports
+# stay empty): plain on RSYSLOG_RELP_PORT, TLS (same certificate, openssl)
+# on RSYSLOG_RELPTLS_PORT, into $T/rsyslog-relp.json and -relptls.json.
 #
 # Local (RFC 3164 datagrams to /dev/log, as logger sends): a second
 # rsyslogd with imuxsock on /dev/log, in a private mount namespace where
@@ -40,8 +43,8 @@
 # RFC 3164, msg keeps the space after "TAG:" (" hello").  Framing or parse
 # complaints go to $T/rsyslog-internal.log (or -local-internal.log).
 #
-# Variables: RSYSLOG_UDP_PORT, RSYSLOG_TCP_PORT, RSYSLOG_TLS_PORT (on
-# 127.0.0.1), RSYSLOG_PID and RSYSLOG_LOCAL_PID (empty when stopped),
+# Variables: RSYSLOG_UDP_PORT, RSYSLOG_TCP_PORT, RSYSLOG_TLS_PORT,
+# RSYSLOG_RELP_PORT, RSYSLOG_RELPTLS_PORT (on 127.0.0.1), RSYSLOG_PID and RSYSLOG_LOCAL_PID (empty when stopped),
 # RSYSLOG_LOG and RSYSLOG_LOCAL_LOG (rsyslogd's stderr), RSYSLOGD (the
 # binary), DCEVENTS_RSYSLOG_NS (set by rsyslog_local_enter: the mount
 # namespace left).
@@ -50,6 +53,8 @@ RSYSLOGD=${RSYSLOGD:-/usr/sbin/rsyslogd}
 RSYSLOG_UDP_PORT=
 RSYSLOG_TCP_PORT=
 RSYSLOG_TLS_PORT=
+RSYSLOG_RELP_PORT=
+RSYSLOG_RELPTLS_PORT=
 RSYSLOG_PID=
 RSYSLOG_LOCAL_PID=
 RSYSLOG_LOG=
@@ -68,17 +73,21 @@ rsyslog_skip() {
 rsyslog_start() {
 	[ -z "$RSYSLOG_PID" ] || return 0
 	_rsyslog_check
-	for _r_m in /usr/lib/*/rsyslog/lmnsd_ossl.so \
-	    /usr/lib*/rsyslog/lmnsd_ossl.so; do
-		[ -f "$_r_m" ] && break
-	done
-	[ -f "$_r_m" ] || rsyslog_skip "needs rsyslog's ossl driver" \
+	_rsyslog_module lmnsd_ossl || rsyslog_skip "needs rsyslog's ossl driver" \
 	    "(apt-get install rsyslog-openssl)"
 	if [ ! -f "$T/pki/ca.pem" ]; then
 		sh "$top_srcdir/tests/certs.sh" "$T/pki" ||
 		    rsyslog_skip "cannot make test certificates"
 	fi
 	RSYSLOG_LOG=$T/rsyslog.err
+	# imrelp has no port file: RELP gets two ports free just now.
+	if _rsyslog_module imrelp; then
+		set -- $("${PY:-/usr/bin/python3}" -c 'import socket
+s = [socket.socket() for i in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*[x.getsockname()[1] for x in s])')
+		RSYSLOG_RELP_PORT=${1:-} RSYSLOG_RELPTLS_PORT=${2:-}
+	fi
 	_rsyslog_remote_launch || rsyslog_skip "rsyslogd did not start here"
 }
 
@@ -166,6 +175,23 @@ rsyslog_local_restart() {
 	_rsyslog_local_launch
 }
 
+# _rsyslog_module NAME: rsyslog has the module NAME.so.
+_rsyslog_module() {
+	for _r_m in /usr/lib/*/rsyslog/"$1".so /usr/lib*/rsyslog/"$1".so; do
+		[ -f "$_r_m" ] && return 0
+	done
+	return 1
+}
+
+# _rsyslog_listen " PORTS " PORT...: each PORT is among the listening PORTS.
+_rsyslog_listen() {
+	_r_all=$1
+	shift
+	for _r_p; do
+		case $_r_all in *" $_r_p "*) ;; *) return 1 ;; esac
+	done
+}
+
 # _rsyslog_check: skip unless root with an rsyslogd.
 _rsyslog_check() {
 	[ "$(id -u)" -eq 0 ] || rsyslog_skip "the private rsyslogd needs root"
@@ -213,7 +239,7 @@ _rsyslog_remote_launch() {
 	rm -f "$T/rsyslog-tcp.port" "$T/rsyslog-tls.port"
 	{
 		_rsyslog_common rsyslog
-		for _r_i in udp tcp tls; do
+		for _r_i in udp tcp tls relp relptls; do
 			echo "ruleset(name=\"$_r_i\") { action(type=\"omfile\"" \
 			    "file=\"$T/rsyslog-$_r_i.json\"" \
 			    "template=\"dcevents_json\") }"
@@ -237,6 +263,18 @@ _rsyslog_remote_launch() {
 		    streamDriver.CertFile="$T/pki/server.pem"
 		    streamDriver.KeyFile="$T/pki/server.key")
 		EOF
+		[ -z "$RSYSLOG_RELP_PORT" ] || cat <<-EOF
+		module(load="imrelp" tls.tlslib="openssl")
+		input(type="imrelp" address="127.0.0.1"
+		    port="$RSYSLOG_RELP_PORT" ruleset="relp"
+		    maxDataSize="300000")
+		input(type="imrelp" address="127.0.0.1"
+		    port="$RSYSLOG_RELPTLS_PORT" ruleset="relptls"
+		    maxDataSize="300000" tls="on"
+		    tls.cacert="$T/pki/ca.pem"
+		    tls.mycert="$T/pki/server.pem"
+		    tls.myprivkey="$T/pki/server.key")
+		EOF
 	} >"$T/rsyslog.conf"
 	_rsyslog_launch rsyslog "$RSYSLOG_LOG" || return 1
 	RSYSLOG_PID=$_r_pid
@@ -247,10 +285,10 @@ _rsyslog_remote_launch() {
 		_r_s=${RSYSLOG_TLS_PORT:-$(cat 2>/dev/null "$T/rsyslog-tls.port")}
 		_r_u=$(_rsyslog_ports "$_r_pid" udp 07)
 		_r_l=" $(_rsyslog_ports "$_r_pid" tcp 0A | tr '\n' ' ') "
-		if [ -n "$_r_u" ] && [ -n "$_r_t" ] && [ -n "$_r_s" ]; then
-			case $_r_l in *" $_r_t "*)
-				case $_r_l in *" $_r_s "*) break ;; esac ;;
-			esac
+		if [ -n "$_r_u" ] && [ -n "$_r_t" ] && [ -n "$_r_s" ] &&
+		    _rsyslog_listen "$_r_l" "$_r_t" "$_r_s" \
+		    $RSYSLOG_RELP_PORT $RSYSLOG_RELPTLS_PORT; then
+			break
 		fi
 		if ! _rsyslog_alive "$_r_pid" ||
 		    [ "$(( $(date +%s%N) / 1000000 ))" -gt "$_r_end" ]; then

@@ -312,6 +312,17 @@ test_values(void)
 		strcmp(c->syslog_port, "6514") == 0,
 	    "Syslog tls default port 6514");
 	conf_free(c);
+	c = load("[Output]\nSyslog=relp://logs.example\n");
+	ok(c && c->syslog_mode == SYSLOG_RELP &&
+		strcmp(c->syslog_port, "2514") == 0,
+	    "Syslog relp default port 2514");
+	conf_free(c);
+	c = load("[Output]\nSyslog=relp+tls://[::1]:20514\n");
+	ok(c && c->syslog_mode == SYSLOG_RELP_TLS &&
+		strcmp(c->syslog_host, "::1") == 0 &&
+		strcmp(c->syslog_port, "20514") == 0,
+	    "Syslog relp+tls with an IPv6 address and a port");
+	conf_free(c);
 	c = load("[Output]\nSyslog=local\nJournal=no\n");
 	ok(c && c->syslog_mode == SYSLOG_LOCAL, "Syslog local");
 	conf_free(c);

@@ -5,7 +5,7 @@ set -eu
 pkgs="build-essential autoconf automake libtool pkg-config
 libevent-dev libwslay-dev libyajl-dev libssl-dev libsystemd-dev
 openssl python3 python3-websockets python3-websocket python3-systemd
-rsyslog rsyslog-openssl systemd mandoc procps python3-seccomp strace
+rsyslog rsyslog-openssl rsyslog-relp systemd mandoc procps python3-seccomp strace
 groff-base clang libclang-rt-14-dev"
 missing=
 for p in $pkgs; do

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <sys/time.h>
 
@@ -148,7 +149,19 @@ struct strbuf {
 	size_t cap;
 	int failed;
 };
-int strbuf_add(struct strbuf *, const void *, size_t);
+int strbuf_grow(struct strbuf *, size_t more);
+/* Append len bytes (inline: records are built from many small pieces). */
+static inline int
+strbuf_add(struct strbuf *b, const void *data, size_t len)
+{
+	if ((b->failed || b->len + len + 1 > b->cap) &&
+	    strbuf_grow(b, len) == -1)
+		return -1;
+	memcpy(b->buf + b->len, data, len);
+	b->len += len;
+	b->buf[b->len] = '\0';
+	return 0;
+}
 int strbuf_addstr(struct strbuf *, const char *);
 int strbuf_printf(struct strbuf *, const char *, ...)
     __attribute__((format(printf, 2, 3)));

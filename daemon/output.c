@@ -236,16 +236,20 @@ output_event(struct output *o, const struct event *e)
 			 "members; %u were left out",
 		    EVENT_MAX_PARENTS, EVENT_MAX_EXTRAS, e->dropped);
 	o->events++;
+	if (o->journal != NULL || o->syslog != NULL ||
+	    log_get_verbosity() > 0) {
+		/* stdout alone needs no MESSAGE */
+		strbuf_reset(&o->msg);
+		event_message(e, &o->msg);
+		if (o->msg.failed) {
+			log_err("out of memory");
+			exit(EXIT_FATAL);
+		}
+		if (log_get_verbosity() > 0)
+			log_debug("event: %s", o->msg.buf);
+	}
 	priority = event_priority(o->conf, e);
 	mid = event_message_id(e);
-	strbuf_reset(&o->msg);
-	event_message(e, &o->msg);
-	if (o->msg.failed) {
-		log_err("out of memory");
-		exit(EXIT_FATAL);
-	}
-	if (log_get_verbosity() > 0)
-		log_debug("event: %s", o->msg.buf);
 	if (o->journal != NULL)
 		output_push(
 		    o, o->journal, output_journal_rec(o, e, priority, mid));

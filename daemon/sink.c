@@ -43,10 +43,14 @@ struct sink {
 	int down; /* 0 up, 1 failed, 2 failure reported, 3 back, to report */
 	uint64_t written;
 	struct event *wake; /* on the loop: resume reading, report */
+	struct event *kick; /* on the loop: wake the writer, once per turn */
+	int kicking; /* kick is active */
 	void (*resume)(void *);
 	void *resume_arg;
 	int started;
 };
+
+static void sink_kick_cb(evutil_socket_t, short, void *);
 
 static void
 ts_after_ms(struct timespec *ts, uint64_t ms)
@@ -123,13 +127,16 @@ sink_main(void *arg)
 			done += (size_t)rc;
 
 		pthread_mutex_lock(&s->mu);
-		for (size_t i = 0; i < done; i++) {
-			r = s->head;
-			s->head = r->next;
-			free(r);
+		if (done > 0) {
+			/* unlinked here, freed with the lock released */
+			s->head = batch[done - 1]->next;
+			if (s->head == NULL)
+				s->tail = NULL;
+			pthread_mutex_unlock(&s->mu);
+			for (size_t i = 0; i < done; i++)
+				free(batch[i]);
+			pthread_mutex_lock(&s->mu);
 		}
-		if (s->head == NULL)
-			s->tail = NULL;
 		s->n -= done;
 		s->written += done;
 		if (rc < 0 && done < n) {
@@ -214,9 +221,13 @@ sink_new(struct event_base *base, const char *name, const struct sink_ops *ops,
 	pthread_cond_init(&s->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	s->wake = event_new(base, -1, 0, sink_wake_cb, s);
-	if (s->wake == NULL || pthread_create(&s->thread, NULL, sink_main, s)) {
+	s->kick = event_new(base, -1, 0, sink_kick_cb, s);
+	if (s->wake == NULL || s->kick == NULL ||
+	    pthread_create(&s->thread, NULL, sink_main, s)) {
 		if (s->wake != NULL)
 			event_free(s->wake);
+		if (s->kick != NULL)
+			event_free(s->kick);
 		free(s);
 		return NULL;
 	}
@@ -241,11 +252,33 @@ sink_push(struct sink *s, struct rec *r)
 	s->tail = r;
 	if (++s->n >= s->max && !s->full)
 		full = s->full = 1;
-	/* A futex wake per record would cost more than the record. */
-	if (s->waiting)
+	/*
+	 * A futex wake per record would cost more than the record: a writer
+	 * that sleeps is woken once the loop has queued everything one read
+	 * brought (the kick runs after the current callback), or at once
+	 * when a batch is ready.
+	 */
+	if (s->waiting && s->n >= SINK_BATCH)
 		pthread_cond_signal(&s->cv);
+	else if (s->waiting && !s->kicking) {
+		s->kicking = 1;
+		event_active(s->kick, EV_WRITE, 0);
+	}
 	pthread_mutex_unlock(&s->mu);
 	return full;
+}
+
+/* On the loop, after the callback that queued records: wake the writer. */
+static void
+sink_kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sink *s = arg;
+
+	pthread_mutex_lock(&s->mu);
+	s->kicking = 0;
+	if (s->waiting && s->head != NULL)
+		pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
 }
 
 size_t
@@ -319,6 +352,7 @@ sink_close(struct sink *s, uint64_t ms)
 	}
 	s->ops->close(s->arg);
 	event_free(s->wake);
+	event_free(s->kick);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
 	free(s);

@@ -1,5 +1,5 @@
 /*
- * The stdout output: one JSON object per line, written with yajl_gen:
+ * The stdout output: one JSON object per line, escaped as yajl_gen does:
  * the event's members as received (datetime also for the older "date"),
  * unknown scalars with their JSON type, and "namespace".  The writer
  * thread writes whole batches with writev(), blocking if it must.
@@ -14,8 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <yajl/yajl_gen.h>
-
 #include "dcevents.h"
 
 #define STDOUT_IOV 64
@@ -24,71 +22,130 @@ struct out {
 	char error[128];
 };
 
+/*
+ * A JSON string, escaped as yajl_gen escapes it (so the output is what
+ * yajl_gen wrote before): \" \\ \b \f \n \r \t, \u00XX (upper-case hex)
+ * for other control characters, everything else as it is.
+ */
 static void
-gen_span(yajl_gen g, const struct event *e, const char *name, struct span s)
+add_string(struct strbuf *b, const char *v, size_t n)
 {
-	if (s.off == SPAN_NONE)
-		return;
-	yajl_gen_string(g, (const unsigned char *)name, strlen(name));
-	yajl_gen_string(g, (const unsigned char *)ev_str(e, s), s.len);
+	static const char hex[] = "0123456789ABCDEF";
+	size_t start = 0;
+
+	strbuf_add(b, "\"", 1);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)v[i];
+		char esc[6] = { '\\', 0 };
+		size_t k = 2;
+
+		if (ch >= 0x20 && ch != '"' && ch != '\\')
+			continue;
+		switch (ch) {
+		case '"':
+		case '\\':
+			esc[1] = (char)ch;
+			break;
+		case '\b':
+			esc[1] = 'b';
+			break;
+		case '\f':
+			esc[1] = 'f';
+			break;
+		case '\n':
+			esc[1] = 'n';
+			break;
+		case '\r':
+			esc[1] = 'r';
+			break;
+		case '\t':
+			esc[1] = 't';
+			break;
+		default:
+			memcpy(esc + 1, "u00", 3);
+			esc[4] = hex[ch >> 4];
+			esc[5] = hex[ch & 15];
+			k = 6;
+		}
+		strbuf_add(b, v + start, i - start);
+		strbuf_add(b, esc, k);
+		start = i + 1;
+	}
+	strbuf_add(b, v + start, n - start);
+	strbuf_add(b, "\"", 1);
+}
+
+/* ,"name":"value" (no comma for the first member) */
+static void
+add_member(struct strbuf *b, int *first, const char *name, size_t nlen,
+    const char *v, size_t n)
+{
+	if (!*first)
+		strbuf_add(b, ",", 1);
+	*first = 0;
+	add_string(b, name, nlen);
+	strbuf_add(b, ":", 1);
+	if (v != NULL)
+		add_string(b, v, n);
+}
+
+static void
+add_span(struct strbuf *b, int *first, const struct event *e, const char *name,
+    struct span s)
+{
+	if (s.off != SPAN_NONE)
+		add_member(b, first, name, strlen(name), ev_str(e, s), s.len);
 }
 
 /* The event as one JSON line (with the newline) appended to b. */
 void
 stdout_format(const struct conf *c, const struct event *e, struct strbuf *b)
 {
-	yajl_gen g = yajl_gen_alloc(NULL);
-	const unsigned char *buf;
-	size_t len;
+	int first = 1;
 
-	if (g == NULL) {
-		b->failed = 1;
-		return;
-	}
-	yajl_gen_map_open(g);
-	gen_span(g, e, "type", e->type);
-	gen_span(g, e, "action", e->action);
-	gen_span(g, e, "state", e->state);
-	gen_span(g, e, "uuid", e->uuid);
-	gen_span(g, e, "resource_uri", e->resource_uri);
+	strbuf_add(b, "{", 1);
+	add_span(b, &first, e, "type", e->type);
+	add_span(b, &first, e, "action", e->action);
+	add_span(b, &first, e, "state", e->state);
+	add_span(b, &first, e, "uuid", e->uuid);
+	add_span(b, &first, e, "resource_uri", e->resource_uri);
 	if (e->has_parents) {
-		yajl_gen_string(g, (const unsigned char *)"parents", 7);
-		yajl_gen_array_open(g);
-		for (unsigned i = 0; i < e->nparents; i++)
-			yajl_gen_string(g,
-			    (const unsigned char *)ev_str(e, e->parents[i]),
-			    e->parents[i].len);
-		yajl_gen_array_close(g);
+		add_member(b, &first, "parents", 7, NULL, 0);
+		strbuf_add(b, "[", 1);
+		for (unsigned i = 0; i < e->nparents; i++) {
+			if (i > 0)
+				strbuf_add(b, ",", 1);
+			add_string(
+			    b, ev_str(e, e->parents[i]), e->parents[i].len);
+		}
+		strbuf_add(b, "]", 1);
 	}
-	gen_span(g, e, "datetime", e->datetime);
+	add_span(b, &first, e, "datetime", e->datetime);
 	if (e->error.off != SPAN_NONE) {
-		yajl_gen_string(g, (const unsigned char *)"data", 4);
-		yajl_gen_map_open(g);
-		gen_span(g, e, "errorMessage", e->error);
-		yajl_gen_map_close(g);
+		int inner = 1;
+
+		add_member(b, &first, "data", 4, NULL, 0);
+		strbuf_add(b, "{", 1);
+		add_span(b, &inner, e, "errorMessage", e->error);
+		strbuf_add(b, "}", 1);
 	}
 	for (unsigned i = 0; i < e->nextras; i++) {
 		const char *v = ev_str(e, e->extras[i].value);
+		size_t n = e->extras[i].value.len;
 
-		yajl_gen_string(g,
-		    (const unsigned char *)ev_str(e, e->extras[i].name),
-		    e->extras[i].name.len);
-		if (e->extras[i].raw)
-			yajl_gen_number(g, v, e->extras[i].value.len);
+		add_member(b, &first, ev_str(e, e->extras[i].name),
+		    e->extras[i].name.len, NULL, 0);
+		if (e->extras[i].raw) /* a number or boolean, as sent */
+			strbuf_add(b, v, n);
 		else
-			yajl_gen_string(g, (const unsigned char *)v,
-			    e->extras[i].value.len);
+			add_string(b, v, n);
 	}
-	yajl_gen_string(g, (const unsigned char *)"namespace", 9);
+	add_member(b, &first, "namespace", 9, NULL, 0);
 	if (*c->ns != '\0')
-		yajl_gen_string(g, (const unsigned char *)c->ns, strlen(c->ns));
+		add_string(b, c->ns, strlen(c->ns));
 	else
-		yajl_gen_null(g);
-	yajl_gen_map_close(g);
-	yajl_gen_get_buf(g, &buf, &len);
-	strbuf_add(b, buf, len);
-	strbuf_add(b, "\n", 1);
-	yajl_gen_free(g);
+		strbuf_add(b, "null", 4);
+	strbuf_add(b, "}\n", 2);
 }
 
 static int

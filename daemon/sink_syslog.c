@@ -59,40 +59,65 @@ struct syslog {
 	struct strbuf out; /* RELP: the frames of a batch */
 };
 
-/* SPEC 5.2 escaping, then `"`, `\` and `]` escaped for a quoted value. */
+/*
+ * SPEC 5.2 escaping (strbuf_add_escaped: \n \r \t, \xNN for other control
+ * characters), then `"`, `\` and `]` escaped for a quoted value, in one
+ * pass: a control character becomes \\n, \\xNN and so on.
+ */
 static void
 add_quoted(struct strbuf *b, const char *v, size_t n)
 {
-	struct strbuf t = { 0 };
+	static const char hex[] = "0123456789abcdef";
 	size_t start = 0;
 
-	strbuf_add_escaped(&t, v, n);
-	for (size_t i = 0; i < t.len; i++) {
-		char ch = t.buf[i];
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)v[i];
+		char e[5] = { '\\', '\\', 0, 0, 0 };
+		size_t k = 3;
 
-		if (ch != '"' && ch != '\\' && ch != ']')
+		if (ch >= 0x20 && ch != 0x7f && ch != '"' && ch != '\\' &&
+		    ch != ']')
 			continue;
-		strbuf_add(b, t.buf + start, i - start);
-		strbuf_add(b, "\\", 1);
-		start = i;
+		if (ch == '"' || ch == '\\' || ch == ']') {
+			e[1] = (char)ch;
+			k = 2;
+		} else if (ch == '\n')
+			e[2] = 'n';
+		else if (ch == '\r')
+			e[2] = 'r';
+		else if (ch == '\t')
+			e[2] = 't';
+		else {
+			e[2] = 'x';
+			e[3] = hex[ch >> 4];
+			e[4] = hex[ch & 15];
+			k = 5;
+		}
+		strbuf_add(b, v + start, i - start);
+		strbuf_add(b, e, k);
+		start = i + 1;
 	}
-	if (t.len > 0)
-		strbuf_add(b, t.buf + start, t.len - start);
-	if (t.failed)
-		b->failed = 1;
-	free(strbuf_finish(&t));
+	strbuf_add(b, v + start, n - start);
 }
 
+/* ` name="value"` */
 static void
-add_param(
-    struct strbuf *b, const char *name, const struct event *e, struct span s)
+add_pair(
+    struct strbuf *b, const char *name, size_t nlen, const char *v, size_t n)
 {
-	if (s.off == SPAN_NONE)
-		return;
-	strbuf_printf(b, " %s=\"", name);
-	add_quoted(b, ev_str(e, s), s.len);
+	strbuf_add(b, " ", 1);
+	strbuf_add(b, name, nlen);
+	strbuf_add(b, "=\"", 2);
+	add_quoted(b, v, n);
 	strbuf_add(b, "\"", 1);
 }
+
+#define add_param(b, name, e, s)                                               \
+	do {                                                                   \
+		if ((s).off != SPAN_NONE)                                      \
+			add_pair(                                              \
+			    b, name, sizeof name - 1, ev_str(e, s), (s).len);  \
+	} while (0)
 
 /* The event's key="value" pairs (5424 SD-PARAMs or 3164 trailer). */
 static void
@@ -107,11 +132,8 @@ add_params(struct strbuf *b, const struct conf *c, const struct event *e)
 		add_param(b, "parent", e, e->parents[i]);
 	add_param(b, "datetime", e, e->datetime);
 	add_param(b, "error", e, e->error);
-	if (*c->ns != '\0') {
-		strbuf_addstr(b, " namespace=\"");
-		add_quoted(b, c->ns, strlen(c->ns));
-		strbuf_add(b, "\"", 1);
-	}
+	if (*c->ns != '\0')
+		add_pair(b, "namespace", 9, c->ns, strlen(c->ns));
 	for (unsigned i = 0; i < e->nextras; i++) {
 		const char *name = ev_str(e, e->extras[i].name);
 		char sd[33];
@@ -128,43 +150,100 @@ add_params(struct strbuf *b, const struct conf *c, const struct event *e)
 				? ch
 				: '_');
 		}
-		sd[n] = '\0';
-		strbuf_printf(b, " %s=\"", sd);
-		add_quoted(
-		    b, ev_str(e, e->extras[i].value), e->extras[i].value.len);
-		strbuf_add(b, "\"", 1);
+		add_pair(b, sd, n, ev_str(e, e->extras[i].value),
+		    e->extras[i].value.len);
 	}
+}
+
+/* Decimal digits of v, appended. */
+static void
+add_number(struct strbuf *b, unsigned long v, int width)
+{
+	char d[24];
+	int i = (int)sizeof d;
+
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while ((v > 0 || (int)sizeof d - i < width) && i > 0);
+	strbuf_add(b, d + i, sizeof d - (size_t)i);
+}
+
+/*
+ * What stays the same within a second: the time stamp to the second, the
+ * host name (looked up again each second, as it may change) and our pid.
+ * The outputs are formatted on the event loop only.
+ */
+static struct {
+	time_t sec;
+	int local;
+	char ts[64];
+	char host[256];
+	size_t tslen, hostlen;
+	unsigned long pid;
+} hc = { .sec = -1 };
+
+static void
+header_cache(int local, time_t sec)
+{
+	struct tm tm;
+
+	if (sec == hc.sec && local == hc.local)
+		return;
+	hc.sec = sec;
+	hc.local = local;
+	hc.pid = (unsigned long)getpid();
+	if (local) {
+		/* RFC 3164: Mmm dd hh:mm:ss, local time */
+		localtime_r(&sec, &tm);
+		hc.tslen = strftime(hc.ts, sizeof hc.ts, "%b %e %H:%M:%S", &tm);
+		return;
+	}
+	gmtime_r(&sec, &tm);
+	hc.tslen = strftime(hc.ts, sizeof hc.ts, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (gethostname(hc.host, sizeof hc.host) == -1 || hc.host[0] == '\0')
+		snprintf(hc.host, sizeof hc.host, "-");
+	hc.host[255] = '\0';
+	for (char *p = hc.host; *p != '\0'; p++)
+		if (*p <= 32 || *p >= 127)
+			*p = '_';
+	hc.hostlen = strlen(hc.host);
 }
 
 static void
 add_header(struct strbuf *b, const struct conf *c, int priority,
     const char *msgid, size_t msgid_len)
 {
-	char host[256] = "-", ts[64];
+	int local = c->syslog_mode == SYSLOG_LOCAL;
 	struct timespec now;
-	struct tm tm;
 
 	clock_gettime(CLOCK_REALTIME, &now);
-	if (c->syslog_mode == SYSLOG_LOCAL) {
+	header_cache(local, now.tv_sec);
+	strbuf_add(b, "<", 1);
+	add_number(b, (unsigned long)(c->syslog_facility * 8 + priority), 1);
+	if (local) {
 		/* RFC 3164: <PRI>Mmm dd hh:mm:ss TAG[PID]: */
-		localtime_r(&now.tv_sec, &tm);
-		strftime(ts, sizeof ts, "%b %e %H:%M:%S", &tm);
-		strbuf_printf(b,
-		    "<%d>%s %s[%d]: ", c->syslog_facility * 8 + priority, ts,
-		    c->identifier, (int)getpid());
+		strbuf_add(b, ">", 1);
+		strbuf_add(b, hc.ts, hc.tslen);
+		strbuf_add(b, " ", 1);
+		strbuf_addstr(b, c->identifier);
+		strbuf_add(b, "[", 1);
+		add_number(b, hc.pid, 1);
+		strbuf_add(b, "]: ", 3);
 		return;
 	}
-	gmtime_r(&now.tv_sec, &tm);
-	strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (gethostname(host, sizeof host) == -1 || host[0] == '\0')
-		snprintf(host, sizeof host, "-");
-	host[255] = '\0';
-	for (char *p = host; *p != '\0'; p++)
-		if (*p <= 32 || *p >= 127)
-			*p = '_';
-	strbuf_printf(b, "<%d>1 %s.%06ldZ %s %s %d ",
-	    c->syslog_facility * 8 + priority, ts, now.tv_nsec / 1000, host,
-	    c->identifier, (int)getpid());
+	/* <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID */
+	strbuf_add(b, ">1 ", 3);
+	strbuf_add(b, hc.ts, hc.tslen);
+	strbuf_add(b, ".", 1);
+	add_number(b, (unsigned long)now.tv_nsec / 1000, 6);
+	strbuf_add(b, "Z ", 2);
+	strbuf_add(b, hc.host, hc.hostlen);
+	strbuf_add(b, " ", 1);
+	strbuf_addstr(b, c->identifier);
+	strbuf_add(b, " ", 1);
+	add_number(b, hc.pid, 1);
+	strbuf_add(b, " ", 1);
 	/* MSGID: 1-32 printable ASCII */
 	if (msgid_len == 0)
 		strbuf_add(b, "-", 1);

@@ -13,7 +13,8 @@
 
 #include "dcevents.h"
 
-static int
+/* Room for more bytes and a NUL; -1 (and failed) when out of memory. */
+int
 strbuf_grow(struct strbuf *b, size_t more)
 {
 	size_t cap;
@@ -32,17 +33,6 @@ strbuf_grow(struct strbuf *b, size_t more)
 	}
 	b->buf = n;
 	b->cap = cap;
-	return 0;
-}
-
-int
-strbuf_add(struct strbuf *b, const void *data, size_t len)
-{
-	if (strbuf_grow(b, len) == -1)
-		return -1;
-	memcpy(b->buf + b->len, data, len);
-	b->len += len;
-	b->buf[b->len] = '\0';
 	return 0;
 }
 

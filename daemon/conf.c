@@ -89,6 +89,7 @@ static const struct key keys[] = {
 	{ "Output", "Stdout", K_BOOL, O(stdout_json), STDOUT_DEFAULT },
 	{ "Output", "Identifier", K_IDENT, O(identifier), "dcevents" },
 	{ "Output", "QueueMax", K_COUNT, O(queue_max), "100000" },
+	{ "Output", "QueueMaxBytes", K_BYTES, O(queue_max_bytes), "8M" },
 };
 #undef O
 #define NKEYS (sizeof keys / sizeof keys[0])

@@ -116,6 +116,7 @@ struct conf {
 	int stdout_json;
 	char *identifier;
 	uint64_t queue_max;
+	uint64_t queue_max_bytes;
 
 	/* [Priority] */
 	struct conf_prio *prio;
@@ -314,11 +315,14 @@ struct sink_ops {
 };
 struct sink;
 struct rec *rec_new(size_t len);
+#define SINK_FULL_COUNT 1
+#define SINK_FULL_BYTES 2
 struct sink *sink_new(struct event_base *, const char *name,
-    const struct sink_ops *, void *arg, size_t max, void (*resume)(void *),
+    const struct sink_ops *, void *arg, size_t max, size_t max_bytes,
+    void (*resume)(void *),
     void *resume_arg);
 int sink_push(struct sink *, struct rec *);
-size_t sink_queued(struct sink *);
+size_t sink_queued(struct sink *, size_t *bytes);
 void sink_stop(struct sink *, uint64_t ms);
 size_t sink_close(struct sink *, uint64_t ms);
 

@@ -44,12 +44,22 @@ output_resume(void *arg)
 static void
 output_push(struct output *o, struct sink *s, struct rec *r)
 {
-	if (sink_push(s, r) && o->full++ == 0) {
+	int full = sink_push(s, r);
+	size_t n, bytes;
+
+	if (full && o->full++ == 0) {
 		o->pause(o->arg);
-		record_daemon(MID_QUEUE_FULL, 4, NULL,
-		    "an output is slow or down: %zu records wait (QueueMax); "
-		    "reading paused",
-		    sink_queued(s));
+		n = sink_queued(s, &bytes);
+		if (full == SINK_FULL_COUNT)
+			record_daemon(MID_QUEUE_FULL, 4, NULL,
+			    "an output is slow or down: %zu records wait "
+			    "(QueueMax); reading paused",
+			    n);
+		else
+			record_daemon(MID_QUEUE_FULL, 4, NULL,
+			    "an output is slow or down: %zu records of %zu "
+			    "bytes wait (QueueMaxBytes); reading paused",
+			    n, bytes);
 	}
 }
 
@@ -61,7 +71,7 @@ output_open(
 
 	if (arg == NULL ||
 	    (s = sink_new(o->base, name, ops, arg, (size_t)o->conf->queue_max,
-		 output_resume, o)) == NULL) {
+		 (size_t)o->conf->queue_max_bytes, output_resume, o)) == NULL) {
 		log_err("cannot start the %s output", name);
 		exit(EXIT_FATAL);
 	}
@@ -301,20 +311,30 @@ output_has_journal(const struct output *o)
 }
 
 /* Flush every output for at most ms; the records left unwritten. */
+static uint64_t
+ms_until(uint64_t end)
+{
+	uint64_t now = clock_ms();
+
+	return now >= end ? 0 : end - now;
+}
+
 size_t
 output_close(struct output *o, uint64_t ms)
 {
 	size_t left = 0;
+	uint64_t end;
 
 	if (o == NULL)
 		return 0;
 	/* The threads flush in parallel, to the same deadline. */
+	end = clock_ms() + ms;
 	sink_stop(o->journal, ms);
 	sink_stop(o->syslog, ms);
 	sink_stop(o->out, ms);
-	left += sink_close(o->journal, ms);
-	left += sink_close(o->syslog, ms);
-	left += sink_close(o->out, ms);
+	left += sink_close(o->journal, ms_until(end));
+	left += sink_close(o->syslog, ms_until(end));
+	left += sink_close(o->out, ms_until(end));
 	dedup_free(o->dedup);
 	free(strbuf_finish(&o->b));
 	free(strbuf_finish(&o->msg));

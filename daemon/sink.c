@@ -35,7 +35,9 @@ struct sink {
 	pthread_cond_t cv;
 	struct rec *head, *tail;
 	size_t n; /* records queued (including in flight) */
+	size_t bytes; /* their size */
 	size_t max; /* QueueMax */
+	size_t max_bytes; /* QueueMaxBytes */
 	int full; /* reached max; waiting for half */
 	int stop; /* flush and exit */
 	int waiting; /* the writer sleeps on cv */
@@ -51,6 +53,13 @@ struct sink {
 };
 
 static void sink_kick_cb(evutil_socket_t, short, void *);
+
+/* Reading may resume: both the count and the size are below half. */
+static int
+sink_below_half(const struct sink *s)
+{
+	return s->n <= s->max / 2 && s->bytes <= s->max_bytes / 2;
+}
 
 static void
 ts_after_ms(struct timespec *ts, uint64_t ms)
@@ -128,10 +137,15 @@ sink_main(void *arg)
 
 		pthread_mutex_lock(&s->mu);
 		if (done > 0) {
+			size_t bytes = 0;
+
 			/* unlinked here, freed with the lock released */
 			s->head = batch[done - 1]->next;
 			if (s->head == NULL)
 				s->tail = NULL;
+			for (size_t i = 0; i < done; i++)
+				bytes += batch[i]->len;
+			s->bytes -= bytes;
 			pthread_mutex_unlock(&s->mu);
 			for (size_t i = 0; i < done; i++)
 				free(batch[i]);
@@ -159,7 +173,7 @@ sink_main(void *arg)
 			s->down = 0; /* recovered before anyone was told */
 		else if (s->down == 2)
 			s->down = 3; /* to be reported as back */
-		if (s->down == 3 || (s->full && s->n <= s->max / 2))
+		if (s->down == 3 || (s->full && sink_below_half(s)))
 			event_active(s->wake, EV_READ, 0);
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -177,7 +191,7 @@ sink_wake_cb(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_lock(&s->mu);
 	down = s->down;
 	n = s->n;
-	if (s->full && s->n <= s->max / 2) {
+	if (s->full && sink_below_half(s)) {
 		s->full = 0;
 		resume = 1;
 	}
@@ -202,7 +216,8 @@ sink_wake_cb(evutil_socket_t fd, short what, void *arg)
 
 struct sink *
 sink_new(struct event_base *base, const char *name, const struct sink_ops *ops,
-    void *arg, size_t max, void (*resume)(void *), void *resume_arg)
+    void *arg, size_t max, size_t max_bytes, void (*resume)(void *),
+    void *resume_arg)
 {
 	struct sink *s = calloc(1, sizeof *s);
 
@@ -212,6 +227,7 @@ sink_new(struct event_base *base, const char *name, const struct sink_ops *ops,
 	s->ops = ops;
 	s->arg = arg;
 	s->max = max;
+	s->max_bytes = max_bytes;
 	s->resume = resume;
 	s->resume_arg = resume_arg;
 	pthread_mutex_init(&s->mu, NULL);
@@ -236,8 +252,9 @@ sink_new(struct event_base *base, const char *name, const struct sink_ops *ops,
 }
 
 /*
- * Queue one record (the sink owns it).  Returns 1 when the queue has
- * just become full: the caller stops reading until resume is called.
+ * Queue one record (the sink owns it).  Returns SINK_FULL_COUNT or
+ * SINK_FULL_BYTES when the queue has just become full (QueueMax records,
+ * or QueueMaxBytes): the caller stops reading until resume is called.
  */
 int
 sink_push(struct sink *s, struct rec *r)
@@ -250,8 +267,11 @@ sink_push(struct sink *s, struct rec *r)
 	else
 		s->head = r;
 	s->tail = r;
+	s->bytes += r->len;
 	if (++s->n >= s->max && !s->full)
-		full = s->full = 1;
+		full = s->full = SINK_FULL_COUNT;
+	else if (s->bytes >= s->max_bytes && !s->full)
+		full = s->full = SINK_FULL_BYTES;
 	/*
 	 * A futex wake per record would cost more than the record: a writer
 	 * that sleeps is woken once the loop has queued everything one read
@@ -282,12 +302,14 @@ sink_kick_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 size_t
-sink_queued(struct sink *s)
+sink_queued(struct sink *s, size_t *bytes)
 {
 	size_t n;
 
 	pthread_mutex_lock(&s->mu);
 	n = s->n;
+	if (bytes != NULL)
+		*bytes = s->bytes;
 	pthread_mutex_unlock(&s->mu);
 	return n;
 }
@@ -324,14 +346,11 @@ sink_close(struct sink *s, uint64_t ms)
 	/*
 	 * A writer blocked inside a write (a stalled journald, a collector
 	 * that stopped reading) may not come back: give it until the
-	 * deadline and a little, then leave it behind, since the caller is
-	 * about to exit.
+	 * deadline, then leave it behind, since the caller is about to exit.
 	 */
 	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_nsec += 100000000L;
-	until.tv_sec += (time_t)(ms / 1000) + until.tv_nsec / 1000000000L;
-	until.tv_nsec =
-	    until.tv_nsec % 1000000000L + (long)(ms % 1000) * 1000000L;
+	until.tv_sec += (time_t)(ms / 1000);
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
 	if (until.tv_nsec >= 1000000000L) {
 		until.tv_sec++;
 		until.tv_nsec -= 1000000000L;

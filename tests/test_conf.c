@@ -122,6 +122,7 @@ test_defaults(void)
 	is_int(c->syslog_facility, 3, "SyslogFacility default daemon");
 	is_str(c->identifier, "dcevents", "Identifier default");
 	is_int(c->queue_max, 100000, "QueueMax default");
+	is_int(c->queue_max_bytes, 8 << 20, "QueueMaxBytes default 8M");
 	is_int(c->nprio, 0, "no [Priority] rules by default");
 	is_int(c->cred_source, CRED_NONE, "no credential by default");
 	ok(c->secret == NULL, "no secret by default");
@@ -356,6 +357,11 @@ test_values(void)
 	    "QueueMax not a number");
 	fails_with("[Output]\nQueueMax=0\n", ":2: QueueMax: invalid value",
 	    "QueueMax=0");
+	c = load("[Output]\nQueueMaxBytes=64K\n");
+	ok(c && c->queue_max_bytes == 65536, "QueueMaxBytes=64K");
+	conf_free(c);
+	fails_with("[Output]\nQueueMaxBytes=0\n",
+	    ":2: QueueMaxBytes: invalid value", "QueueMaxBytes=0");
 	fails_with("[Stream]\nPingIntervalSec=0\n",
 	    ":2: PingIntervalSec: "
 	    "invalid value \"0\": must be greater than zero",

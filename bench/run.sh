@@ -17,7 +17,7 @@ sh "$top_srcdir/tests/certs.sh" "$T/pki" || skip "cannot make test certificates"
 # The mounts and journald's test configuration, then no journald: each
 # journal run starts its own on an empty journal.
 journal_start
-journal_stop
+journal_close
 PYTHONDONTWRITEBYTECODE=1
 export T DCEVENTS top_srcdir PYTHONDONTWRITEBYTECODE
 "$PY" "$top_srcdir/bench/bench.py"

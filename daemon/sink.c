@@ -23,6 +23,7 @@
 #include "dcevents.h"
 
 #define SINK_BATCH 256
+#define SINK_DONE_MAX (4 * SINK_BATCH)
 #define RETRY_MIN_MS 100
 #define RETRY_MAX_MS 5000
 
@@ -47,12 +48,30 @@ struct sink {
 	struct event *wake; /* on the loop: resume reading, report */
 	struct event *kick; /* on the loop: wake the writer, once per turn */
 	int kicking; /* kick is active */
+	/* The loop's side, without the lock: records staged for the queue. */
+	struct rec *shead, *stail;
+	size_t sn, sbytes;
+	size_t known_n, known_bytes; /* n and bytes at the last flush */
+	struct rec *done; /* written, to be freed by the loop (or by the
+			     writer, past SINK_DONE_MAX of them) */
+	size_t ndone;
 	void (*resume)(void *);
 	void *resume_arg;
 	int started;
 };
 
 static void sink_kick_cb(evutil_socket_t, short, void *);
+
+static void
+rec_free_list(struct rec *r)
+{
+	while (r != NULL) {
+		struct rec *next = r->next;
+
+		free(r);
+		r = next;
+	}
+}
 
 /* Reading may resume: both the count and the size are below half. */
 static int
@@ -137,19 +156,28 @@ sink_main(void *arg)
 
 		pthread_mutex_lock(&s->mu);
 		if (done > 0) {
-			size_t bytes = 0;
-
-			/* unlinked here, freed with the lock released */
+			/*
+			 * Unlinked here and freed by the thread that allocated
+			 * them (the loop, at its next flush), so that malloc's
+			 * arena is not fought over.
+			 */
 			s->head = batch[done - 1]->next;
 			if (s->head == NULL)
 				s->tail = NULL;
 			for (size_t i = 0; i < done; i++)
-				bytes += batch[i]->len;
-			s->bytes -= bytes;
-			pthread_mutex_unlock(&s->mu);
-			for (size_t i = 0; i < done; i++)
-				free(batch[i]);
-			pthread_mutex_lock(&s->mu);
+				s->bytes -= batch[i]->len;
+			batch[done - 1]->next = s->done;
+			s->done = batch[0];
+			s->ndone += done;
+			if (s->ndone > SINK_DONE_MAX) {
+				/* the loop has not come by: free them here */
+				r = s->done;
+				s->done = NULL;
+				s->ndone = 0;
+				pthread_mutex_unlock(&s->mu);
+				rec_free_list(r);
+				pthread_mutex_lock(&s->mu);
+			}
 		}
 		s->n -= done;
 		s->written += done;
@@ -252,53 +280,89 @@ sink_new(struct event_base *base, const char *name, const struct sink_ops *ops,
 }
 
 /*
- * Queue one record (the sink owns it).  Returns SINK_FULL_COUNT or
- * SINK_FULL_BYTES when the queue has just become full (QueueMax records,
- * or QueueMaxBytes): the caller stops reading until resume is called.
+ * On the loop: move the staged records to the queue (one lock for many
+ * records), wake the writer if it sleeps, and free what it has written.
+ * Returns SINK_FULL_COUNT or SINK_FULL_BYTES when the queue has just
+ * become full.
+ */
+static int
+sink_flush(struct sink *s)
+{
+	struct rec *done;
+	int full = 0;
+
+	if (s->shead == NULL && s->done == NULL)
+		return 0;
+	pthread_mutex_lock(&s->mu);
+	if (s->shead != NULL) {
+		if (s->tail != NULL)
+			s->tail->next = s->shead;
+		else
+			s->head = s->shead;
+		s->tail = s->stail;
+		s->n += s->sn;
+		s->bytes += s->sbytes;
+		if (!s->full && s->n >= s->max)
+			full = s->full = SINK_FULL_COUNT;
+		else if (!s->full && s->bytes >= s->max_bytes)
+			full = s->full = SINK_FULL_BYTES;
+		if (s->waiting)
+			pthread_cond_signal(&s->cv);
+	}
+	s->known_n = s->n;
+	s->known_bytes = s->bytes;
+	done = s->done;
+	s->done = NULL;
+	s->ndone = 0;
+	pthread_mutex_unlock(&s->mu);
+	s->shead = s->stail = NULL;
+	s->sn = s->sbytes = 0;
+	rec_free_list(done);
+	return full;
+}
+
+/*
+ * Queue one record (the sink owns it); on the loop only.  Returns
+ * SINK_FULL_COUNT or SINK_FULL_BYTES when the queue has just become full
+ * (QueueMax records, or QueueMaxBytes): the caller stops reading until
+ * resume is called.
+ *
+ * A lock and a futex wake per record would cost more than the record:
+ * records are staged and moved to the queue together once the loop has
+ * handled everything one read brought (the kick runs after the current
+ * callback), or at once when a batch is ready or the queue may be full.
+ * The count at the last flush is an upper bound (the writer only takes
+ * records away), so a queue that fills is always noticed here.
  */
 int
 sink_push(struct sink *s, struct rec *r)
 {
-	int full = 0;
-
-	pthread_mutex_lock(&s->mu);
-	if (s->tail != NULL)
-		s->tail->next = r;
+	r->next = NULL;
+	if (s->stail != NULL)
+		s->stail->next = r;
 	else
-		s->head = r;
-	s->tail = r;
-	s->bytes += r->len;
-	if (++s->n >= s->max && !s->full)
-		full = s->full = SINK_FULL_COUNT;
-	else if (s->bytes >= s->max_bytes && !s->full)
-		full = s->full = SINK_FULL_BYTES;
-	/*
-	 * A futex wake per record would cost more than the record: a writer
-	 * that sleeps is woken once the loop has queued everything one read
-	 * brought (the kick runs after the current callback), or at once
-	 * when a batch is ready.
-	 */
-	if (s->waiting && s->n >= SINK_BATCH)
-		pthread_cond_signal(&s->cv);
-	else if (s->waiting && !s->kicking) {
+		s->shead = r;
+	s->stail = r;
+	s->sn++;
+	s->sbytes += r->len;
+	if (s->sn >= SINK_BATCH || s->known_n + s->sn >= s->max ||
+	    s->known_bytes + s->sbytes >= s->max_bytes)
+		return sink_flush(s);
+	if (!s->kicking) {
 		s->kicking = 1;
 		event_active(s->kick, EV_WRITE, 0);
 	}
-	pthread_mutex_unlock(&s->mu);
-	return full;
+	return 0;
 }
 
-/* On the loop, after the callback that queued records: wake the writer. */
+/* On the loop, after the callback that staged records: queue them. */
 static void
 sink_kick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct sink *s = arg;
 
-	pthread_mutex_lock(&s->mu);
 	s->kicking = 0;
-	if (s->waiting && s->head != NULL)
-		pthread_cond_signal(&s->cv);
-	pthread_mutex_unlock(&s->mu);
+	sink_flush(s); /* cannot fill the queue: see sink_push() */
 }
 
 size_t
@@ -307,19 +371,20 @@ sink_queued(struct sink *s, size_t *bytes)
 	size_t n;
 
 	pthread_mutex_lock(&s->mu);
-	n = s->n;
+	n = s->n + s->sn;
 	if (bytes != NULL)
-		*bytes = s->bytes;
+		*bytes = s->bytes + s->sbytes;
 	pthread_mutex_unlock(&s->mu);
 	return n;
 }
 
-/* Ask the thread to flush for at most ms more, then end. */
+/* Ask the thread to flush for at most ms more, then end (on the loop). */
 void
 sink_stop(struct sink *s, uint64_t ms)
 {
 	if (s == NULL)
 		return;
+	sink_flush(s);
 	pthread_mutex_lock(&s->mu);
 	if (!s->stop) {
 		s->stop = 1;
@@ -363,12 +428,8 @@ sink_close(struct sink *s, uint64_t ms)
 		return left;
 	}
 	left = s->n;
-	while (s->head != NULL) {
-		struct rec *r = s->head;
-
-		s->head = r->next;
-		free(r);
-	}
+	rec_free_list(s->head);
+	rec_free_list(s->done);
 	s->ops->close(s->arg);
 	event_free(s->wake);
 	event_free(s->kick);

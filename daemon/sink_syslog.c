@@ -44,6 +44,8 @@
 #define RELP_IN_MAX 4096 /* longest answer taken */
 #define RELP_WINDOW 128 /* records sent before waiting for answers */
 #define RELP_BATCH_BYTES (256 * 1024)
+#define BATCH_RECS 64 /* records per sendmmsg() or writev() */
+#define TLS_BATCH_BYTES 16384 /* one TLS record */
 
 struct syslog {
 	enum syslog_mode mode;
@@ -700,14 +702,12 @@ syslog_dead(struct syslog *s)
 		errno != EINTR);
 }
 
-/* One record over UDP, TCP, TLS or to /dev/log. */
+/* One datagram (UDP or /dev/log), cut to DGRAM_MAX if it must be. */
 static int
 syslog_send(struct syslog *s, const struct rec *r)
 {
 	size_t n = r->len;
 
-	if (s->mode == SYSLOG_TCP || s->mode == SYSLOG_TLS)
-		return sock_write(s, r->data, r->len);
 	for (;;) {
 		ssize_t w = send(s->fd, r->data, n, MSG_NOSIGNAL);
 
@@ -726,22 +726,103 @@ syslog_send(struct syslog *s, const struct rec *r)
 	}
 }
 
+/*
+ * Datagrams, many with one sendmmsg(); the number sent, or -1.  A record
+ * too large for a datagram goes alone through syslog_send(), cut.
+ */
+static int
+dgram_write(struct syslog *s, struct rec **recs, size_t n)
+{
+	struct mmsghdr m[BATCH_RECS];
+	struct iovec iov[BATCH_RECS];
+	size_t k = n < BATCH_RECS ? n : BATCH_RECS;
+	int w;
+
+	memset(m, 0, sizeof m[0] * k);
+	for (size_t i = 0; i < k; i++) {
+		iov[i].iov_base = recs[i]->data;
+		iov[i].iov_len = recs[i]->len;
+		m[i].msg_hdr.msg_iov = &iov[i];
+		m[i].msg_hdr.msg_iovlen = 1;
+	}
+	do
+		w = sendmmsg(s->fd, m, (unsigned)k, MSG_NOSIGNAL);
+	while (w == -1 && errno == EINTR);
+	if (w == -1 && errno == EMSGSIZE)
+		return syslog_send(s, recs[0]) == 0 ? 1 : -1;
+	if (w == -1)
+		return syslog_fail(s, "write", strerror(errno));
+	return w;
+}
+
+/*
+ * Records over TCP with one writev(); the number written whole, or -1.  A
+ * write cut short finishes the record it stopped in.
+ */
+static int
+tcp_write(struct syslog *s, struct rec **recs, size_t n)
+{
+	struct iovec iov[BATCH_RECS];
+	size_t k = n < BATCH_RECS ? n : BATCH_RECS, i = 0;
+	ssize_t w;
+
+	for (size_t j = 0; j < k; j++) {
+		iov[j].iov_base = recs[j]->data;
+		iov[j].iov_len = recs[j]->len;
+	}
+	while (i < k) {
+		if ((w = writev(s->fd, iov + i, (int)(k - i))) == -1) {
+			if (errno == EINTR)
+				continue;
+			syslog_fail(s, "write", strerror(errno));
+			return i > 0 ? (int)i : -1;
+		}
+		while (i < k && (size_t)w >= iov[i].iov_len)
+			w -= (ssize_t)iov[i++].iov_len;
+		if (i < k && w > 0) {
+			iov[i].iov_base = (char *)iov[i].iov_base + w;
+			iov[i].iov_len -= (size_t)w;
+		}
+	}
+	return (int)k;
+}
+
+/* Records over TLS, up to a TLS record's worth with one SSL_write(). */
+static int
+tls_write(struct syslog *s, struct rec **recs, size_t n)
+{
+	size_t k = 0;
+
+	if (recs[0]->len >= TLS_BATCH_BYTES)
+		return sock_write(s, recs[0]->data, recs[0]->len) == 0 ? 1 : -1;
+	strbuf_reset(&s->out);
+	for (; k < n && s->out.len + recs[k]->len <= TLS_BATCH_BYTES; k++)
+		strbuf_add(&s->out, recs[k]->data, recs[k]->len);
+	if (s->out.failed)
+		return syslog_fail(s, "TLS", "out of memory");
+	return sock_write(s, s->out.buf, s->out.len) == 0 ? (int)k : -1;
+}
+
 static int
 syslog_write(void *arg, struct rec **recs, size_t n)
 {
 	struct syslog *s = arg;
-	size_t done = 0;
 
 	if (s->fd != -1 && syslog_dead(s))
 		syslog_fail(s, "collector", "connection closed");
 	if (s->fd == -1 && syslog_connect(s) == -1)
 		return -1;
-	if (is_relp(s->mode))
+	switch (s->mode) {
+	case SYSLOG_RELP:
+	case SYSLOG_RELP_TLS:
 		return relp_write(s, recs, n);
-	for (; done < n; done++)
-		if (syslog_send(s, recs[done]) == -1)
-			break;
-	return done > 0 ? (int)done : -1;
+	case SYSLOG_TCP:
+		return tcp_write(s, recs, n);
+	case SYSLOG_TLS:
+		return tls_write(s, recs, n);
+	default:
+		return dgram_write(s, recs, n);
+	}
 }
 
 static void

@@ -58,6 +58,38 @@ else
 	echo "# relp, relp+tls: skipped, rsyslog has no imrelp (rsyslog-relp)"
 fi
 run local local local
+
+# A record larger than a UDP datagram can be is cut to 65000 bytes, with a
+# warning, and the records after it still arrive.
+"$PY" - >"$T/big.json" <<'PYEOF2'
+import json
+msgs = [json.dumps({"type": "container", "uuid": "big-%d" % i,
+                    "pad": "p" * (80000 if i == 1 else 10)}) for i in range(3)]
+print(json.dumps([{"messages": msgs, "after": "hold"}]))
+PYEOF2
+before=$(wc -l <"$T/rsyslog-udp.json")
+wspeer_start "$T/big.json"
+"$DCEVENTS" -c /dev/null -o "Stream.URL=wss://localhost:$PORT/" \
+    -o "Stream.CAFile=$T/pki/ca.pem" -o Output.Journal=no \
+    -o "Output.Syslog=udp://127.0.0.1:$RSYSLOG_UDP_PORT" \
+    >"$T/out.big" 2>"$T/err.big" &
+dc=$!
+PIDS="$PIDS $dc"
+check "udp: the connected record and three events, one cut" \
+    rsyslog_wait "$T/rsyslog-udp.json" $((before + 4)) 10
+check "udp: the cut is reported" contains "$T/err.big" "was cut to 65000 (datagram limit)"
+check "udp: the events in order, the large one cut to 65000 bytes" \
+    "$PY" - "$T/rsyslog-udp.json" "$before" <<'PYEOF2'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])][int(sys.argv[2]):]
+ev = [r for r in recs if "big-" in r["structured_data"]]
+ok = [("big-%d" % i) in ev[i]["structured_data"] for i in range(3)]
+sys.exit(not (all(ok) and len(ev) == 3 and len(ev[1]["rawmsg"]) <= 65000
+              and len(ev[1]["rawmsg"]) > 60000))
+PYEOF2
+kill "$dc"
+wait "$dc"
+kill "$PEER"
 check "tcp: nothing garbled (no framing complaints)" lacks "$T/rsyslog-internal.log" "framing"
 check "relp: no session errors (sessions closed properly)" lacks "$T/rsyslog-internal.log" "relp"
 finish

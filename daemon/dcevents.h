@@ -164,6 +164,41 @@ strbuf_add(struct strbuf *b, const void *data, size_t len)
 	return 0;
 }
 int strbuf_addstr(struct strbuf *, const char *);
+/*
+ * How many bytes at the start of p need no escaping: none below 0x20 and
+ * none equal to c1 .. c4 (0 for none).  Eight at a time.
+ */
+static inline size_t
+plain_span(const char *p, size_t n, unsigned char c1, unsigned char c2,
+    unsigned char c3, unsigned char c4)
+{
+	const uint64_t ones = 0x0101010101010101ULL;
+	const uint64_t highs = 0x8080808080808080ULL;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w, a, b, c, d;
+
+		memcpy(&w, p + i, 8);
+		a = w ^ (ones * c1);
+		b = w ^ (ones * c2);
+		c = w ^ (ones * c3);
+		d = w ^ (ones * c4);
+		/* a byte below 0x20, or a zero byte in a, b, c or d */
+		if ((((w - ones * 0x20) & ~w) | ((a - ones) & ~a) |
+			((b - ones) & ~b) | ((c - ones) & ~c) |
+			((d - ones) & ~d)) &
+		    highs)
+			break;
+	}
+	for (; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
+
+		if (ch < 0x20 || ch == c1 || ch == c2 || ch == c3 || ch == c4)
+			break;
+	}
+	return i;
+}
 int strbuf_printf(struct strbuf *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
 int strbuf_add_escaped(struct strbuf *, const char *, size_t);

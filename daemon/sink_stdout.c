@@ -35,12 +35,13 @@ add_string(struct strbuf *b, const char *v, size_t n)
 
 	strbuf_add(b, "\"", 1);
 	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)v[i];
+		unsigned char ch;
 		char esc[6] = { '\\', 0 };
 		size_t k = 2;
 
-		if (ch >= 0x20 && ch != '"' && ch != '\\')
-			continue;
+		if ((i += plain_span(v + i, n - i, '"', '\\', 0, 0)) == n)
+			break;
+		ch = (unsigned char)v[i];
 		switch (ch) {
 		case '"':
 		case '\\':

@@ -73,13 +73,13 @@ add_quoted(struct strbuf *b, const char *v, size_t n)
 	size_t start = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)v[i];
+		unsigned char ch;
 		char e[5] = { '\\', '\\', 0, 0, 0 };
 		size_t k = 3;
 
-		if (ch >= 0x20 && ch != 0x7f && ch != '"' && ch != '\\' &&
-		    ch != ']')
-			continue;
+		if ((i += plain_span(v + i, n - i, '"', '\\', ']', 0x7f)) == n)
+			break;
+		ch = (unsigned char)v[i];
 		if (ch == '"' || ch == '\\' || ch == ']') {
 			e[1] = (char)ch;
 			k = 2;

@@ -68,12 +68,13 @@ strbuf_add_escaped(struct strbuf *b, const char *data, size_t len)
 	size_t start = 0;
 
 	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)data[i];
+		unsigned char ch;
 		char e[4] = { '\\', 0, 0, 0 };
 		size_t n = 2;
 
-		if (ch >= 0x20 && ch != 0x7f)
-			continue;
+		if ((i += plain_span(data + i, len - i, 0x7f, 0, 0, 0)) == len)
+			break;
+		ch = (unsigned char)data[i];
 		strbuf_add(b, data + start, i - start);
 		start = i + 1;
 		if (ch == '\n')

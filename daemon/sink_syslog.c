@@ -263,16 +263,21 @@ static void
 add_frame(const struct conf *c, struct strbuf *b, size_t start)
 {
 	char len[24];
-	int n;
+	size_t v = b->len - start, n, i = sizeof len - 1;
 
 	if (c->syslog_mode != SYSLOG_TCP && c->syslog_mode != SYSLOG_TLS)
 		return;
-	n = snprintf(len, sizeof len, "%zu ", b->len - start);
-	strbuf_add(b, len, (size_t)n); /* grow, then shift the message */
+	len[i] = ' ';
+	do {
+		len[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	n = sizeof len - i;
+	strbuf_add(b, len + i, n); /* grow, then shift the message */
 	if (b->failed)
 		return;
 	memmove(b->buf + start + n, b->buf + start, b->len - start - n);
-	memcpy(b->buf + start, len, (size_t)n);
+	memcpy(b->buf + start, len + i, n);
 }
 
 /* One event as a syslog record, appended to b. */

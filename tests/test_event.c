@@ -438,6 +438,17 @@ test_dedup(void)
 		}
 	}
 	ok(ok1, "100000 uuids: no false duplicate, recent ones found");
+	ok1 = 1;
+	for (int i = 0; i < 200000; i++) {
+		char v[40];
+
+		/* real uuids: 36 bytes differing in one place, or the tail */
+		snprintf(v, sizeof v, "%08d-9e1b-4c2a-8d3f-%012d",
+		    i % 7 == 0 ? i : 0, i);
+		if (dedup_seen(d, v, strlen(v)))
+			ok1 = 0;
+	}
+	ok(ok1, "200000 uuid-shaped ids: no false duplicate");
 	dedup_free(d);
 }
 

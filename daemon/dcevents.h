@@ -358,6 +358,7 @@ struct sink *sink_new(struct event_base *, const char *name,
     void *resume_arg);
 int sink_push(struct sink *, struct rec *);
 size_t sink_queued(struct sink *, size_t *bytes);
+int sink_idle(struct sink *);
 void sink_stop(struct sink *, uint64_t ms);
 size_t sink_close(struct sink *, uint64_t ms);
 
@@ -378,6 +379,8 @@ void journal_rec_begin(struct strbuf *);
 void journal_rec_add(
     struct strbuf *, const char *name, const char *v, size_t n);
 struct rec *journal_rec_finish(struct strbuf *);
+int journal_send_now(int *fd, const struct rec *);
+void journal_send_now_close(int *fd);
 extern const struct sink_ops journal_ops;
 void *journal_open(const struct conf *);
 void syslog_format(const struct conf *, const struct event *, int priority,

@@ -26,6 +26,7 @@ struct output {
 	void (*resume)(void *);
 	void *arg;
 	int full; /* outputs whose queue is full */
+	int jfd; /* journal_send_now()'s socket */
 	uint64_t events;
 	uint64_t duplicates;
 };
@@ -44,9 +45,15 @@ output_resume(void *arg)
 static void
 output_push(struct output *o, struct sink *s, struct rec *r)
 {
-	int full = sink_push(s, r);
+	int full;
 	size_t n, bytes;
 
+	if (s == o->journal && sink_idle(s) &&
+	    journal_send_now(&o->jfd, r) == 0) {
+		free(r); /* in the journal already */
+		return;
+	}
+	full = sink_push(s, r);
 	if (full && o->full++ == 0) {
 		o->pause(o->arg);
 		n = sink_queued(s, &bytes);
@@ -112,6 +119,7 @@ output_new(struct event_base *base, const struct conf *c, void (*pause)(void *),
 	}
 	o->base = base;
 	o->conf = c;
+	o->jfd = -1;
 	o->pause = pause;
 	o->resume = resume;
 	o->arg = arg;
@@ -335,6 +343,7 @@ output_close(struct output *o, uint64_t ms)
 	left += sink_close(o->journal, ms_until(end));
 	left += sink_close(o->syslog, ms_until(end));
 	left += sink_close(o->out, ms_until(end));
+	journal_send_now_close(&o->jfd);
 	dedup_free(o->dedup);
 	free(strbuf_finish(&o->b));
 	free(strbuf_finish(&o->msg));

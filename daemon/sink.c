@@ -365,6 +365,23 @@ sink_kick_cb(evutil_socket_t fd, short what, void *arg)
 	sink_flush(s); /* cannot fill the queue: see sink_push() */
 }
 
+/*
+ * On the loop: nothing staged, queued or being written, and the output is
+ * not down, so a record written now by other means keeps the order.
+ */
+int
+sink_idle(struct sink *s)
+{
+	int idle;
+
+	if (s->sn > 0)
+		return 0;
+	pthread_mutex_lock(&s->mu);
+	idle = s->n == 0 && s->down == 0;
+	pthread_mutex_unlock(&s->mu);
+	return idle;
+}
+
 size_t
 sink_queued(struct sink *s, size_t *bytes)
 {

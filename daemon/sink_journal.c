@@ -5,10 +5,16 @@
  * binary-safe: newlines, quotes and NUL bytes arrive as they were.
  * sd_journal_sendv() drops records silently when journald's socket does
  * not exist, so that case is checked first and treated as an outage.
+ * When nothing waits, the loop sends a record itself without blocking
+ * (journal_send_now()).
  */
 #include "config.h"
 
+#include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/un.h>
+
+#include <endian.h>
 
 #include <errno.h>
 #include <stdint.h>
@@ -73,6 +79,87 @@ journal_rec_finish(struct strbuf *b)
 }
 
 #ifdef HAVE_SYSTEMD
+/*
+ * On the loop, when the journal output has nothing waiting: send a record
+ * at once, as sd_journal_sendv() would serialize it (NAME=value LF, or for
+ * a value holding a newline NAME LF, its length as 64-bit little endian,
+ * the value, LF), but on a non-blocking socket of our own.  This saves the
+ * writer thread's wake-up, which on a busy machine is most of the latency.
+ * Returns 0 when sent; -1 when the caller must queue it (journald busy,
+ * gone, or the record too large for a datagram): the writer then does what
+ * it always does, in order, since nothing else was waiting.
+ */
+int
+journal_send_now(int *fd, const struct rec *r)
+{
+	struct iovec iov[JOURNAL_MAX_FIELDS * 5];
+	uint64_t lens[JOURNAL_MAX_FIELDS];
+	const unsigned char *p = r->data;
+	struct msghdr mh = { 0 };
+	uint32_t count, len;
+	size_t k = 0;
+
+	memcpy(&count, p, sizeof count);
+	p += sizeof count;
+	for (uint32_t i = 0; i < count; i++) {
+		const unsigned char *eq, *nl;
+
+		memcpy(&len, p, sizeof len);
+		p += sizeof len;
+		eq = memchr(p, '=', len);
+		nl = memchr(p, '\n', len);
+		if (eq == NULL)
+			return -1;
+		if (nl == NULL) {
+			iov[k++] = (struct iovec){ (void *)p, len };
+		} else {
+			size_t name = (size_t)(eq - p);
+
+			lens[i] = htole64((uint64_t)(len - name - 1));
+			iov[k++] = (struct iovec){ (void *)p, name };
+			iov[k++] = (struct iovec){ (void *)"\n", 1 };
+			iov[k++] = (struct iovec){ &lens[i], sizeof lens[i] };
+			iov[k++] =
+			    (struct iovec){ (void *)(eq + 1), len - name - 1 };
+		}
+		iov[k++] = (struct iovec){ (void *)"\n", 1 };
+		p += len;
+	}
+	mh.msg_iov = iov;
+	mh.msg_iovlen = k;
+	for (int tries = 0; tries < 2; tries++) {
+		if (*fd == -1) {
+			struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+			snprintf(sun.sun_path, sizeof sun.sun_path, "%s",
+			    JOURNAL_SOCKET);
+			*fd = socket(AF_UNIX,
+			    SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+			if (*fd == -1)
+				return -1;
+			if (connect(*fd, (struct sockaddr *)&sun, sizeof sun) ==
+			    -1) {
+				journal_send_now_close(fd);
+				return -1;
+			}
+		}
+		if (sendmsg(*fd, &mh, MSG_NOSIGNAL) >= 0)
+			return 0;
+		if (errno != ECONNREFUSED && errno != ENOTCONN)
+			return -1; /* EAGAIN, EMSGSIZE, ...: queue it */
+		journal_send_now_close(fd); /* a new journald: reconnect */
+	}
+	return -1;
+}
+
+void
+journal_send_now_close(int *fd)
+{
+	if (*fd != -1)
+		close(*fd);
+	*fd = -1;
+}
+
 static int
 journal_write(void *arg, struct rec **recs, size_t n)
 {
@@ -107,6 +194,17 @@ journal_write(void *arg, struct rec **recs, size_t n)
 	return done > 0 ? (int)done : -1;
 }
 #else
+int
+journal_send_now(int *fd, const struct rec *r)
+{
+	return -1;
+}
+
+void
+journal_send_now_close(int *fd)
+{
+}
+
 static int
 journal_write(void *arg, struct rec **recs, size_t n)
 {

@@ -11,6 +11,8 @@
  */
 #include "config.h"
 
+#include <sys/uio.h>
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -114,6 +116,38 @@ rec_new(size_t len)
 	r->next = NULL;
 	r->len = len;
 	return r;
+}
+
+/*
+ * For writers: up to REC_IOV records with one writev() on a blocking fd; a
+ * write cut short finishes the record it stopped in.  Returns how many
+ * records were written whole, or -1 (errno set) when none was.
+ */
+int
+rec_writev(int fd, struct rec **recs, size_t n)
+{
+	struct iovec iov[REC_IOV];
+	size_t k = n < REC_IOV ? n : REC_IOV, i = 0;
+	ssize_t w;
+
+	for (size_t j = 0; j < k; j++) {
+		iov[j].iov_base = recs[j]->data;
+		iov[j].iov_len = recs[j]->len;
+	}
+	while (i < k) {
+		if ((w = writev(fd, iov + i, (int)(k - i))) == -1) {
+			if (errno == EINTR)
+				continue;
+			return i > 0 ? (int)i : -1;
+		}
+		while (i < k && (size_t)w >= iov[i].iov_len)
+			w -= (ssize_t)iov[i++].iov_len;
+		if (i < k && w > 0) {
+			iov[i].iov_base = (char *)iov[i].iov_base + w;
+			iov[i].iov_len -= (size_t)w;
+		}
+	}
+	return (int)k;
 }
 
 /* Wait up to ms for a stop request; returns with the lock held. */

@@ -2,11 +2,10 @@
  * The stdout output: one JSON object per line, escaped as yajl_gen does:
  * the event's members as received (datetime also for the older "date"),
  * unknown scalars with their JSON type, and "namespace".  The writer
- * thread writes whole batches with writev(), blocking if it must.
+ * thread writes whole batches with writev() (rec_writev()), blocking if
+ * it must.
  */
 #include "config.h"
-
-#include <sys/uio.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -15,8 +14,6 @@
 #include <unistd.h>
 
 #include "dcevents.h"
-
-#define STDOUT_IOV 64
 
 struct out {
 	char error[128];
@@ -153,31 +150,11 @@ static int
 stdout_write(void *arg, struct rec **recs, size_t n)
 {
 	struct out *o = arg;
-	struct iovec iov[STDOUT_IOV];
-	size_t k = n < STDOUT_IOV ? n : STDOUT_IOV, i = 0;
-	ssize_t w;
+	int r = rec_writev(STDOUT_FILENO, recs, n);
 
-	for (size_t j = 0; j < k; j++) {
-		iov[j].iov_base = recs[j]->data;
-		iov[j].iov_len = recs[j]->len;
-	}
-	/* A short write finishes the record it stopped in, then returns. */
-	while (i < k) {
-		if ((w = writev(STDOUT_FILENO, iov + i, (int)(k - i))) == -1) {
-			if (errno == EINTR)
-				continue;
-			snprintf(
-			    o->error, sizeof o->error, "%s", strerror(errno));
-			return i > 0 ? (int)i : -1;
-		}
-		while (i < k && (size_t)w >= iov[i].iov_len)
-			w -= (ssize_t)iov[i++].iov_len;
-		if (i < k && w > 0) {
-			iov[i].iov_base = (char *)iov[i].iov_base + w;
-			iov[i].iov_len -= (size_t)w;
-		}
-	}
-	return (int)k;
+	if (r == -1)
+		snprintf(o->error, sizeof o->error, "%s", strerror(errno));
+	return r;
 }
 
 static void

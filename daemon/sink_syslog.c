@@ -760,36 +760,13 @@ dgram_write(struct syslog *s, struct rec **recs, size_t n)
 	return w;
 }
 
-/*
- * Records over TCP with one writev(); the number written whole, or -1.  A
- * write cut short finishes the record it stopped in.
- */
+/* Records over TCP, many with one writev(); the number written, or -1. */
 static int
 tcp_write(struct syslog *s, struct rec **recs, size_t n)
 {
-	struct iovec iov[BATCH_RECS];
-	size_t k = n < BATCH_RECS ? n : BATCH_RECS, i = 0;
-	ssize_t w;
+	int r = rec_writev(s->fd, recs, n);
 
-	for (size_t j = 0; j < k; j++) {
-		iov[j].iov_base = recs[j]->data;
-		iov[j].iov_len = recs[j]->len;
-	}
-	while (i < k) {
-		if ((w = writev(s->fd, iov + i, (int)(k - i))) == -1) {
-			if (errno == EINTR)
-				continue;
-			syslog_fail(s, "write", strerror(errno));
-			return i > 0 ? (int)i : -1;
-		}
-		while (i < k && (size_t)w >= iov[i].iov_len)
-			w -= (ssize_t)iov[i++].iov_len;
-		if (i < k && w > 0) {
-			iov[i].iov_base = (char *)iov[i].iov_base + w;
-			iov[i].iov_len -= (size_t)w;
-		}
-	}
-	return (int)k;
+	return r == -1 ? syslog_fail(s, "write", strerror(errno)) : r;
 }
 
 /* Records over TLS, up to a TLS record's worth with one SSL_write(). */

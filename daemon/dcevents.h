@@ -387,6 +387,16 @@ extern const struct sink_ops journal_ops;
 void *journal_open(const struct conf *);
 void syslog_format(const struct conf *, const struct event *, int priority,
     const char *message, size_t mlen, struct strbuf *);
+/* A RELP frame from the collector (sink_syslog.c). */
+#define RELP_IN_MAX 4096 /* longest answer taken */
+struct relp_frame {
+	unsigned long txnr;
+	char cmd[32];
+	const char *data;
+	size_t len; /* of data */
+	size_t size; /* of the whole frame */
+};
+int relp_frame_parse(const char *, size_t, struct relp_frame *);
 void syslog_format_daemon(const struct conf *, int priority, const char *msgid,
     const char *message, struct strbuf *);
 extern const struct sink_ops syslog_ops;

@@ -41,7 +41,6 @@
 #define DEV_LOG "/dev/log"
 #define IO_TIMEOUT_S 10
 #define DGRAM_MAX 65000
-#define RELP_IN_MAX 4096 /* longest answer taken */
 #define RELP_WINDOW 128 /* records sent before waiting for answers */
 #define RELP_BATCH_BYTES (256 * 1024)
 #define BATCH_RECS 64 /* records per sendmmsg() or writev() */
@@ -420,13 +419,6 @@ sock_read(struct syslog *s)
  * taken the record.  A record leaves the queue only when its answer came;
  * after a broken session the unanswered ones are sent again, in order.
  */
-struct relp_frame {
-	unsigned long txnr;
-	char cmd[32];
-	const char *data;
-	size_t len; /* of data */
-	size_t size; /* of the whole frame */
-};
 
 /* Digits at p[*i]: 1 and the value, 0 if p ends first, -1 if malformed. */
 static int
@@ -444,9 +436,12 @@ relp_number(const char *p, size_t n, size_t *i, unsigned long *v)
 	return k == 0 ? -1 : 1;
 }
 
-/* One frame at the start of p: 1 (in f), 0 when incomplete, -1 if bad. */
-static int
-relp_parse(const char *p, size_t n, struct relp_frame *f)
+/*
+ * One frame at the start of p: 1 (in f), 0 when incomplete, -1 if bad or
+ * longer than RELP_IN_MAX.  A prefix of a frame is always incomplete.
+ */
+int
+relp_frame_parse(const char *p, size_t n, struct relp_frame *f)
 {
 	size_t i = 0, k;
 	int r;
@@ -489,7 +484,7 @@ relp_answer(struct syslog *s, unsigned long txnr)
 	size_t k;
 	int r;
 
-	while ((r = relp_parse(s->in, s->inlen, &f)) == 0)
+	while ((r = relp_frame_parse(s->in, s->inlen, &f)) == 0)
 		if (s->inlen == sizeof s->in || sock_read(s) == -1)
 			break;
 	if (s->fd == -1)

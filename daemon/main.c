@@ -24,7 +24,8 @@
 #endif
 #define DEFAULT_CONF SYSCONFDIR "/dcevents/dcevents.conf"
 
-#define STOP_MS 1900 /* SIGTERM: out within 2 s whatever happens */
+/* SIGTERM: out within 2 s whatever happens; the rest is for teardown. */
+#define STOP_MS 1800
 
 static struct {
 	struct event_base *base;

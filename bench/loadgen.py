@@ -27,10 +27,14 @@ gone n.  SIGTERM: exit at once.
 --dump DIR writes what the C ceilings use: events.jsonl (the pool's JSON
 payloads, one a line), frames.bin (the pool's frames, as sent).
 """
-import argparse, asyncio, base64, bisect, gc, hashlib, json, os, signal, ssl, struct
+import argparse, asyncio, bisect, gc, hashlib, json, os, signal, ssl, struct
 import sys, time
 
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+# The test server's frame codec (tests/wspeer.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                os.pardir, "tests"))
+from wspeer import accept_for, frame, read_frame  # noqa: E402
+
 POOL = 8192
 CHUNK = 256 * 1024
 NAMESPACE = "bench"
@@ -69,30 +73,14 @@ def payload(i, sent=None):
     return json.dumps(event(i, sent)).encode()
 
 
-def frame(data, opcode=1):
-    """One unmasked server frame."""
-    n = len(data)
-    if n < 126:
-        head = struct.pack("!BB", 0x80 | opcode, n)
-    elif n < 65536:
-        head = struct.pack("!BBH", 0x80 | opcode, 126, n)
-    else:
-        head = struct.pack("!BBQ", 0x80 | opcode, 127, n)
-    return head + data
-
-
 def pool_frames(n=POOL):
     """The pool: all frames in one bytes object, and each frame's end."""
-    frames = [frame(payload(i)) for i in range(n)]
+    frames = [frame(1, payload(i)) for i in range(n)]
     ends, off = [], 0
     for f in frames:
         off += len(f)
         ends.append(off)
     return b"".join(frames), ends
-
-
-def accept_for(key):
-    return base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
 
 
 class Run:
@@ -137,10 +125,10 @@ class Run:
             else:
                 await self.send_fast(w)
             if self.a.end:
-                w.write(frame(b"END"))
+                w.write(frame(1, b"END"))
                 await w.drain()
             if self.a.close:
-                w.write(frame(struct.pack("!H", 1000), 8))
+                w.write(frame(8, struct.pack("!H", 1000)))
                 await w.drain()
                 w.close()
                 return
@@ -182,7 +170,7 @@ class Run:
         start = loop.time()
         self.log("first", real_ns=time.time_ns())
         i = 0
-        nxt = bytearray(frame(payload(0, STAMP)))
+        nxt = bytearray(frame(1, payload(0, STAMP)))
         while i < self.a.count:
             due = start + i * period
             now = loop.time()
@@ -194,7 +182,7 @@ class Run:
                 nxt[k:k + 19] = b"%d" % time.time_ns()
                 w.write(bytes(nxt))
                 i += 1
-                nxt = bytearray(frame(payload(i, STAMP)))
+                nxt = bytearray(frame(1, payload(i, STAMP)))
             await w.drain()
         self.log("sent", count=i, real_ns=time.time_ns(),
                  mono_ns=time.monotonic_ns())
@@ -203,20 +191,11 @@ class Run:
         """Client frames: answer pings, echo a close; until EOF."""
         try:
             while True:
-                b0, b1 = await r.readexactly(2)
-                n = b1 & 0x7F
-                if n == 126:
-                    n = struct.unpack("!H", await r.readexactly(2))[0]
-                elif n == 127:
-                    n = struct.unpack("!Q", await r.readexactly(8))[0]
-                key = await r.readexactly(4) if b1 & 0x80 else b"\0" * 4
-                data = bytes(b ^ key[i % 4]
-                             for i, b in enumerate(await r.readexactly(n)))
-                op = b0 & 0x0F
+                _, _, op, _, data = await read_frame(r)
                 if op == 9:
-                    w.write(frame(data, 10))
+                    w.write(frame(10, data))
                 elif op == 8:
-                    w.write(frame(data[:2], 8))
+                    w.write(frame(8, data[:2]))
                     await w.drain()
                     return
         except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):

@@ -26,10 +26,11 @@ sequence is taken as such (fast path); any other line is parsed.  Every
 10,000 lines the count goes to --progress (replaced atomically).  At EOF
 it prints a summary and exits 0 only if the stream was exact.
 """
-import argparse, asyncio, base64, hashlib, json, os, signal, ssl, struct
+import argparse, asyncio, json, os, signal, ssl, struct
 import sys
 
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+from wspeer import accept_for, frame, read_frame  # tests/wspeer.py
+
 STATES = ("Running", "Stopped", "Starting", "Stopping")
 CHUNK = 4096                    # frames (about 900 kB) a write()/drain()
 CLOSE_WAIT = 10                 # seconds for the client's close frame
@@ -48,18 +49,6 @@ def event(i):
 def expected(i):
     """The line dcevents writes to stdout for event i (no Namespace=)."""
     return (event(i)[:-1] + ',"namespace":null}\n').encode()
-
-
-def frame(opcode, payload):
-    """One unmasked server frame with FIN set."""
-    n = len(payload)
-    if n < 126:
-        head = struct.pack("!BB", 0x80 | opcode, n)
-    elif n < 65536:
-        head = struct.pack("!BBH", 0x80 | opcode, 126, n)
-    else:
-        head = struct.pack("!BBQ", 0x80 | opcode, 127, n)
-    return head + payload
 
 
 # ---------------------------------------------------------------- serve
@@ -90,25 +79,15 @@ class Server:
                 key = v.strip()
         if key is None:
             raise ValueError("no Sec-WebSocket-Key")
-        acc = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest())
         w.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + acc +
-                b"\r\n\r\n")
+                b"Connection: Upgrade\r\nSec-WebSocket-Accept: " +
+                accept_for(key).encode() + b"\r\n\r\n")
         await w.drain()
 
     async def reader(self, r, w, closed):
         """Client frames: pongs for pings; the close frame ends it."""
         while True:
-            b0, b1 = await r.readexactly(2)
-            n = b1 & 0x7F
-            if n == 126:
-                n = struct.unpack("!H", await r.readexactly(2))[0]
-            elif n == 127:
-                n = struct.unpack("!Q", await r.readexactly(8))[0]
-            key = await r.readexactly(4) if b1 & 0x80 else b"\0\0\0\0"
-            data = bytes(x ^ key[i % 4] for i, x in enumerate(
-                await r.readexactly(n)))
-            op = b0 & 0x0F
+            _, _, op, _, data = await read_frame(r)
             if op == 0x9:
                 w.write(frame(0xA, data))
             elif op == 0x8:

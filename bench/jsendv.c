@@ -13,66 +13,37 @@
  * only; journald may still be storing what it received).
  */
 #define SD_JOURNAL_SUPPRESS_LOCATION
-#include <sys/resource.h>
 #include <sys/uio.h>
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <systemd/sd-journal.h>
+
+#include "ceiling.h"
 
 struct jrec {
 	struct iovec *iov;
 	int n;
 };
 
-static unsigned long long
-real_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (unsigned long long)ts.tv_sec * 1000000000ULL +
-	    (unsigned long long)ts.tv_nsec;
-}
-
-static unsigned long long
-cpu_us(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return (unsigned long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) *
-	    1000000ULL +
-	    (unsigned long long)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-}
-
 int
 main(int argc, char **argv)
 {
-	FILE *f;
 	unsigned char *buf, *p, *end;
-	long size;
+	size_t size = 0;
 	struct jrec *recs = NULL;
 	size_t nrec = 0, count;
 	unsigned long long t0, t1, c0;
 	char ident[256];
 
-	if (argc != 4 || (f = fopen(argv[1], "rb")) == NULL) {
+	if (argc != 4 || (buf = read_whole(argv[1], &size)) == NULL) {
 		fprintf(stderr, "usage: jsendv RECORDS.bin N IDENTIFIER\n");
 		return 1;
 	}
 	count = strtoul(argv[2], NULL, 10);
-	fseek(f, 0, SEEK_END);
-	size = ftell(f);
-	rewind(f);
-	buf = malloc((size_t)size);
-	if (fread(buf, 1, (size_t)size, f) != (size_t)size)
-		return 1;
-	fclose(f);
 	for (p = buf, end = buf + size; p < end; nrec++) {
 		uint32_t n, len;
 

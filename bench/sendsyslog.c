@@ -10,7 +10,6 @@
  *
  * Prints: records=N start_real_ns=T end_real_ns=T cpu_us=U.
  */
-#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
@@ -21,31 +20,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "ceiling.h"
+
 #define OUT (256 * 1024)
-
-static unsigned long long
-real_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (unsigned long long)ts.tv_sec * 1000000000ULL +
-	    (unsigned long long)ts.tv_nsec;
-}
-
-static unsigned long long
-cpu_us(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return (unsigned long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) *
-	    1000000ULL +
-	    (unsigned long long)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-}
 
 static int fd, tcp;
 static char out[OUT + 70000];
@@ -92,29 +71,21 @@ put(const unsigned char *r, uint32_t len)
 int
 main(int argc, char **argv)
 {
-	FILE *f;
 	unsigned char *buf, *p, **rec = NULL;
 	uint32_t *rlen = NULL;
-	long size;
+	size_t size = 0;
 	size_t nrec = 0, count;
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	unsigned long long t0, c0;
 	static const char marker[] =
 	    "<28>1 2016-03-08T14:02:21.031891Z localhost bench - dcevents - END";
 
-	if (argc != 5 || (f = fopen(argv[1], "rb")) == NULL) {
+	if (argc != 5 || (buf = read_whole(argv[1], &size)) == NULL) {
 		fprintf(stderr, "usage: sendsyslog RECORDS.bin N udp|tcp PORT\n");
 		return 1;
 	}
 	count = strtoul(argv[2], NULL, 10);
 	tcp = strcmp(argv[3], "tcp") == 0;
-	fseek(f, 0, SEEK_END);
-	size = ftell(f);
-	rewind(f);
-	buf = malloc((size_t)size);
-	if (fread(buf, 1, (size_t)size, f) != (size_t)size)
-		return 1;
-	fclose(f);
 	for (p = buf; p < buf + size; nrec++) {
 		rec = realloc(rec, (nrec + 1) * sizeof *rec);
 		rlen = realloc(rlen, (nrec + 1) * sizeof *rlen);

@@ -9,7 +9,6 @@
  * Prints one line: bytes=N end_real_ns=T cpu_us=U hwm_kb=K (CLOCK_REALTIME
  * at EOF, this process's user+sys time and its VmHWM).
  */
-#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <netdb.h>
@@ -20,11 +19,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+
+#include "ceiling.h"
 
 static SSL *ssl;
 static int fd = -1;
@@ -62,8 +62,7 @@ main(int argc, char **argv)
 {
 	static char buf[256 * 1024];
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
-	struct rusage ru;
-	struct timespec ts;
+	unsigned long long end_ns, end_cpu;
 	uint64_t total = 0;
 	size_t have = 0;
 	char req[512];
@@ -116,8 +115,8 @@ main(int argc, char **argv)
 	total = have - (size_t)(end + 4 - buf);
 	while ((n = rd(buf, sizeof buf)) > 0)
 		total += (uint64_t)n;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	getrusage(RUSAGE_SELF, &ru);
+	end_ns = real_ns();
+	end_cpu = cpu_us();
 	if ((f = fopen("/proc/self/status", "r")) != NULL) {
 		while (fgets(req, sizeof req, f) != NULL)
 			if (sscanf(req, "VmHWM: %ld", &hwm) == 1)
@@ -125,12 +124,6 @@ main(int argc, char **argv)
 		fclose(f);
 	}
 	printf("bytes=%llu end_real_ns=%llu cpu_us=%llu hwm_kb=%ld\n",
-	    (unsigned long long)total,
-	    (unsigned long long)ts.tv_sec * 1000000000ULL +
-		(unsigned long long)ts.tv_nsec,
-	    (unsigned long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) *
-		    1000000ULL +
-		(unsigned long long)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec),
-	    hwm);
+	    (unsigned long long)total, end_ns, end_cpu, hwm);
 	return 0;
 }

@@ -318,7 +318,6 @@ output_has_journal(const struct output *o)
 	return o->journal != NULL;
 }
 
-/* Flush every output for at most ms; the records left unwritten. */
 static uint64_t
 ms_until(uint64_t end)
 {
@@ -327,6 +326,7 @@ ms_until(uint64_t end)
 	return now >= end ? 0 : end - now;
 }
 
+/* Flush every output for at most ms; the records left unwritten. */
 size_t
 output_close(struct output *o, uint64_t ms)
 {

@@ -79,6 +79,25 @@ journal_rec_finish(struct strbuf *b)
 }
 
 #ifdef HAVE_SYSTEMD
+/* The record's NAME=value fields, one iovec each; returns their number. */
+static uint32_t
+rec_fields(const struct rec *r, struct iovec iov[JOURNAL_MAX_FIELDS])
+{
+	const unsigned char *p = r->data;
+	uint32_t count, len;
+
+	memcpy(&count, p, sizeof count);
+	p += sizeof count;
+	for (uint32_t i = 0; i < count; i++) {
+		memcpy(&len, p, sizeof len);
+		p += sizeof len;
+		iov[i].iov_base = (void *)p;
+		iov[i].iov_len = len;
+		p += len;
+	}
+	return count;
+}
+
 /*
  * On the loop, when the journal output has nothing waiting: send a record
  * at once, as sd_journal_sendv() would serialize it (NAME=value LF, or for
@@ -92,26 +111,22 @@ journal_rec_finish(struct strbuf *b)
 int
 journal_send_now(int *fd, const struct rec *r)
 {
-	struct iovec iov[JOURNAL_MAX_FIELDS * 5];
+	struct iovec f[JOURNAL_MAX_FIELDS], iov[JOURNAL_MAX_FIELDS * 5];
 	uint64_t lens[JOURNAL_MAX_FIELDS];
-	const unsigned char *p = r->data;
 	struct msghdr mh = { 0 };
-	uint32_t count, len;
+	uint32_t count = rec_fields(r, f);
 	size_t k = 0;
 
-	memcpy(&count, p, sizeof count);
-	p += sizeof count;
 	for (uint32_t i = 0; i < count; i++) {
-		const unsigned char *eq, *nl;
+		const unsigned char *p = f[i].iov_base, *eq, *nl;
+		size_t len = f[i].iov_len;
 
-		memcpy(&len, p, sizeof len);
-		p += sizeof len;
 		eq = memchr(p, '=', len);
 		nl = memchr(p, '\n', len);
 		if (eq == NULL)
 			return -1;
 		if (nl == NULL) {
-			iov[k++] = (struct iovec){ (void *)p, len };
+			iov[k++] = f[i];
 		} else {
 			size_t name = (size_t)(eq - p);
 
@@ -123,7 +138,6 @@ journal_send_now(int *fd, const struct rec *r)
 			    (struct iovec){ (void *)(eq + 1), len - name - 1 };
 		}
 		iov[k++] = (struct iovec){ (void *)"\n", 1 };
-		p += len;
 	}
 	mh.msg_iov = iov;
 	mh.msg_iovlen = k;
@@ -173,20 +187,9 @@ journal_write(void *arg, struct rec **recs, size_t n)
 		return -1;
 	}
 	for (; done < n; done++) {
-		const unsigned char *p = recs[done]->data;
-		uint32_t count, len;
-		int r;
+		int r = sd_journal_sendv(iov, (int)rec_fields(recs[done], iov));
 
-		memcpy(&count, p, sizeof count);
-		p += sizeof count;
-		for (uint32_t i = 0; i < count; i++) {
-			memcpy(&len, p, sizeof len);
-			p += sizeof len;
-			iov[i].iov_base = (void *)p;
-			iov[i].iov_len = len;
-			p += len;
-		}
-		if ((r = sd_journal_sendv(iov, (int)count)) < 0) {
+		if (r < 0) {
 			snprintf(j->error, sizeof j->error, "%s", strerror(-r));
 			break;
 		}

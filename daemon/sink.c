@@ -46,7 +46,6 @@ struct sink {
 	int waiting; /* the writer sleeps on cv */
 	struct timespec deadline; /* for stop */
 	int down; /* 0 up, 1 failed, 2 failure reported, 3 back, to report */
-	uint64_t written;
 	struct event *wake; /* on the loop: resume reading, report */
 	struct event *kick; /* on the loop: wake the writer, once per turn */
 	int kicking; /* kick is active */
@@ -59,7 +58,6 @@ struct sink {
 	size_t ndone;
 	void (*resume)(void *);
 	void *resume_arg;
-	int started;
 };
 
 static void sink_kick_cb(evutil_socket_t, short, void *);
@@ -214,7 +212,6 @@ sink_main(void *arg)
 			}
 		}
 		s->n -= done;
-		s->written += done;
 		if (rc < 0 && done < n) {
 			if (!s->down) {
 				s->down = 1;
@@ -309,7 +306,6 @@ sink_new(struct event_base *base, const char *name, const struct sink_ops *ops,
 		free(s);
 		return NULL;
 	}
-	s->started = 1;
 	return s;
 }
 

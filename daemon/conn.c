@@ -859,8 +859,8 @@ conn_resume(struct conn *c)
 		return;
 	ws_suspend(c->ws, 0);
 	bufferevent_enable(c->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
-		ws_input(c->ws);
+	/* Frames may wait in wslay's buffer with none in libevent's. */
+	ws_input(c->ws);
 }
 
 void

@@ -268,6 +268,12 @@ uint64_t ws_messages(const struct ws *);
 int ws_send(struct ws *, uint8_t opcode, const void *, size_t);
 int ws_opcode(const struct ws *);
 void ws_close_codes(const struct ws *, uint16_t *sent, uint16_t *received);
+/* Incremental UTF-8 check: a zeroed struct utf8 starts; complete when
+ * need is 0 again. */
+struct utf8 {
+	uint8_t need, lo, hi;
+};
+int utf8_check(struct utf8 *, const uint8_t *, size_t);
 
 /* conn.c */
 struct conn;

@@ -1,13 +1,18 @@
 /*
- * The websocket (RFC 6455) over a connected bufferevent, on a wslay 1.1.1
- * client context.  No message is buffered: wslay hands each data frame's
- * payload over in chunks, which go straight to the handler (the JSON
- * parser).  wslay answers pings and close frames, checks UTF-8 (failing
- * fast with 1007) and refuses masked or malformed server frames (1002).
- * Here: the keepalive (a ping every PingIntervalSec; any frame is a sign
- * of life; silence past PingIntervalSec + PongTimeoutSec ends it), and
- * MaxMessageBytes (the rest of a larger message is skipped, the
- * connection kept).
+ * The websocket (RFC 6455) over a connected bufferevent, on wslay 1.1.1's
+ * frame layer.  wslay_frame_recv() parses the frames (lengths, masks,
+ * control frames over 125 bytes or fragmented); the message rules are
+ * here: reserved bits, opcodes, fragmentation, UTF-8 of text messages and
+ * close reasons (1007), close codes, answering pings and closes.  Nothing
+ * is buffered: each data frame's payload goes to the handler (the JSON
+ * parser) chunk by chunk as it arrives.  Also here: the keepalive (a ping
+ * every PingIntervalSec; any frame is a sign of life; silence past
+ * PingIntervalSec + PongTimeoutSec ends it), and MaxMessageBytes (the
+ * rest of a larger message is skipped, the connection kept).
+ *
+ * Why not wslay's event layer: it checks UTF-8 one byte at a time through
+ * a table, a quarter of the event loop's time in the benchmark; the check
+ * here takes eight ASCII bytes a step (bench/RESULTS.md).
  */
 #include "config.h"
 
@@ -24,10 +29,13 @@
 
 #include "dcevents.h"
 
+#define CODE_NONE 1006 /* no close frame (yet) */
+#define CODE_EMPTY 1005 /* a close frame without a code */
+
 struct ws {
 	struct event_base *base;
 	struct bufferevent *bev;
-	wslay_event_context_ptr ctx;
+	wslay_frame_context_ptr fr;
 	struct ws_handler h;
 	ws_done_cb done;
 	void *done_arg;
@@ -40,115 +48,174 @@ struct ws {
 	uint64_t last_rx; /* monotonic ms of the last frame */
 	uint64_t pings;
 
-	int frame_data; /* the current frame carries message data */
-	int frame_fin;
+	/* The frame being received */
+	int in_frame;
+	uint8_t op;
+	uint8_t fin;
+	uint64_t left; /* payload bytes still to come */
+	uint8_t ctl[125]; /* a control frame's payload */
+	size_t ctl_len;
+
+	/* The data message being received */
 	int in_msg;
-	int msg_opcode; /* text or binary, of the message in progress */
-	int receiving; /* inside wslay_event_recv() */
-	int send_failed; /* by ws_send() while receiving */
+	int msg_opcode; /* text or binary */
+	struct utf8 utf8;
 	int oversize;
 	uint64_t msg_bytes;
 	uint64_t messages;
 
+	int read_done; /* a close came, or we failed the connection */
+	int close_sent;
+	uint16_t code_sent, code_received;
+	int receiving; /* inside ws_input() */
+	int send_failed;
 	int finished;
 	int suspended; /* outputs full: no reading, no liveness */
-	char reason[192]; /* set by ws_close() */
+	char reason[192];
 };
 
+/*
+ * UTF-8 (RFC 3629), incrementally: u says how many continuation bytes are
+ * due and the range of the next one (which excludes overlong forms,
+ * surrogates and code points past U+10FFFF at their first wrong byte).
+ * ASCII goes eight bytes a step.  0, or -1 at the first invalid byte.
+ */
+int
+utf8_check(struct utf8 *u, const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		uint8_t c;
+
+		if (u->need == 0) {
+			uint64_t w;
+
+			while (i + 8 <= n) {
+				memcpy(&w, p + i, 8);
+				if (w & 0x8080808080808080ULL)
+					break;
+				i += 8;
+			}
+			while (i < n && p[i] < 0x80)
+				i++;
+			if (i == n)
+				break;
+			c = p[i++];
+			u->lo = 0x80;
+			u->hi = 0xbf;
+			if (c < 0xc2 || c > 0xf4)
+				return -1;
+			else if (c < 0xe0)
+				u->need = 1;
+			else if (c < 0xf0) {
+				u->need = 2;
+				if (c == 0xe0)
+					u->lo = 0xa0;
+				else if (c == 0xed)
+					u->hi = 0x9f;
+			} else {
+				u->need = 3;
+				if (c == 0xf0)
+					u->lo = 0x90;
+				else if (c == 0xf4)
+					u->hi = 0x8f;
+			}
+			continue;
+		}
+		c = p[i++];
+		if (c < u->lo || c > u->hi)
+			return -1;
+		u->need--;
+		u->lo = 0x80;
+		u->hi = 0xbf;
+	}
+	return 0;
+}
+
 static ssize_t
-ws_recv_cb(
-    wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *arg)
+ws_recv_cb(uint8_t *buf, size_t len, int flags, void *arg)
 {
 	struct ws *ws = arg;
-	int n;
 
-	if (ws->suspended) {
-		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-		return -1;
-	}
-	n = evbuffer_remove(bufferevent_get_input(ws->bev), buf, len);
-	if (n <= 0) {
-		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-		return -1;
-	}
-	return n;
+	if (ws->suspended)
+		return 0;
+	return evbuffer_remove(bufferevent_get_input(ws->bev), buf, len);
 }
 
 /* Output only grows the bufferevent's buffer; libevent writes it out. */
 static ssize_t
-ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
-    int flags, void *arg)
+ws_send_cb(const uint8_t *data, size_t len, int flags, void *arg)
 {
 	struct ws *ws = arg;
 
-	if (bufferevent_write(ws->bev, data, len) == -1) {
-		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+	if (bufferevent_write(ws->bev, data, len) == -1)
 		return -1;
-	}
 	return (ssize_t)len;
 }
 
 static int
-ws_genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *arg)
+ws_genmask_cb(uint8_t *buf, size_t len, void *arg)
 {
 	return RAND_bytes(buf, (int)len) == 1 ? 0 : -1;
 }
 
-static void
-ws_frame_start_cb(wslay_event_context_ptr ctx,
-    const struct wslay_event_on_frame_recv_start_arg *a, void *arg)
+/* One whole frame, masked, into the output buffer. */
+static int
+ws_write(struct ws *ws, uint8_t op, const void *data, size_t len)
 {
-	struct ws *ws = arg;
+	struct wslay_frame_iocb f = {
+		.fin = 1,
+		.opcode = op,
+		.mask = 1,
+		.payload_length = len,
+		.data = data,
+		.data_length = len,
+	};
 
-	ws->last_rx = clock_ms();
-	if (log_get_verbosity() > 1)
-		log_debug("frame: opcode %u, %llu bytes%s", a->opcode,
-		    (unsigned long long)a->payload_length,
-		    a->fin ? "" : ", more to come");
-	ws->frame_fin = a->fin;
-	ws->frame_data = a->opcode == WSLAY_CONTINUATION_FRAME ||
-	    a->opcode == WSLAY_TEXT_FRAME || a->opcode == WSLAY_BINARY_FRAME;
-	if (!ws->frame_data || a->opcode == WSLAY_CONTINUATION_FRAME)
-		return;
-	ws->in_msg = 1;
-	ws->msg_opcode = a->opcode;
-	ws->oversize = 0;
-	ws->msg_bytes = 0;
-	ws->h.begin(ws->h.arg);
+	if (wslay_frame_send(ws->fr, &f) != (ssize_t)len) {
+		ws->send_failed = 1;
+		return -1;
+	}
+	return 0;
 }
 
+/* The close frame, once; nothing is sent after it. */
 static void
-ws_frame_chunk_cb(wslay_event_context_ptr ctx,
-    const struct wslay_event_on_frame_recv_chunk_arg *a, void *arg)
+ws_send_close(struct ws *ws, uint16_t code, const char *reason, size_t n)
 {
-	struct ws *ws = arg;
+	uint8_t p[125];
 
-	if (!ws->frame_data || !ws->in_msg || ws->oversize)
+	if (ws->close_sent)
 		return;
-	ws->msg_bytes += a->data_length;
-	if (ws->msg_bytes > ws->max_bytes) {
-		ws->oversize = 1;
-		ws->h.abort(ws->h.arg);
-		log_warn("a message larger than MaxMessageBytes=%llu was "
-			 "skipped; the connection is kept",
-		    (unsigned long long)ws->max_bytes);
+	ws->close_sent = 1;
+	ws->code_sent = code != 0 ? code : CODE_EMPTY;
+	if (code == 0) {
+		ws_write(ws, WSLAY_CONNECTION_CLOSE, NULL, 0);
 		return;
 	}
-	ws->h.data(ws->h.arg, a->data, a->data_length);
+	if (n > sizeof p - 2)
+		n = sizeof p - 2;
+	p[0] = (uint8_t)(code >> 8);
+	p[1] = (uint8_t)code;
+	memcpy(p + 2, reason, n);
+	ws_write(ws, WSLAY_CONNECTION_CLOSE, p, n + 2);
 }
 
+/* The server broke the protocol: close with code, take nothing more. */
 static void
-ws_frame_end_cb(wslay_event_context_ptr ctx, void *arg)
+ws_fail(struct ws *ws, uint16_t code, const char *what)
 {
-	struct ws *ws = arg;
-
-	if (!ws->frame_data || !ws->frame_fin || !ws->in_msg)
-		return;
-	ws->in_msg = 0;
-	if (!ws->oversize) {
-		ws->messages++;
-		ws->h.end(ws->h.arg);
-	}
+	if (code == 1007)
+		snprintf(ws->reason, sizeof ws->reason,
+		    "invalid UTF-8 from the server (closed with 1007)");
+	else
+		snprintf(ws->reason, sizeof ws->reason,
+		    "websocket protocol error from the server: %s "
+		    "(closed with %u)",
+		    what, code);
+	ws->read_done = 1;
+	ws_send_close(ws, code, NULL, 0);
 }
 
 /* Report the end once, with the best reason we have. */
@@ -156,92 +223,236 @@ static void
 ws_finish(struct ws *ws, const char *why)
 {
 	char buf[192];
-	uint16_t got, sent;
 
 	if (ws->finished)
 		return;
 	ws->finished = 1;
 	event_del(ws->ping_ev);
 	event_del(ws->live_ev);
-	if (why == NULL) {
-		got = wslay_event_get_status_code_received(ws->ctx);
-		sent = wslay_event_get_status_code_sent(ws->ctx);
-		if (ws->reason[0] != '\0')
-			why = ws->reason;
-		else if (sent == WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA)
-			why =
-			    "invalid UTF-8 from the server (closed with 1007)";
-		else if (sent == WSLAY_CODE_PROTOCOL_ERROR)
-			why = "websocket protocol error from the server "
-			      "(closed with 1002)";
-		else if (wslay_event_get_close_received(ws->ctx)) {
-			snprintf(buf, sizeof buf,
-			    "the server closed the websocket (code %u)", got);
-			why = buf;
-		} else {
-			snprintf(buf, sizeof buf, "websocket closed (code %u)",
-			    sent);
-			why = buf;
-		}
+	if (why == NULL && ws->reason[0] != '\0')
+		why = ws->reason;
+	else if (why == NULL) {
+		snprintf(buf, sizeof buf,
+		    "the server closed the websocket (code %u)",
+		    ws->code_received);
+		why = buf;
 	}
 	ws->done(ws->done_arg, why);
 }
 
-/* Send what wslay queued; notice when both directions are finished. */
+/* Finished when the close went both ways, or a send failed. */
 static void
 ws_flush(struct ws *ws)
 {
 	if (ws->finished)
 		return;
-	if (wslay_event_want_write(ws->ctx) && wslay_event_send(ws->ctx) != 0) {
+	if (ws->send_failed)
 		ws_finish(ws, "websocket send failed");
+	else if (ws->close_sent && ws->read_done)
+		ws_finish(ws, NULL);
+}
+
+static int
+ws_valid_code(unsigned code)
+{
+	return (code >= 1000 && code <= 1011 && code != 1004 &&
+		   code != 1005 && code != 1006) ||
+	    (code >= 3000 && code <= 4999);
+}
+
+static void
+ws_close_received(struct ws *ws)
+{
+	struct utf8 u = { 0 };
+	unsigned code;
+
+	if (ws->ctl_len == 0) {
+		ws->code_received = CODE_EMPTY;
+		ws->read_done = 1;
+		ws_send_close(ws, 0, NULL, 0);
 		return;
 	}
-	if (!wslay_event_want_read(ws->ctx) && !wslay_event_want_write(ws->ctx))
-		ws_finish(ws, NULL);
+	if (ws->ctl_len == 1) {
+		ws_fail(ws, 1002, "a close frame with a 1-byte payload");
+		return;
+	}
+	code = (unsigned)ws->ctl[0] << 8 | ws->ctl[1];
+	if (!ws_valid_code(code)) {
+		char what[64];
+
+		snprintf(what, sizeof what, "close code %u", code);
+		ws_fail(ws, 1002, what);
+		return;
+	}
+	if (utf8_check(&u, ws->ctl + 2, ws->ctl_len - 2) != 0 || u.need != 0) {
+		ws_fail(ws, 1007, NULL);
+		return;
+	}
+	ws->code_received = (uint16_t)code;
+	ws->read_done = 1;
+	ws_send_close(ws, (uint16_t)code, NULL, 0);
+}
+
+/* A frame header: check it against the message in progress. */
+static int
+ws_frame_start(struct ws *ws, const struct wslay_frame_iocb *f)
+{
+	ws->last_rx = clock_ms();
+	if (log_get_verbosity() > 1)
+		log_debug("frame: opcode %u, %llu bytes%s", f->opcode,
+		    (unsigned long long)f->payload_length,
+		    f->fin ? "" : ", more to come");
+	if (f->rsv != 0) {
+		ws_fail(ws, 1002, "reserved bits set");
+		return -1;
+	}
+	if (f->mask) {
+		ws_fail(ws, 1002, "a masked frame");
+		return -1;
+	}
+	switch (f->opcode) {
+	case WSLAY_CONTINUATION_FRAME:
+		if (!ws->in_msg) {
+			ws_fail(ws, 1002, "a continuation frame out of a message");
+			return -1;
+		}
+		break;
+	case WSLAY_TEXT_FRAME:
+	case WSLAY_BINARY_FRAME:
+		if (ws->in_msg) {
+			ws_fail(ws, 1002, "a new message inside a fragmented one");
+			return -1;
+		}
+		ws->in_msg = 1;
+		ws->msg_opcode = f->opcode;
+		memset(&ws->utf8, 0, sizeof ws->utf8);
+		ws->oversize = 0;
+		ws->msg_bytes = 0;
+		ws->h.begin(ws->h.arg);
+		break;
+	case WSLAY_CONNECTION_CLOSE:
+	case WSLAY_PING:
+	case WSLAY_PONG:
+		ws->ctl_len = 0;
+		break;
+	default: {
+		char what[32];
+
+		snprintf(what, sizeof what, "opcode %u", f->opcode);
+		ws_fail(ws, 1002, what);
+		return -1;
+	}
+	}
+	ws->in_frame = 1;
+	ws->op = f->opcode;
+	ws->fin = f->fin;
+	ws->left = f->payload_length;
+	return 0;
+}
+
+/* A piece of the frame's payload. */
+static int
+ws_frame_data(struct ws *ws, const uint8_t *p, size_t n)
+{
+	if (ws->op & 0x8) {
+		/* wslay_frame_recv() refuses control frames over 125 bytes */
+		memcpy(ws->ctl + ws->ctl_len, p, n);
+		ws->ctl_len += n;
+		return 0;
+	}
+	if (ws->msg_opcode == WSLAY_TEXT_FRAME &&
+	    utf8_check(&ws->utf8, p, n) != 0) {
+		ws_fail(ws, 1007, NULL);
+		return -1;
+	}
+	if (ws->oversize || n == 0)
+		return 0;
+	ws->msg_bytes += n;
+	if (ws->msg_bytes > ws->max_bytes) {
+		ws->oversize = 1;
+		ws->h.abort(ws->h.arg);
+		log_warn("a message larger than MaxMessageBytes=%llu was "
+			 "skipped; the connection is kept",
+		    (unsigned long long)ws->max_bytes);
+		return 0;
+	}
+	ws->h.data(ws->h.arg, p, n);
+	return 0;
+}
+
+static void
+ws_frame_end(struct ws *ws)
+{
+	ws->in_frame = 0;
+	switch (ws->op) {
+	case WSLAY_CONNECTION_CLOSE:
+		ws_close_received(ws);
+		return;
+	case WSLAY_PING:
+		if (!ws->close_sent)
+			ws_write(ws, WSLAY_PONG, ws->ctl, ws->ctl_len);
+		return;
+	case WSLAY_PONG:
+		return;
+	}
+	if (!ws->fin)
+		return;
+	if (ws->msg_opcode == WSLAY_TEXT_FRAME && ws->utf8.need != 0) {
+		ws_fail(ws, 1007, NULL);
+		return;
+	}
+	ws->in_msg = 0;
+	if (!ws->oversize) {
+		ws->messages++;
+		ws->h.end(ws->h.arg);
+	}
 }
 
 void
 ws_input(struct ws *ws)
 {
-	int rc;
+	struct wslay_frame_iocb f;
+	ssize_t r;
 
 	if (ws->finished)
 		return;
 	ws->receiving = 1;
-	rc = wslay_event_recv(ws->ctx);
+	while (!ws->read_done && !ws->suspended && !ws->send_failed) {
+		r = wslay_frame_recv(ws->fr, &f);
+		if (r == WSLAY_ERR_WANT_READ)
+			break;
+		if (r < 0) {
+			ws_fail(ws, 1002, "a malformed frame");
+			break;
+		}
+		if (!ws->in_frame && ws_frame_start(ws, &f) != 0)
+			break;
+		ws->left -= f.data_length;
+		if (ws_frame_data(ws, f.data, f.data_length) != 0)
+			break;
+		if (ws->left == 0)
+			ws_frame_end(ws);
+	}
 	ws->receiving = 0;
-	if (rc != 0) {
-		ws_finish(ws, "websocket receive failed");
-		return;
-	}
-	if (ws->send_failed) {
-		ws_finish(ws, "websocket send failed");
-		return;
-	}
 	ws_flush(ws);
 }
 
 /*
- * Send one data message (WSLAY_TEXT_FRAME or WSLAY_BINARY_FRAME) at once,
- * after what is queued already: from a handler callback it goes out ahead
- * of the frames wslay queues later in the same input (a close, a pong), so
- * that answers keep the order of what they answer.  Outside a callback
- * the flush may end the websocket (its done callback runs).
+ * Send one data message (WSLAY_TEXT_FRAME or WSLAY_BINARY_FRAME), after
+ * what was sent before.  Outside ws_input() a failure ends the websocket
+ * (its done callback runs).
  */
 int
 ws_send(struct ws *ws, uint8_t opcode, const void *data, size_t len)
 {
-	struct wslay_event_msg msg = { opcode, data, len };
-
-	if (ws->finished ||
-	    (opcode != WSLAY_TEXT_FRAME && opcode != WSLAY_BINARY_FRAME) ||
-	    wslay_event_queue_msg(ws->ctx, &msg) != 0)
+	if (ws->finished || ws->close_sent || ws->send_failed ||
+	    (opcode != WSLAY_TEXT_FRAME && opcode != WSLAY_BINARY_FRAME))
 		return -1;
-	if (!ws->receiving)
-		ws_flush(ws);
-	else if (wslay_event_send(ws->ctx) != 0)
-		ws->send_failed = 1; /* ws_input() ends it after wslay */
+	if (ws_write(ws, opcode, data, len) != 0) {
+		if (!ws->receiving)
+			ws_flush(ws);
+		return -1;
+	}
 	return 0;
 }
 
@@ -249,17 +460,15 @@ static void
 ws_ping_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct ws *ws = arg;
-	struct wslay_event_msg ping;
 	uint8_t seq[8];
 
+	if (ws->close_sent)
+		return;
 	ws->pings++;
 	for (int i = 0; i < 8; i++)
 		seq[i] = (uint8_t)(ws->pings >> (56 - 8 * i));
-	ping.opcode = WSLAY_PING;
-	ping.msg = seq;
-	ping.msg_length = sizeof seq;
-	if (wslay_event_queue_msg(ws->ctx, &ping) == 0)
-		ws_flush(ws);
+	ws_write(ws, WSLAY_PING, seq, sizeof seq);
+	ws_flush(ws);
 }
 
 /* Fires when the connection may have been silent too long; re-arms if not. */
@@ -286,13 +495,10 @@ struct ws *
 ws_new(struct event_base *base, struct bufferevent *bev, const struct conf *c,
     const struct ws_handler *h, ws_done_cb done, void *arg)
 {
-	struct wslay_event_callbacks cbs = {
+	struct wslay_frame_callbacks cbs = {
 		.recv_callback = ws_recv_cb,
 		.send_callback = ws_send_cb,
 		.genmask_callback = ws_genmask_cb,
-		.on_frame_recv_start_callback = ws_frame_start_cb,
-		.on_frame_recv_chunk_callback = ws_frame_chunk_cb,
-		.on_frame_recv_end_callback = ws_frame_end_cb,
 	};
 	struct ws *ws;
 	struct timeval tv;
@@ -308,11 +514,11 @@ ws_new(struct event_base *base, struct bufferevent *bev, const struct conf *c,
 	ws->ping_ms = c->ping_interval_ms;
 	ws->dead_ms = c->ping_interval_ms + c->pong_timeout_ms;
 	ws->last_rx = clock_ms();
-	if (wslay_event_context_client_init(&ws->ctx, &cbs, ws) != 0) {
+	ws->code_sent = ws->code_received = CODE_NONE;
+	if (wslay_frame_context_init(&ws->fr, &cbs, ws) != 0) {
 		free(ws);
 		return NULL;
 	}
-	wslay_event_config_set_no_buffering(ws->ctx, 1);
 	ws->ping_ev = event_new(base, -1, EV_PERSIST, ws_ping_cb, ws);
 	ws->live_ev = event_new(base, -1, 0, ws_live_cb, ws);
 	tv = tv_ms(ws->ping_ms);
@@ -333,8 +539,7 @@ ws_close(struct ws *ws, uint16_t code, const char *reason)
 	if (ws->finished)
 		return;
 	snprintf(ws->reason, sizeof ws->reason, "%s", reason);
-	wslay_event_queue_close(ws->ctx, code, (const uint8_t *)reason,
-	    strlen(reason) > 120 ? 120 : strlen(reason));
+	ws_send_close(ws, code, reason, strlen(reason));
 	ws_flush(ws);
 }
 
@@ -376,8 +581,8 @@ ws_opcode(const struct ws *ws)
 void
 ws_close_codes(const struct ws *ws, uint16_t *sent, uint16_t *received)
 {
-	*sent = wslay_event_get_status_code_sent(ws->ctx);
-	*received = wslay_event_get_status_code_received(ws->ctx);
+	*sent = ws->code_sent;
+	*received = ws->code_received;
 }
 
 void
@@ -391,6 +596,6 @@ ws_free(struct ws *ws)
 		event_free(ws->ping_ev);
 	if (ws->live_ev != NULL)
 		event_free(ws->live_ev);
-	wslay_event_context_free(ws->ctx);
+	wslay_frame_context_free(ws->fr);
 	free(ws);
 }

@@ -314,6 +314,131 @@ test_escape(void)
 	free(s);
 }
 
+/*
+ * The reference: UTF-8 by its definition (RFC 3629), decoded a whole
+ * string at a time: lead byte, continuation bytes 10xxxxxx, the shortest
+ * form, no surrogates, nothing past U+10FFFF.
+ */
+static int
+utf8_ref(const uint8_t *p, size_t n)
+{
+	static const uint32_t min[] = { 0, 0, 0x80, 0x800, 0x10000 };
+	size_t i = 0;
+
+	while (i < n) {
+		uint32_t cp;
+		size_t k;
+
+		if (p[i] < 0x80)
+			k = 1, cp = p[i];
+		else if ((p[i] & 0xe0) == 0xc0)
+			k = 2, cp = p[i] & 0x1f;
+		else if ((p[i] & 0xf0) == 0xe0)
+			k = 3, cp = p[i] & 0x0f;
+		else if ((p[i] & 0xf8) == 0xf0)
+			k = 4, cp = p[i] & 0x07;
+		else
+			return 0;
+		if (i + k > n)
+			return 0;
+		for (size_t j = 1; j < k; j++) {
+			if ((p[i + j] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (p[i + j] & 0x3f);
+		}
+		if (cp < min[k] || (cp >= 0xd800 && cp <= 0xdfff) ||
+		    cp > 0x10ffff)
+			return 0;
+		i += k;
+	}
+	return 1;
+}
+
+/* utf8_check() over p, in pieces cut at cut (none if cut >= n). */
+static int
+utf8_ours(const uint8_t *p, size_t n, size_t cut)
+{
+	struct utf8 u = { 0 };
+
+	if (cut < n && utf8_check(&u, p, cut) != 0)
+		return 0;
+	if (cut >= n)
+		cut = 0;
+	return utf8_check(&u, p + cut, n - cut) == 0 && u.need == 0;
+}
+
+static void
+test_utf8(void)
+{
+	/* Around every boundary of the ranges in utf8_check() */
+	static const uint8_t edge[] = { 0x00, 0x41, 0x7f, 0x80, 0x81, 0x8f,
+		0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xe1,
+		0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xff };
+	size_t ne = sizeof edge, bad = 0, nvalid = 0, tried = 0;
+	uint8_t b[64];
+
+	/* Every string of one, two and three bytes, cut after the first */
+	for (size_t n = 1; n <= 3; n++)
+		for (uint32_t v = 0; v < 1u << (8 * n); v++) {
+			int want;
+
+			for (size_t j = 0; j < n; j++)
+				b[j] = (uint8_t)(v >> (8 * (n - 1 - j)));
+			want = utf8_ref(b, n);
+			tried++;
+			nvalid += (size_t)want;
+			if (utf8_ours(b, n, n) != want ||
+			    utf8_ours(b, n, 1) != want)
+				bad++;
+		}
+	ok(bad == 0 && nvalid > 60000,
+	    "UTF-8: every string of up to 3 bytes (%zu, %zu valid), whole and "
+	    "in two pieces, as RFC 3629 says (%zu differ)",
+	    tried, nvalid, bad);
+
+	/* Four-byte strings from the edge values, every cut */
+	bad = nvalid = tried = 0;
+	for (size_t i = 0; i < ne * ne * ne * ne; i++) {
+		b[0] = edge[i % ne];
+		b[1] = edge[i / ne % ne];
+		b[2] = edge[i / ne / ne % ne];
+		b[3] = edge[i / ne / ne / ne];
+		int want = utf8_ref(b, 4);
+
+		tried++;
+		nvalid += (size_t)want;
+		for (size_t cut = 1; cut <= 4; cut++)
+			if (utf8_ours(b, 4, cut) != want)
+				bad++;
+	}
+	ok(bad == 0 && nvalid > 1000,
+	    "UTF-8: %zu four-byte strings of edge values (%zu valid), at "
+	    "every cut (%zu differ)",
+	    tried, nvalid, bad);
+
+	/* A character or a bad byte at every offset of the ASCII run */
+	bad = 0;
+	for (size_t at = 0; at < 40; at++) {
+		static const char *ins[] = { "\xf0\x9f\x98\x80", "\xc3\xa9",
+			"\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82" };
+
+		for (size_t k = 0; k < sizeof ins / sizeof *ins; k++) {
+			size_t m = strlen(ins[k]);
+
+			memset(b, 'a', sizeof b);
+			memcpy(b + at, ins[k], m);
+			for (size_t n = at + m; n <= sizeof b; n += 7)
+				if (utf8_ours(b, n, n) != utf8_ref(b, n) ||
+				    utf8_ours(b, n, at + 1) != utf8_ref(b, n))
+					bad++;
+		}
+	}
+	ok(bad == 0,
+	    "UTF-8: characters and bad bytes after 0-39 ASCII bytes, found "
+	    "(%zu differ)",
+	    bad);
+}
+
 int
 main(void)
 {
@@ -324,5 +449,6 @@ main(void)
 	test_parse();
 	test_backoff();
 	test_escape();
+	test_utf8();
 	return done();
 }

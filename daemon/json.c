@@ -43,20 +43,23 @@ struct json {
 	size_t excerpt_len;
 };
 
+#define KEY(name, key) { name, sizeof name - 1, key }
 static const struct {
 	const char *name;
+	size_t len;
 	enum json_key key;
 } json_keys[] = {
-	{ "type", JK_TYPE },
-	{ "action", JK_ACTION },
-	{ "state", JK_STATE },
-	{ "uuid", JK_UUID },
-	{ "resource_uri", JK_RESOURCE_URI },
-	{ "datetime", JK_DATETIME },
-	{ "date", JK_DATE },
-	{ "parents", JK_PARENTS },
-	{ "data", JK_DATA },
+	KEY("type", JK_TYPE),
+	KEY("action", JK_ACTION),
+	KEY("state", JK_STATE),
+	KEY("uuid", JK_UUID),
+	KEY("resource_uri", JK_RESOURCE_URI),
+	KEY("datetime", JK_DATETIME),
+	KEY("date", JK_DATE),
+	KEY("parents", JK_PARENTS),
+	KEY("data", JK_DATA),
 };
+#undef KEY
 
 static struct span
 json_store(struct json *j, const void *p, size_t n)
@@ -202,7 +205,7 @@ json_map_key(void *ctx, const unsigned char *s, size_t n)
 		return 1;
 	j->key = JK_OTHER;
 	for (size_t i = 0; i < sizeof json_keys / sizeof json_keys[0]; i++) {
-		if (strlen(json_keys[i].name) == n &&
+		if (json_keys[i].len == n &&
 		    memcmp(json_keys[i].name, s, n) == 0) {
 			j->key = json_keys[i].key;
 			return 1;

@@ -534,6 +534,45 @@ test_formats(void)
 	conf_free(c);
 }
 
+/* plain_span() against the byte-by-byte definition, every length and
+ * position around its sixteen-byte steps. */
+static void
+test_plain_span(void)
+{
+	static const unsigned char bad[] = { '"', '\\', ']', 0x7f, 0x00, 0x1f,
+		'\n' };
+	size_t differ = 0, tried = 0;
+	char p[80];
+
+	for (size_t n = 0; n <= sizeof p; n++)
+		for (size_t at = 0; at <= n; at++)
+			for (size_t k = 0; k < sizeof bad; k++) {
+				size_t want = n, got;
+
+				memset(p, 'a', sizeof p);
+				for (size_t j = 0; j < n; j++)
+					p[j] = (char)(0x20 + (j * 7 + at) % 0x5f);
+				if (at < n)
+					p[at] = (char)bad[k];
+				for (size_t j = 0; j < n; j++) {
+					unsigned char ch = (unsigned char)p[j];
+
+					if (ch < 0x20 || ch == '"' || ch == '\\' ||
+					    ch == ']' || ch == 0x7f) {
+						want = j;
+						break;
+					}
+				}
+				got = plain_span(p, n, '"', '\\', ']', 0x7f);
+				tried++;
+				differ += got != want;
+			}
+	ok(differ == 0,
+	    "plain_span: %zu strings of 0-80 bytes, a byte to escape at every "
+	    "place, found where the byte loop finds it (%zu differ)",
+	    tried, differ);
+}
+
 int
 main(void)
 {
@@ -545,6 +584,7 @@ main(void)
 	test_field_names();
 	test_dedup();
 	test_formats();
+	test_plain_span();
 	json_free(J);
 	return done();
 }

@@ -182,6 +182,12 @@ class Proc:
             self.errlog.write(s + "\n")
             self.errlog.flush()
 
+    def cpu_now_us(self):
+        """User + system CPU so far, all threads (/proc/PID/stat)."""
+        with open("/proc/%d/stat" % self.p.pid) as f:
+            v = f.read().rsplit(")", 1)[1].split()
+        return (int(v[11]) + int(v[12])) * 1e6 / os.sysconf("SC_CLK_TCK")
+
     def seen(self, text):
         for t, s in self.lines:
             if text in s:
@@ -413,6 +419,7 @@ class Rsyslog:
         Rsyslog.seq += 1
         n = Rsyslog.seq
         self.file = os.path.join(T, "rsyslog-%d.log" % n)
+        self.off = self.count = 0
         work = os.path.join(T, "rsyslog-work-%d" % n)
         os.makedirs(work, exist_ok=True)
         self.udp, self.tcp = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_STREAM)
@@ -456,11 +463,17 @@ action(type="omfile" file="{T}/rsyslog-internal-{n}.log")
             return []
 
     def nlines(self):
+        """Lines so far, reading only what was added since the last call:
+        the run being measured shares the CPU with this poll."""
         try:
             with open(self.file, "rb") as f:
-                return sum(buf.count(b"\n") for buf in iter(lambda: f.read(1 << 20), b""))
+                f.seek(self.off)
+                for buf in iter(lambda: f.read(1 << 20), b""):
+                    self.off += len(buf)
+                    self.count += buf.count(b"\n")
         except FileNotFoundError:
-            return 0
+            pass
+        return self.count
 
     def wait(self, want, sent_done, timeout):
         """Until want lines, or no growth for 2 s once the sender is done."""
@@ -607,6 +620,7 @@ def twice(fn, *args):
 def run_journal(who, n):
     ident = "%s-journal" % who
     jd = Journald()
+    sink0 = jd.proc.cpu_now_us()
     try:
         if who == "ceiling":
             recs = os.path.join(T, "journal-records.bin")
@@ -615,18 +629,23 @@ def run_journal(who, n):
                                stdout=subprocess.PIPE, text=True, check=True)
             out = dict(kv.split("=") for kv in r.stdout.split())
             t_end = jd.marker(ident, 300)
+            sink_cpu = (jd.proc.cpu_now_us() - sink0) / n
             got = jd.count(ident)
             fields = jd.json("SYSLOG_IDENTIFIER=" + ident, "MESSAGE_ID=" + CONTAINER_MID,
                              "-n", "1")
             return row("journal", "ceiling: sd_journal_sendv loop (C)", events=n,
                        received=got,
                        rate=got / ((t_end - int(out["start_real_ns"])) / 1e9),
-                       cpu=int(out["cpu_us"]) / n, kind="ceiling",
-                       fields=nfields(fields[0]))
+                       cpu=int(out["cpu_us"]) / n, sink_cpu=sink_cpu,
+                       kind="ceiling", fields=nfields(fields[0]))
         lg = LoadGen(n, pool=n, name="lg-" + ident)
         c = consumer(who, lg.url, "journal", ident)
         sampler = RssSampler(c)
+        # The sink is polled (a journalctl each time) only once the load
+        # generator is done: the poll would take CPU from the run.
+        wait_until(lg.sent, 900, 0.05)
         t_end = jd.marker(ident, 900)
+        sink_cpu = (jd.proc.cpu_now_us() - sink0) / n
         hwm, samples = finish_consumer(c, sampler)
         first = lg.first()
         lg.stop()
@@ -636,7 +655,8 @@ def run_journal(who, n):
         return row("journal", who, events=n, received=got,
                    rate=got / ((t_end - first) / 1e9), cpu=c.cpu_us() / n,
                    rss=hwm, anon=RssSampler.peak_anon(samples), kind=who,
-                   split=c.cpu_split(n), fields=nfields(fields[0]))
+                   split=c.cpu_split(n), sink_cpu=sink_cpu,
+                   fields=nfields(fields[0]))
     finally:
         jd.stop()
 
@@ -655,6 +675,7 @@ def run_syslog(who, proto, n):
     ident = "%s-%s" % (who, sink)
     rs = Rsyslog()
     port = rs.udp if proto == "udp" else rs.tcp
+    sink0 = rs.proc.cpu_now_us()
     try:
         if who == "ceiling":
             recs = os.path.join(T, "syslog-records.bin")
@@ -664,17 +685,21 @@ def run_syslog(who, proto, n):
                                stdout=subprocess.PIPE, text=True, check=True)
             out = dict(kv.split("=") for kv in r.stdout.split())
             rs.wait(n + 1, lambda: True, 300)
+            sink_cpu = (rs.proc.cpu_now_us() - sink0) / n
             t_end, ev = syslog_times(rs.lines())
             return row(sink, "ceiling: send() loop (C)", events=n, received=len(ev),
                        rate=len(ev) / ((t_end - int(out["start_real_ns"])) / 1e9),
-                       cpu=int(out["cpu_us"]) / n, kind="ceiling")
+                       cpu=int(out["cpu_us"]) / n, sink_cpu=sink_cpu,
+                       kind="ceiling")
         lg = LoadGen(n, pool=n, name="lg-" + ident)
         c = consumer(who, lg.url, sink, ident,
                      syslog="%s://127.0.0.1:%d" % (proto, port) if who == "dcevents"
                      else "%s:%d" % (proto, port))
         sampler = RssSampler(c)
         marker = "message skipped: invalid JSON: END"
+        wait_until(lg.sent, 900, 0.05)  # as for the journal
         rs.wait(n + 1, lambda: c.seen(marker), 900)
+        sink_cpu = (rs.proc.cpu_now_us() - sink0) / n
         hwm, samples = finish_consumer(c, sampler)
         first = lg.first()
         lg.stop()
@@ -682,7 +707,7 @@ def run_syslog(who, proto, n):
         return row(sink, who, events=n, received=len(ev),
                    rate=len(ev) / ((t_end - first) / 1e9), cpu=c.cpu_us() / n,
                    rss=hwm, anon=RssSampler.peak_anon(samples), kind=who,
-                   split=c.cpu_split(n))
+                   split=c.cpu_split(n), sink_cpu=sink_cpu)
     finally:
         rs.stop()
 
@@ -818,6 +843,8 @@ def main():
                                           N_SYSLOG)
                                for p in ("udp", "tcp")
                                for w in ("ceiling", "dcevents", "pypeer")],
+            "syslog-tcp": lambda: [run_syslog(w, "tcp", N_SYSLOG)
+                                   for w in ("ceiling", "dcevents")],
             "latency": lambda: [run_latency(w, s) for w in ("dcevents", "pypeer")
                                 for s in ("stdout", "journal", "syslog-udp",
                                           "syslog-tcp")],

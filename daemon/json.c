@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,8 +28,27 @@ enum json_key {
 	JK_DATA
 };
 
+/*
+ * yajl's blocks, kept from one message to the next: each message has a
+ * handle of its own (yajl 2 cannot reset one), and each handle allocates
+ * the same few blocks, the lexer's 2 KiB buffer among them, which is too
+ * large for malloc's per-thread cache.  At most JSON_KEEP blocks of at
+ * most JSON_KEEP_MAX bytes are kept.
+ */
+#define JSON_KEEP 8
+#define JSON_KEEP_MAX (16 * 1024)
+union jblock {
+	size_t size; /* usable bytes after this header */
+	max_align_t align;
+};
+struct jkeep {
+	union jblock *b[JSON_KEEP];
+	int n;
+};
+
 struct json {
 	yajl_handle h;
+	struct jkeep keep;
 	struct event ev;
 	int depth; /* 1 inside the top-level object */
 	enum json_key key; /* the current top-level member */
@@ -263,6 +283,60 @@ static const yajl_callbacks json_callbacks = {
 	.yajl_end_array = json_end_array,
 };
 
+/* The smallest kept block that is large enough, or a new one. */
+static void *
+jmalloc(void *ctx, size_t n)
+{
+	struct jkeep *k = &((struct json *)ctx)->keep;
+	union jblock *b;
+	int best = -1;
+
+	for (int i = 0; i < k->n; i++)
+		if (k->b[i]->size >= n &&
+		    (best == -1 || k->b[i]->size < k->b[best]->size))
+			best = i;
+	if (best != -1) {
+		b = k->b[best];
+		k->b[best] = k->b[--k->n];
+		return b + 1;
+	}
+	if (n > SIZE_MAX - sizeof *b || (b = malloc(sizeof *b + n)) == NULL)
+		return NULL;
+	b->size = n;
+	return b + 1;
+}
+
+static void
+jfree(void *ctx, void *p)
+{
+	struct jkeep *k = &((struct json *)ctx)->keep;
+	union jblock *b;
+
+	if (p == NULL)
+		return;
+	b = (union jblock *)p - 1;
+	if (k->n < JSON_KEEP && b->size <= JSON_KEEP_MAX)
+		k->b[k->n++] = b;
+	else
+		free(b);
+}
+
+static void *
+jrealloc(void *ctx, void *p, size_t n)
+{
+	union jblock *b;
+
+	if (p == NULL)
+		return jmalloc(ctx, n);
+	b = (union jblock *)p - 1;
+	if (b->size >= n)
+		return p;
+	if (n > SIZE_MAX - sizeof *b || (b = realloc(b, sizeof *b + n)) == NULL)
+		return NULL;
+	b->size = n;
+	return b + 1;
+}
+
 struct json *
 json_new(void)
 {
@@ -276,6 +350,8 @@ json_free(struct json *j)
 		return;
 	if (j->h != NULL)
 		yajl_free(j->h);
+	while (j->keep.n > 0)
+		free(j->keep.b[--j->keep.n]);
 	free(strbuf_finish(&j->ev.buf));
 	free(j);
 }
@@ -284,17 +360,22 @@ json_free(struct json *j)
 void
 json_begin(struct json *j)
 {
+	yajl_alloc_funcs af = { jmalloc, jrealloc, jfree, j };
 	struct event *e = &j->ev;
-	struct strbuf keep = e->buf;
+	struct strbuf buf;
+	struct jkeep keep;
 
 	if (j->h != NULL)
 		yajl_free(j->h);
+	buf = e->buf;
+	keep = j->keep;
 	memset(j, 0, sizeof *j);
-	e->buf = keep;
+	e->buf = buf;
+	j->keep = keep;
 	strbuf_reset(&e->buf);
 	e->type = e->action = e->state = e->uuid = e->resource_uri =
 	    e->datetime = e->error = (struct span){ SPAN_NONE, 0 };
-	if ((j->h = yajl_alloc(&json_callbacks, NULL, j)) == NULL) {
+	if ((j->h = yajl_alloc(&json_callbacks, &af, j)) == NULL) {
 		j->failed = 1;
 		j->why = "out of memory";
 	}

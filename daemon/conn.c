@@ -17,6 +17,7 @@
 
 #include <netinet/in.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -695,6 +696,69 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	conn_connect(arg);
 }
 
+/* Does one of the directories in list (colon-separated) hold a hash link? */
+static int
+has_hash_links(const char *list)
+{
+	char path[4096];
+	const char *p = list;
+
+	while (*p != '\0') {
+		size_t n = strcspn(p, ":");
+		DIR *d;
+		struct dirent *de;
+		int found = 0;
+
+		if (n > 0 && n < sizeof path) {
+			memcpy(path, p, n);
+			path[n] = '\0';
+			if ((d = opendir(path)) != NULL) {
+				while (!found && (de = readdir(d)) != NULL) {
+					const char *f = de->d_name;
+
+					/* HHHHHHHH.N: the subject's hash */
+					found = strspn(f, "0123456789abcdef") == 8 &&
+					    f[8] == '.' && f[9] >= '0' &&
+					    f[9] <= '9';
+				}
+				closedir(d);
+			}
+		}
+		if (found)
+			return 1;
+		p += n;
+		if (*p == ':')
+			p++;
+	}
+	return 0;
+}
+
+/*
+ * The trust anchors for a TLS context: CAFile and CAPath when set, else
+ * the system's.  OpenSSL's default paths read the whole bundle file at
+ * once (on Debian the ca-certificates.crt of about 140 certificates: 1.4
+ * MiB of memory); the certificate directory, where update-ca-certificates
+ * keeps each anchor under its subject hash, has the same anchors, read
+ * only when a chain needs one.  So the directory when it has hash links
+ * and SSL_CERT_FILE names no bundle; the default paths otherwise.
+ */
+int
+tls_anchors(SSL_CTX *ctx, const struct conf *conf)
+{
+	const char *dir = getenv(X509_get_default_cert_dir_env());
+
+	if (*conf->cafile != '\0' || *conf->capath != '\0')
+		return SSL_CTX_load_verify_locations(ctx,
+		    *conf->cafile ? conf->cafile : NULL,
+		    *conf->capath ? conf->capath : NULL);
+	if (dir == NULL)
+		dir = X509_get_default_cert_dir();
+	if (getenv(X509_get_default_cert_file_env()) == NULL &&
+	    has_hash_links(dir))
+		return SSL_CTX_load_verify_dir(ctx, dir);
+	return SSL_CTX_set_default_verify_paths(ctx);
+}
+
 /* A TLS context for conf: TLS 1.2+, peer verification, its trust anchors. */
 static SSL_CTX *
 conn_ssl_ctx(const struct conf *conf)
@@ -707,13 +771,7 @@ conn_ssl_ctx(const struct conf *conf)
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-	if (*conf->cafile != '\0' || *conf->capath != '\0')
-		ok = SSL_CTX_load_verify_locations(ctx,
-		    *conf->cafile ? conf->cafile : NULL,
-		    *conf->capath ? conf->capath : NULL);
-	else
-		ok = SSL_CTX_set_default_verify_paths(ctx);
-	if (ok != 1) {
+	if ((ok = tls_anchors(ctx, conf)) != 1) {
 		char e[200];
 
 		ERR_error_string_n(ERR_get_error(), e, sizeof e);

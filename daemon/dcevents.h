@@ -285,6 +285,8 @@ struct utf8 {
 int utf8_check(struct utf8 *, const uint8_t *, size_t);
 
 /* conn.c */
+typedef struct ssl_ctx_st SSL_CTX;
+int tls_anchors(SSL_CTX *, const struct conf *);
 struct conn;
 struct evdns_base;
 struct conn *conn_new(

@@ -862,13 +862,7 @@ syslog_open(const struct conf *c)
 		}
 		SSL_CTX_set_min_proto_version(s->ctx, TLS1_2_VERSION);
 		SSL_CTX_set_verify(s->ctx, SSL_VERIFY_PEER, NULL);
-		if (*c->cafile != '\0' || *c->capath != '\0')
-			ok = SSL_CTX_load_verify_locations(s->ctx,
-			    *c->cafile ? c->cafile : NULL,
-			    *c->capath ? c->capath : NULL);
-		else
-			ok = SSL_CTX_set_default_verify_paths(s->ctx);
-		if (ok != 1) {
+		if ((ok = tls_anchors(s->ctx, c)) != 1) {
 			log_err("syslog: cannot load the trust anchors");
 			syslog_close(s);
 			return NULL;

@@ -220,6 +220,45 @@ cert other "hostname mismatch"
 cert untrusted "self-signed certificate"
 cert expired "certificate has expired"
 
+# Without CAFile or CAPath: the system's anchors.  SSL_CERT_DIR stands
+# for /etc/ssl/certs: looked up there by subject hash, and the bundle file
+# (OpenSSL's default, 1.4 MiB in memory on Debian) is never opened.
+mkdir "$T/certdir" && cp "$T/pki/ca.pem" "$T/certdir/" &&
+    openssl rehash "$T/certdir" 2>/dev/null ||
+    c_rehash "$T/certdir" >/dev/null
+peer sysdir '[{"messages": ["{\"n\":1}"]}]'
+if command -v strace >/dev/null; then
+	env -u SSL_CERT_FILE SSL_CERT_DIR="$T/certdir" \
+	    strace -f -qq -e trace=openat \
+	    -o "$T/sysdir.trace" "$DCEVENTS" -c /dev/null \
+	    -o "Stream.URL=wss://localhost:$PORT/" -o Output.Journal=no \
+	    -o Output.Stdout=yes >"$T/sysdir.out" 2>"$T/sysdir.err" &
+	DC=$!
+	PIDS="$PIDS $DC"
+	check "system store (hashed directory): verified and delivered" \
+	    wait_until 5 test -s "$T/sysdir.out"
+	check "system store: the anchor read by its hash" \
+	    grep -q "$T/certdir/[0-9a-f]*\.0" "$T/sysdir.trace"
+	check "system store: no other certificate file opened" \
+	    test "$(grep -E '\.(pem|crt)"|/[0-9a-f]{8}\.[0-9]+"' "$T/sysdir.trace" |
+		grep -vc "$T/certdir/")" -eq 0
+	# The daemon first: strace leaves its tracee running when stopped.
+	pkill -P "$DC" 2>/dev/null
+	stop
+else
+	echo "# strace is missing (tools/deps.sh installs it): the hashed directory is not checked"
+	stop
+fi
+# SSL_CERT_FILE names a bundle: that is read.
+peer sysfile '[{"messages": ["{\"n\":2}"]}]'
+SSL_CERT_FILE=$T/pki/ca.pem
+export SSL_CERT_FILE
+dc sysfile -o Stream.CAFile=
+unset SSL_CERT_FILE
+check "system store (SSL_CERT_FILE): verified and delivered" \
+    wait_until 5 test -s "$T/sysfile.out"
+stop
+
 # A server without any certificate (anonymous DH): we offer no such cipher.
 peer anon '[{"messages": ["{\"leak\":1}"]}]' --anon
 dc anon

@@ -69,6 +69,7 @@ N_CEIL_READ = n_(1_000_000)
 N_YAJL = n_(1_000_000)
 N_JOURNAL = n_(200_000)
 N_SYSLOG = n_(200_000)
+RUNS = 3  # runs of each journal and syslog row
 N_PEER = n_(20_000)
 LAT_SECONDS = max(1.0, 4 * min(SCALE, 1))
 
@@ -259,12 +260,27 @@ class RssSampler:
             v = self.proc.status_field("VmRSS")
             a = self.proc.status_field("RssAnon")
             if v is not None and a is not None:
-                self.samples.append((time.monotonic(), v, a))
+                self.samples.append((time.monotonic(), v, a, self.pss()))
             time.sleep(0.05)
+
+    def pss(self):
+        """Proportional set size: shared pages divided among their users."""
+        try:
+            with open("/proc/%d/smaps_rollup" % self.proc.p.pid) as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        return int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+        return None
 
     @staticmethod
     def peak_anon(samples):
-        return max((a for _, _, a in samples), default=None)
+        return max((s[2] for s in samples), default=None)
+
+    @staticmethod
+    def peak_pss(samples):
+        return max((s[3] for s in samples if s[3] is not None), default=None)
 
     def end(self):
         self.stop_ = True
@@ -587,7 +603,8 @@ def run_stdout(who, n, tls=True):
     lg.stop()
     r = row(sink, "%s (%s)" % (who, "wss" if tls else "ws"), events=n,
             rate=n / ((t_end - first) / 1e9), cpu=c.cpu_us() / n, rss=hwm,
-            anon=RssSampler.peak_anon(samples), kind=who, split=c.cpu_split(n))
+            anon=RssSampler.peak_anon(samples),
+            pss=RssSampler.peak_pss(samples), kind=who, split=c.cpu_split(n))
     r["rss_samples"] = samples
     return r
 
@@ -607,7 +624,7 @@ def best_of(runs):
         if r is not best:
             ROWS.remove(r)
     best["runs"] = [round(r["rate"]) for r in runs]
-    for k in ("rss", "anon"):
+    for k in ("rss", "anon", "pss"):
         if all(r.get(k) for r in runs):
             best[k] = max(r[k] for r in runs)
     return best
@@ -654,7 +671,8 @@ def run_journal(who, n):
                          "-n", "1")
         return row("journal", who, events=n, received=got,
                    rate=got / ((t_end - first) / 1e9), cpu=c.cpu_us() / n,
-                   rss=hwm, anon=RssSampler.peak_anon(samples), kind=who,
+                   rss=hwm, anon=RssSampler.peak_anon(samples),
+                   pss=RssSampler.peak_pss(samples), kind=who,
                    split=c.cpu_split(n), sink_cpu=sink_cpu,
                    fields=nfields(fields[0]))
     finally:
@@ -706,7 +724,8 @@ def run_syslog(who, proto, n):
         t_end, ev = syslog_times(rs.lines())
         return row(sink, who, events=n, received=len(ev),
                    rate=len(ev) / ((t_end - first) / 1e9), cpu=c.cpu_us() / n,
-                   rss=hwm, anon=RssSampler.peak_anon(samples), kind=who,
+                   rss=hwm, anon=RssSampler.peak_anon(samples),
+                   pss=RssSampler.peak_pss(samples), kind=who,
                    split=c.cpu_split(n), sink_cpu=sink_cpu)
     finally:
         rs.stop()
@@ -856,9 +875,10 @@ def main():
             print(json.dumps(r))
         return 0
 
-    # Every throughput run is made twice (ceiling, dcevents and peer
-    # alternating where they share a sink) and the faster counts: the
-    # machine has 2 cores, and anything else running there shows.
+    # Every throughput run is made twice, those into journald and rsyslog
+    # RUNS times (ceiling, dcevents and peer alternating), and the faster
+    # counts: the machine has 2 cores, and anything else running there
+    # shows; the sinks' own speed moves most.
     ceil = {}
     ceil["stdout"] = twice(run_reader, True)
     ceil["stdout-ws"] = twice(run_reader, False)
@@ -868,7 +888,7 @@ def main():
     dce["stdout-ws"] = twice(run_stdout, "dcevents", N_PLAIN, False)
     peer["stdout"] = twice(run_stdout, "pypeer", N_PEER, True)
     runs = {"ceiling": [], "dcevents": [], "pypeer": []}
-    for _ in range(2):
+    for _ in range(RUNS):
         runs["ceiling"].append(run_journal("ceiling", N_JOURNAL))
         runs["dcevents"].append(run_journal("dcevents", N_JOURNAL))
         runs["pypeer"].append(run_journal("pypeer", N_PEER))
@@ -877,7 +897,7 @@ def main():
     for proto in ("udp", "tcp"):
         s = "syslog-" + proto
         runs = {"ceiling": [], "dcevents": [], "pypeer": []}
-        for _ in range(2):
+        for _ in range(RUNS):
             runs["ceiling"].append(run_syslog("ceiling", proto, N_SYSLOG))
             runs["dcevents"].append(run_syslog("dcevents", proto, N_SYSLOG))
             runs["pypeer"].append(run_syslog("pypeer", proto, N_PEER))
@@ -960,13 +980,14 @@ def main():
                    lt["p99"], lt["p50"], lt["max"], lt["n"]) if lt else "no data")
     for s, r in dce.items():
         target("%s: peak RSS <= 8 MiB" % s, r["rss"] <= 8192,
-               "VmHWM %d KiB (anonymous at most %s KiB)" % (r["rss"], r.get("anon")))
+               "VmHWM %d KiB (anonymous at most %s KiB, PSS at most %s KiB)"
+               % (r["rss"], r.get("anon"), r.get("pss")))
     samples = dce["stdout"]["rss_samples"]
     if samples:
         # The second tenth against the last (the first holds the start).
         k = max(1, len(samples) // 10)
-        early = max(v for _, v, _ in samples[k:2 * k])
-        late = max(v for _, v, _ in samples[-k:])
+        early = max(x[1] for x in samples[k:2 * k])
+        late = max(x[1] for x in samples[-k:])
         target("stdout: RSS flat over %d events" % N_STDOUT,
                late - early <= max(256, early // 20),
                "VmRSS %d KiB in the second tenth, %d KiB in the last "
@@ -976,7 +997,7 @@ def main():
              "peer %d (journald's own not counted)" % (
                  dce["journal"]["fields"], ceil["journal"]["fields"],
                  peer["journal"]["fields"])]
-    notes.append("both runs (events/s; the faster counts): " + "; ".join(
+    notes.append("all runs (events/s; the fastest counts): " + "; ".join(
         "%s %s %s" % (r["sink"], r["who"].split(" ")[0] if r["who"].startswith(
             ("dcevents", "pypeer")) else "ceiling", "/".join(map(str, r["runs"])))
         for r in ROWS if "runs" in r))
@@ -986,6 +1007,11 @@ def main():
             notes.append("dcevents %s: user %.2f + sys %.2f µs/event, %.3f "
                          "context switches/event" % (s_, sp["user"], sp["sys"],
                                                      sp["csw"]))
+    notes.append("the sink's own CPU (journald, rsyslogd) per event, "
+                 "µs, in the run that counts: " + "; ".join(
+                     "%s %s %.2f" % (r["sink"], r["who"].split(" ")[0].rstrip(":"),
+                                     r["sink_cpu"])
+                     for r in ROWS if r.get("sink_cpu") is not None))
     out = [table, ""] + notes + [""]
     for name, ok, detail in results:
         out.append("%s  %s: %s" % ("PASS" if ok else "FAIL", name, detail))

@@ -376,7 +376,7 @@ struct sink *sink_new(struct event_base *, const char *name,
 int sink_push(struct sink *, struct rec *);
 size_t sink_queued(struct sink *, size_t *bytes);
 int sink_idle(struct sink *);
-#define REC_IOV 64 /* records per rec_writev() */
+#define REC_IOV 256 /* records per rec_writev() */
 int rec_writev(int fd, struct rec **, size_t n);
 void sink_stop(struct sink *, uint64_t ms);
 size_t sink_close(struct sink *, uint64_t ms);

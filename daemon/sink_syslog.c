@@ -43,7 +43,7 @@
 #define DGRAM_MAX 65000
 #define RELP_WINDOW 128 /* records sent before waiting for answers */
 #define RELP_BATCH_BYTES (256 * 1024)
-#define BATCH_RECS 64 /* records per sendmmsg() or writev() */
+#define BATCH_RECS 64 /* datagrams per sendmmsg() */
 #define TLS_BATCH_BYTES 16384 /* one TLS record */
 
 struct syslog {

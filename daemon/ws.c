@@ -198,7 +198,8 @@ ws_send_close(struct ws *ws, uint16_t code, const char *reason, size_t n)
 		n = sizeof p - 2;
 	p[0] = (uint8_t)(code >> 8);
 	p[1] = (uint8_t)code;
-	memcpy(p + 2, reason, n);
+	if (n > 0)
+		memcpy(p + 2, reason, n);
 	ws_write(ws, WSLAY_CONNECTION_CLOSE, p, n + 2);
 }
 

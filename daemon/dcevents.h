@@ -364,6 +364,11 @@ struct sink_ops {
 	void (*reset)(void *arg); /* after a failure: reconnect next time */
 	const char *(*error)(void *arg);
 	void (*close)(void *arg);
+	/*
+	 * Optional, on the loop when nothing waits and the output is up:
+	 * send r at once without blocking (0), or leave it to the queue (-1).
+	 */
+	int (*send_now)(void *arg, const struct rec *r);
 };
 struct sink;
 struct rec *rec_new(size_t len);
@@ -375,7 +380,6 @@ struct sink *sink_new(struct event_base *, const char *name,
     void *resume_arg);
 int sink_push(struct sink *, struct rec *);
 size_t sink_queued(struct sink *, size_t *bytes);
-int sink_idle(struct sink *);
 #define REC_IOV 256 /* records per rec_writev() */
 int rec_writev(int fd, struct rec **, size_t n);
 void sink_stop(struct sink *, uint64_t ms);
@@ -398,8 +402,6 @@ void journal_rec_begin(struct strbuf *);
 void journal_rec_add(
     struct strbuf *, const char *name, const char *v, size_t n);
 struct rec *journal_rec_finish(struct strbuf *);
-int journal_send_now(int *fd, const struct rec *);
-void journal_send_now_close(int *fd);
 extern const struct sink_ops journal_ops;
 void *journal_open(const struct conf *);
 void syslog_format(const struct conf *, const struct event *, int priority,

@@ -26,7 +26,6 @@ struct output {
 	void (*resume)(void *);
 	void *arg;
 	int full; /* outputs whose queue is full */
-	int jfd; /* journal_send_now()'s socket */
 	uint64_t events;
 	uint64_t duplicates;
 };
@@ -45,15 +44,9 @@ output_resume(void *arg)
 static void
 output_push(struct output *o, struct sink *s, struct rec *r)
 {
-	int full;
+	int full = sink_push(s, r);
 	size_t n, bytes;
 
-	if (s == o->journal && sink_idle(s) &&
-	    journal_send_now(&o->jfd, r) == 0) {
-		free(r); /* in the journal already */
-		return;
-	}
-	full = sink_push(s, r);
 	if (full && o->full++ == 0) {
 		o->pause(o->arg);
 		n = sink_queued(s, &bytes);
@@ -119,7 +112,6 @@ output_new(struct event_base *base, const struct conf *c, void (*pause)(void *),
 	}
 	o->base = base;
 	o->conf = c;
-	o->jfd = -1;
 	o->pause = pause;
 	o->resume = resume;
 	o->arg = arg;
@@ -343,7 +335,6 @@ output_close(struct output *o, uint64_t ms)
 	left += sink_close(o->journal, ms_until(end));
 	left += sink_close(o->syslog, ms_until(end));
 	left += sink_close(o->out, ms_until(end));
-	journal_send_now_close(&o->jfd);
 	dedup_free(o->dedup);
 	free(strbuf_finish(&o->b));
 	free(strbuf_finish(&o->msg));

@@ -352,6 +352,23 @@ sink_flush(struct sink *s)
 }
 
 /*
+ * On the loop: nothing staged, queued or being written, and the output is
+ * not down, so a record written now by other means keeps the order.
+ */
+static int
+sink_idle(struct sink *s)
+{
+	int idle;
+
+	if (s->sn > 0)
+		return 0;
+	pthread_mutex_lock(&s->mu);
+	idle = s->n == 0 && s->down == 0;
+	pthread_mutex_unlock(&s->mu);
+	return idle;
+}
+
+/*
  * Queue one record (the sink owns it); on the loop only.  Returns
  * SINK_FULL_COUNT or SINK_FULL_BYTES when the queue has just become full
  * (QueueMax records, or QueueMaxBytes): the caller stops reading until
@@ -367,6 +384,11 @@ sink_flush(struct sink *s)
 int
 sink_push(struct sink *s, struct rec *r)
 {
+	if (s->ops->send_now != NULL && sink_idle(s) &&
+	    s->ops->send_now(s->arg, r) == 0) {
+		free(r); /* written already */
+		return 0;
+	}
 	r->next = NULL;
 	if (s->stail != NULL)
 		s->stail->next = r;
@@ -393,23 +415,6 @@ sink_kick_cb(evutil_socket_t fd, short what, void *arg)
 
 	s->kicking = 0;
 	sink_flush(s); /* cannot fill the queue: see sink_push() */
-}
-
-/*
- * On the loop: nothing staged, queued or being written, and the output is
- * not down, so a record written now by other means keeps the order.
- */
-int
-sink_idle(struct sink *s)
-{
-	int idle;
-
-	if (s->sn > 0)
-		return 0;
-	pthread_mutex_lock(&s->mu);
-	idle = s->n == 0 && s->down == 0;
-	pthread_mutex_unlock(&s->mu);
-	return idle;
 }
 
 size_t

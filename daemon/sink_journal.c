@@ -6,7 +6,7 @@
  * sd_journal_sendv() drops records silently when journald's socket does
  * not exist, so that case is checked first and treated as an outage.
  * When nothing waits, the loop sends a record itself without blocking
- * (journal_send_now()).
+ * (journal_send_now(), the sink's send_now).
  */
 #include "config.h"
 
@@ -34,6 +34,7 @@
 
 struct journal {
 	char error[128];
+	int fd; /* journal_send_now()'s socket, the loop's only */
 };
 
 void
@@ -78,6 +79,14 @@ journal_rec_finish(struct strbuf *b)
 	return r;
 }
 
+static void
+journal_send_now_close(struct journal *j)
+{
+	if (j->fd != -1)
+		close(j->fd);
+	j->fd = -1;
+}
+
 #ifdef HAVE_SYSTEMD
 /* The record's NAME=value fields, one iovec each; returns their number. */
 static uint32_t
@@ -108,9 +117,10 @@ rec_fields(const struct rec *r, struct iovec iov[JOURNAL_MAX_FIELDS])
  * gone, or the record too large for a datagram): the writer then does what
  * it always does, in order, since nothing else was waiting.
  */
-int
-journal_send_now(int *fd, const struct rec *r)
+static int
+journal_send_now(void *arg, const struct rec *r)
 {
+	struct journal *j = arg;
 	struct iovec f[JOURNAL_MAX_FIELDS], iov[JOURNAL_MAX_FIELDS * 5];
 	uint64_t lens[JOURNAL_MAX_FIELDS];
 	struct msghdr mh = { 0 };
@@ -142,36 +152,28 @@ journal_send_now(int *fd, const struct rec *r)
 	mh.msg_iov = iov;
 	mh.msg_iovlen = k;
 	for (int tries = 0; tries < 2; tries++) {
-		if (*fd == -1) {
+		if (j->fd == -1) {
 			struct sockaddr_un sun = { .sun_family = AF_UNIX };
 
 			snprintf(sun.sun_path, sizeof sun.sun_path, "%s",
 			    JOURNAL_SOCKET);
-			*fd = socket(AF_UNIX,
+			j->fd = socket(AF_UNIX,
 			    SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-			if (*fd == -1)
+			if (j->fd == -1)
 				return -1;
-			if (connect(*fd, (struct sockaddr *)&sun, sizeof sun) ==
-			    -1) {
-				journal_send_now_close(fd);
+			if (connect(j->fd, (struct sockaddr *)&sun,
+				sizeof sun) == -1) {
+				journal_send_now_close(j);
 				return -1;
 			}
 		}
-		if (sendmsg(*fd, &mh, MSG_NOSIGNAL) >= 0)
+		if (sendmsg(j->fd, &mh, MSG_NOSIGNAL) >= 0)
 			return 0;
 		if (errno != ECONNREFUSED && errno != ENOTCONN)
 			return -1; /* EAGAIN, EMSGSIZE, ...: queue it */
-		journal_send_now_close(fd); /* a new journald: reconnect */
+		journal_send_now_close(j); /* a new journald: reconnect */
 	}
 	return -1;
-}
-
-void
-journal_send_now_close(int *fd)
-{
-	if (*fd != -1)
-		close(*fd);
-	*fd = -1;
 }
 
 static int
@@ -197,16 +199,7 @@ journal_write(void *arg, struct rec **recs, size_t n)
 	return done > 0 ? (int)done : -1;
 }
 #else
-int
-journal_send_now(int *fd, const struct rec *r)
-{
-	return -1;
-}
-
-void
-journal_send_now_close(int *fd)
-{
-}
+#define journal_send_now NULL
 
 static int
 journal_write(void *arg, struct rec **recs, size_t n)
@@ -229,18 +222,27 @@ journal_error(void *arg)
 static void
 journal_close(void *arg)
 {
+	journal_send_now_close(arg);
 	free(arg);
 }
 
-const struct sink_ops journal_ops = { journal_write, journal_reset,
-	journal_error, journal_close };
+const struct sink_ops journal_ops = {
+	.write = journal_write,
+	.reset = journal_reset,
+	.error = journal_error,
+	.close = journal_close,
+	.send_now = journal_send_now,
+};
 
 void *
 journal_open(const struct conf *c)
 {
 	struct journal *j = calloc(1, sizeof *j);
 
-	if (j != NULL && access(JOURNAL_SOCKET, F_OK) == -1)
+	if (j == NULL)
+		return NULL;
+	j->fd = -1;
+	if (access(JOURNAL_SOCKET, F_OK) == -1)
 		log_warn("no journald socket at %s: journal records wait until "
 			 "it appears",
 		    JOURNAL_SOCKET);

@@ -174,8 +174,12 @@ stdout_close(void *arg)
 	free(arg);
 }
 
-const struct sink_ops stdout_ops = { stdout_write, stdout_reset, stdout_error,
-	stdout_close };
+const struct sink_ops stdout_ops = {
+	.write = stdout_write,
+	.reset = stdout_reset,
+	.error = stdout_error,
+	.close = stdout_close,
+};
 
 void *
 stdout_open(const struct conf *c)

@@ -838,8 +838,12 @@ syslog_close(void *arg)
 	free(s);
 }
 
-const struct sink_ops syslog_ops = { syslog_write, syslog_reset, syslog_error,
-	syslog_close };
+const struct sink_ops syslog_ops = {
+	.write = syslog_write,
+	.reset = syslog_reset,
+	.error = syslog_error,
+	.close = syslog_close,
+};
 
 void *
 syslog_open(const struct conf *c)

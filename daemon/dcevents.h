@@ -208,6 +208,31 @@ bytes:
 	}
 	return i;
 }
+/*
+ * Append v, each byte below 0x20 or equal to c1 .. c4 (0 for none)
+ * replaced by what esc writes for it (at most 8 bytes; it returns how
+ * many), the runs between copied whole.  Inline, so that each caller's
+ * bytes to stop at are constants.
+ */
+static inline int
+strbuf_add_escaping(struct strbuf *b, const char *v, size_t n,
+    unsigned char c1, unsigned char c2, unsigned char c3, unsigned char c4,
+    size_t (*esc)(unsigned char, char *))
+{
+	size_t start = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char e[8];
+
+		if ((i += plain_span(v + i, n - i, c1, c2, c3, c4)) == n)
+			break;
+		strbuf_add(b, v + start, i - start);
+		strbuf_add(b, e, esc((unsigned char)v[i], e));
+		start = i + 1;
+	}
+	return strbuf_add(b, v + start, n - start);
+}
+size_t escape_control(unsigned char, char *);
 int strbuf_printf(struct strbuf *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
 int strbuf_add_escaped(struct strbuf *, const char *, size_t);

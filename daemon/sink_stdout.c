@@ -24,52 +24,30 @@ struct out {
  * yajl_gen wrote before): \" \\ \b \f \n \r \t, \u00XX (upper-case hex)
  * for other control characters, everything else as it is.
  */
+static size_t
+escape_json(unsigned char ch, char *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	static const char short_form[] = { ['"'] = '"', ['\\'] = '\\',
+		['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r',
+		['\t'] = 't' };
+
+	out[0] = '\\';
+	if (ch < sizeof short_form && short_form[ch] != 0) {
+		out[1] = short_form[ch];
+		return 2;
+	}
+	memcpy(out + 1, "u00", 3);
+	out[4] = hex[ch >> 4];
+	out[5] = hex[ch & 15];
+	return 6;
+}
+
 static void
 add_string(struct strbuf *b, const char *v, size_t n)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	size_t start = 0;
-
 	strbuf_add(b, "\"", 1);
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch;
-		char esc[6] = { '\\', 0 };
-		size_t k = 2;
-
-		if ((i += plain_span(v + i, n - i, '"', '\\', 0, 0)) == n)
-			break;
-		ch = (unsigned char)v[i];
-		switch (ch) {
-		case '"':
-		case '\\':
-			esc[1] = (char)ch;
-			break;
-		case '\b':
-			esc[1] = 'b';
-			break;
-		case '\f':
-			esc[1] = 'f';
-			break;
-		case '\n':
-			esc[1] = 'n';
-			break;
-		case '\r':
-			esc[1] = 'r';
-			break;
-		case '\t':
-			esc[1] = 't';
-			break;
-		default:
-			memcpy(esc + 1, "u00", 3);
-			esc[4] = hex[ch >> 4];
-			esc[5] = hex[ch & 15];
-			k = 6;
-		}
-		strbuf_add(b, v + start, i - start);
-		strbuf_add(b, esc, k);
-		start = i + 1;
-	}
-	strbuf_add(b, v + start, n - start);
+	strbuf_add_escaping(b, v, n, '"', '\\', 0, 0, escape_json);
 	strbuf_add(b, "\"", 1);
 }
 

@@ -61,44 +61,19 @@ struct syslog {
 };
 
 /*
- * SPEC 5.2 escaping (strbuf_add_escaped: \n \r \t, \xNN for other control
- * characters), then `"`, `\` and `]` escaped for a quoted value, in one
- * pass: a control character becomes \\n, \\xNN and so on.
+ * In a quoted SD-PARAM value: `"`, `\` and `]` escaped with a backslash,
+ * and a control character escaped as SPEC 5.2 says, then that escape's
+ * backslash escaped too (\\n, \\xNN and so on).
  */
-static void
-add_quoted(struct strbuf *b, const char *v, size_t n)
+static size_t
+escape_param(unsigned char ch, char *out)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t start = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch;
-		char e[5] = { '\\', '\\', 0, 0, 0 };
-		size_t k = 3;
-
-		if ((i += plain_span(v + i, n - i, '"', '\\', ']', 0x7f)) == n)
-			break;
-		ch = (unsigned char)v[i];
-		if (ch == '"' || ch == '\\' || ch == ']') {
-			e[1] = (char)ch;
-			k = 2;
-		} else if (ch == '\n')
-			e[2] = 'n';
-		else if (ch == '\r')
-			e[2] = 'r';
-		else if (ch == '\t')
-			e[2] = 't';
-		else {
-			e[2] = 'x';
-			e[3] = hex[ch >> 4];
-			e[4] = hex[ch & 15];
-			k = 5;
-		}
-		strbuf_add(b, v + start, i - start);
-		strbuf_add(b, e, k);
-		start = i + 1;
+	out[0] = '\\';
+	if (ch == '"' || ch == '\\' || ch == ']') {
+		out[1] = (char)ch;
+		return 2;
 	}
-	strbuf_add(b, v + start, n - start);
+	return 1 + escape_control(ch, out + 1);
 }
 
 /* ` name="value"` */
@@ -109,7 +84,7 @@ add_pair(
 	strbuf_add(b, " ", 1);
 	strbuf_add(b, name, nlen);
 	strbuf_add(b, "=\"", 2);
-	add_quoted(b, v, n);
+	strbuf_add_escaping(b, v, n, '"', '\\', ']', 0x7f, escape_param);
 	strbuf_add(b, "\"", 1);
 }
 

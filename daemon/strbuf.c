@@ -60,38 +60,35 @@ strbuf_printf(struct strbuf *b, const char *fmt, ...)
 	return 0;
 }
 
+/* SPEC 5.2: \n \r \t, \xNN for other control characters and DEL. */
+size_t
+escape_control(unsigned char ch, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	out[0] = '\\';
+	switch (ch) {
+	case '\n':
+		out[1] = 'n';
+		return 2;
+	case '\r':
+		out[1] = 'r';
+		return 2;
+	case '\t':
+		out[1] = 't';
+		return 2;
+	}
+	out[1] = 'x';
+	out[2] = hex[ch >> 4];
+	out[3] = hex[ch & 15];
+	return 4;
+}
+
 /* Append data with control characters escaped (SPEC 5.2). */
 int
 strbuf_add_escaped(struct strbuf *b, const char *data, size_t len)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t start = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch;
-		char e[4] = { '\\', 0, 0, 0 };
-		size_t n = 2;
-
-		if ((i += plain_span(data + i, len - i, 0x7f, 0, 0, 0)) == len)
-			break;
-		ch = (unsigned char)data[i];
-		strbuf_add(b, data + start, i - start);
-		start = i + 1;
-		if (ch == '\n')
-			e[1] = 'n';
-		else if (ch == '\r')
-			e[1] = 'r';
-		else if (ch == '\t')
-			e[1] = 't';
-		else {
-			e[1] = 'x';
-			e[2] = hex[ch >> 4];
-			e[3] = hex[ch & 15];
-			n = 4;
-		}
-		strbuf_add(b, e, n);
-	}
-	return strbuf_add(b, data + start, len - start);
+	return strbuf_add_escaping(b, data, len, 0x7f, 0, 0, 0, escape_control);
 }
 
 /* The NUL-terminated contents (caller frees), or NULL if anything failed. */

@@ -237,21 +237,18 @@ static void
 add_frame(const struct conf *c, struct strbuf *b, size_t start)
 {
 	char len[24];
-	size_t v = b->len - start, n, i = sizeof len - 1;
+	size_t end = b->len, n;
 
 	if (c->syslog_mode != SYSLOG_TCP && c->syslog_mode != SYSLOG_TLS)
 		return;
-	len[i] = ' ';
-	do {
-		len[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v > 0);
-	n = sizeof len - i;
-	strbuf_add(b, len + i, n); /* grow, then shift the message */
+	add_number(b, end - start, 1); /* grow, then shift the message */
+	strbuf_add(b, " ", 1);
 	if (b->failed)
 		return;
-	memmove(b->buf + start + n, b->buf + start, b->len - start - n);
-	memcpy(b->buf + start, len + i, n);
+	n = b->len - end;
+	memcpy(len, b->buf + end, n);
+	memmove(b->buf + start + n, b->buf + start, end - start);
+	memcpy(b->buf + start, len, n);
 }
 
 /* One event as a syslog record, appended to b. */

@@ -6,6 +6,10 @@
  *
  *   wsread HOST PORT tls|plain [CAFILE]
  *
+ * Built a second time as wsfloor (bench.am): 16 KiB reads (one TLS record)
+ * and linked with every library dcevents loads, so that its peak RSS is
+ * the least any client of this stack can have here.
+ *
  * Prints one line: bytes=N end_real_ns=T cpu_us=U hwm_kb=K (CLOCK_REALTIME
  * at EOF, this process's user+sys time and its VmHWM).
  */
@@ -25,6 +29,10 @@
 #include <openssl/ssl.h>
 
 #include "ceiling.h"
+
+#ifndef WSREAD_BUF
+#define WSREAD_BUF (256 * 1024)
+#endif
 
 static SSL *ssl;
 static int fd = -1;
@@ -60,7 +68,7 @@ wr(const void *buf, size_t n)
 int
 main(int argc, char **argv)
 {
-	static char buf[256 * 1024];
+	static char buf[WSREAD_BUF];
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
 	unsigned long long end_ns, end_cpu;
 	uint64_t total = 0;

@@ -151,12 +151,23 @@ struct strbuf {
 	int failed;
 };
 int strbuf_grow(struct strbuf *, size_t more);
+/*
+ * Room for len more bytes and the NUL: where they go, or NULL.  The caller
+ * writes them, then sets len and the NUL itself.
+ */
+static inline char *
+strbuf_room(struct strbuf *b, size_t len)
+{
+	if ((b->failed || b->len + len + 1 > b->cap) &&
+	    strbuf_grow(b, len) == -1)
+		return NULL;
+	return b->buf + b->len;
+}
 /* Append len bytes (inline: records are built from many small pieces). */
 static inline int
 strbuf_add(struct strbuf *b, const void *data, size_t len)
 {
-	if ((b->failed || b->len + len + 1 > b->cap) &&
-	    strbuf_grow(b, len) == -1)
+	if (strbuf_room(b, len) == NULL)
 		return -1;
 	memcpy(b->buf + b->len, data, len);
 	b->len += len;

@@ -81,10 +81,28 @@ static void
 add_pair(
     struct strbuf *b, const char *name, size_t nlen, const char *v, size_t n)
 {
-	strbuf_add(b, " ", 1);
-	strbuf_add(b, name, nlen);
-	strbuf_add(b, "=\"", 2);
-	strbuf_add_escaping(b, v, n, '"', '\\', ']', 0x7f, escape_param);
+	/* Written in place up to the first byte to escape, if any. */
+	size_t k = plain_span(v, n, '"', '\\', ']', 0x7f);
+	char *p = strbuf_room(b, nlen + k + 4);
+
+	if (p == NULL)
+		return;
+	*p++ = ' ';
+	memcpy(p, name, nlen);
+	p += nlen;
+	*p++ = '=';
+	*p++ = '"';
+	memcpy(p, v, k);
+	p += k;
+	if (k == n) {
+		*p++ = '"';
+		*p = '\0';
+		b->len = (size_t)(p - b->buf);
+		return;
+	}
+	*p = '\0';
+	b->len = (size_t)(p - b->buf);
+	strbuf_add_escaping(b, v + k, n - k, '"', '\\', ']', 0x7f, escape_param);
 	strbuf_add(b, "\"", 1);
 }
 
@@ -192,6 +210,7 @@ add_header(struct strbuf *b, const struct conf *c, int priority,
 {
 	int local = c->syslog_mode == SYSLOG_LOCAL;
 	struct timespec now;
+	char *p;
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	header_cache(local, now.tv_sec);
@@ -219,17 +238,20 @@ add_header(struct strbuf *b, const struct conf *c, int priority,
 	strbuf_addstr(b, c->identifier);
 	strbuf_add(b, " ", 1);
 	add_number(b, hc.pid, 1);
-	strbuf_add(b, " ", 1);
-	/* MSGID: 1-32 printable ASCII */
+	/* " MSGID ": 1-32 printable ASCII */
+	if ((p = strbuf_room(b, 34)) == NULL)
+		return;
+	*p++ = ' ';
 	if (msgid_len == 0)
-		strbuf_add(b, "-", 1);
+		*p++ = '-';
 	for (size_t i = 0; i < msgid_len && i < 32; i++) {
 		unsigned char ch = (unsigned char)msgid[i];
-		char o = (char)(ch > 32 && ch < 127 ? ch : '_');
 
-		strbuf_add(b, &o, 1);
+		*p++ = (char)(ch > 32 && ch < 127 ? ch : '_');
 	}
-	strbuf_add(b, " ", 1);
+	*p++ = ' ';
+	*p = '\0';
+	b->len = (size_t)(p - b->buf);
 }
 
 /* TCP and TLS frame each record as "LENGTH SP MESSAGE" (RFC 6587). */

@@ -1,9 +1,9 @@
 /*
- * Streaming JSON: one yajl handle per message, fed each chunk as wslay
- * hands it over, so no message is ever buffered whole.  The callbacks
- * keep only what an event needs: the known top-level members, the
- * parents, data.errorMessage and unknown top-level scalars.  Anything
- * deeper is walked and skipped, up to JSON_MAX_DEPTH levels.
+ * Streaming JSON: a yajl handle fed each chunk as wslay hands it over, so
+ * no message is ever buffered whole.  The callbacks keep only what an
+ * event needs: the known top-level members, the parents, data.errorMessage
+ * and unknown top-level scalars.  Anything deeper is walked and skipped,
+ * up to JSON_MAX_DEPTH levels.
  */
 #include "config.h"
 
@@ -29,26 +29,20 @@ enum json_key {
 };
 
 /*
- * yajl's blocks, kept from one message to the next: each message has a
- * handle of its own (yajl 2 cannot reset one), and each handle allocates
- * the same few blocks, the lexer's 2 KiB buffer among them, which is too
- * large for malloc's per-thread cache.  At most JSON_KEEP blocks of at
- * most JSON_KEEP_MAX bytes are kept.
+ * One yajl handle parses message after message (yajl_allow_multiple_values,
+ * with our own check of one object per message): yajl 2 cannot reset a
+ * handle, and a new one costs five allocations and their set-up.  The
+ * handle is replaced after a message that failed or was cut off, and
+ * after one that grew a block of yajl's past JSON_BIG, so that one huge
+ * string does not stay allocated.
  */
-#define JSON_KEEP 8
-#define JSON_KEEP_MAX (16 * 1024)
-union jblock {
-	size_t size; /* usable bytes after this header */
-	max_align_t align;
-};
-struct jkeep {
-	union jblock *b[JSON_KEEP];
-	int n;
-};
+#define JSON_BIG (16 * 1024)
 
 struct json {
 	yajl_handle h;
-	struct jkeep keep;
+	int clean; /* h finished its last message: it can take the next */
+	int big; /* h holds a block over JSON_BIG */
+	int objects; /* top-level objects begun in this message */
 	struct event ev;
 	int depth; /* 1 inside the top-level object */
 	enum json_key key; /* the current top-level member */
@@ -204,6 +198,8 @@ json_start_map(void *ctx)
 {
 	struct json *j = ctx;
 
+	if (j->depth == 0 && j->objects++ > 0)
+		return json_fail(j, "invalid JSON"); /* a second value */
 	if (++j->depth > JSON_MAX_DEPTH)
 		return json_fail(j, "nested deeper than 32 levels");
 	if (j->depth == 2 && j->key == JK_DATA)
@@ -283,58 +279,27 @@ static const yajl_callbacks json_callbacks = {
 	.yajl_end_array = json_end_array,
 };
 
-/* The smallest kept block that is large enough, or a new one. */
 static void *
 jmalloc(void *ctx, size_t n)
 {
-	struct jkeep *k = &((struct json *)ctx)->keep;
-	union jblock *b;
-	int best = -1;
-
-	for (int i = 0; i < k->n; i++)
-		if (k->b[i]->size >= n &&
-		    (best == -1 || k->b[i]->size < k->b[best]->size))
-			best = i;
-	if (best != -1) {
-		b = k->b[best];
-		k->b[best] = k->b[--k->n];
-		return b + 1;
-	}
-	if (n > SIZE_MAX - sizeof *b || (b = malloc(sizeof *b + n)) == NULL)
-		return NULL;
-	b->size = n;
-	return b + 1;
+	if (n > JSON_BIG)
+		((struct json *)ctx)->big = 1;
+	return malloc(n);
 }
 
 static void
 jfree(void *ctx, void *p)
 {
-	struct jkeep *k = &((struct json *)ctx)->keep;
-	union jblock *b;
-
-	if (p == NULL)
-		return;
-	b = (union jblock *)p - 1;
-	if (k->n < JSON_KEEP && b->size <= JSON_KEEP_MAX)
-		k->b[k->n++] = b;
-	else
-		free(b);
+	(void)ctx;
+	free(p);
 }
 
 static void *
 jrealloc(void *ctx, void *p, size_t n)
 {
-	union jblock *b;
-
-	if (p == NULL)
-		return jmalloc(ctx, n);
-	b = (union jblock *)p - 1;
-	if (b->size >= n)
-		return p;
-	if (n > SIZE_MAX - sizeof *b || (b = realloc(b, sizeof *b + n)) == NULL)
-		return NULL;
-	b->size = n;
-	return b + 1;
+	if (n > JSON_BIG)
+		((struct json *)ctx)->big = 1;
+	return realloc(p, n);
 }
 
 struct json *
@@ -350,8 +315,6 @@ json_free(struct json *j)
 		return;
 	if (j->h != NULL)
 		yajl_free(j->h);
-	while (j->keep.n > 0)
-		free(j->keep.b[--j->keep.n]);
 	free(strbuf_finish(&j->ev.buf));
 	free(j);
 }
@@ -360,24 +323,29 @@ json_free(struct json *j)
 void
 json_begin(struct json *j)
 {
-	yajl_alloc_funcs af = { jmalloc, jrealloc, jfree, j };
 	struct event *e = &j->ev;
-	struct strbuf buf;
-	struct jkeep keep;
+	yajl_handle h = j->h;
+	struct strbuf buf = e->buf;
 
-	if (j->h != NULL)
-		yajl_free(j->h);
-	buf = e->buf;
-	keep = j->keep;
+	if (h != NULL && (!j->clean || j->big)) {
+		yajl_free(h);
+		h = NULL;
+	}
 	memset(j, 0, sizeof *j);
+	j->h = h;
 	e->buf = buf;
-	j->keep = keep;
 	strbuf_reset(&e->buf);
 	e->type = e->action = e->state = e->uuid = e->resource_uri =
 	    e->datetime = e->error = (struct span){ SPAN_NONE, 0 };
-	if ((j->h = yajl_alloc(&json_callbacks, &af, j)) == NULL) {
-		j->failed = 1;
-		j->why = "out of memory";
+	if (j->h == NULL) {
+		yajl_alloc_funcs af = { jmalloc, jrealloc, jfree, j };
+
+		if ((j->h = yajl_alloc(&json_callbacks, &af, j)) == NULL) {
+			j->failed = 1;
+			j->why = "out of memory";
+			return;
+		}
+		yajl_config(j->h, yajl_allow_multiple_values, 1);
 	}
 }
 
@@ -411,7 +379,8 @@ json_end(struct json *j, const char **why, const char **excerpt)
 	struct strbuf b = { 0 };
 	char *s;
 
-	if (!j->failed && yajl_complete_parse(j->h) != yajl_status_ok &&
+	if (!j->failed && (yajl_complete_parse(j->h) != yajl_status_ok ||
+			      j->objects == 0) &&
 	    !j->failed) {
 		j->failed = 1;
 		j->why = j->excerpt_len == 0 ? "empty message" : "invalid JSON";
@@ -420,8 +389,10 @@ json_end(struct json *j, const char **why, const char **excerpt)
 		j->failed = 1;
 		j->why = "out of memory";
 	}
-	if (!j->failed)
+	if (!j->failed) {
+		j->clean = 1;
 		return &j->ev;
+	}
 	*why = j->why;
 	strbuf_add_escaped(&b, j->excerpt, j->excerpt_len);
 	s = strbuf_finish(&b);

@@ -573,6 +573,59 @@ test_plain_span(void)
 	    tried, differ);
 }
 
+/*
+ * One yajl handle takes message after message; whatever the one before
+ * was (good, bad, cut off, huge), the next parses as on a fresh handle.
+ */
+static void
+test_reuse(void)
+{
+	static const char good[] =
+	    "{\"type\":\"container\",\"state\":\"Running\",\"n\":12}";
+	struct json *fresh = json_new(), *saved = J;
+	const char *before[] = { good, "  ", "", "{\"type\":\"x\"", "{}{}",
+		"{\"a\":1} x", "42", "[1,", "{\"n\":1.5e3}", NULL };
+	char *want, *s;
+	struct strbuf big = { 0 };
+
+	J = fresh;
+	want = parse(good);
+	J = saved;
+	ok(strncmp(want, "type=<container>", 16) == 0, "the reference parses");
+	for (int i = 0; before[i] != NULL; i++) {
+		free(parse(before[i]));
+		s = parse(good);
+		is_str(s, want, "good after \"%s\"", before[i]);
+		free(s);
+	}
+	s = parse("  ");
+	is_str(s, "ERROR: invalid JSON [  ]", "whitespace only, after a good one");
+	free(s);
+
+	/* Cut off: begun, fed, never ended (the connection dropped). */
+	json_begin(J);
+	json_feed(J, (const uint8_t *)"{\"type\":\"ab", 12);
+	s = parse(good);
+	is_str(s, want, "good after a message cut off mid-string");
+	free(s);
+
+	/* A 64 KiB string with escapes grows yajl's buffers. */
+	strbuf_addstr(&big, "{\"type\":\"");
+	for (int i = 0; i < 8192; i++)
+		strbuf_addstr(&big, "abc\\ndef");
+	strbuf_addstr(&big, "\"}");
+	s = parse(big.buf);
+	ok(strncmp(s, "type=<abc\\ndef", 14) == 0, "a 64 KiB escaped string");
+	free(s);
+	free(strbuf_finish(&big));
+	s = parse(good);
+	is_str(s, want, "good after the big one");
+	free(s);
+
+	free(want);
+	json_free(fresh);
+}
+
 int
 main(void)
 {
@@ -585,6 +638,7 @@ main(void)
 	test_dedup();
 	test_formats();
 	test_plain_span();
+	test_reuse();
 	json_free(J);
 	return done();
 }

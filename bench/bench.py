@@ -872,6 +872,8 @@ def main():
             "latency": lambda: [run_latency(w, s) for w in ("dcevents", "pypeer")
                                 for s in ("stdout", "journal", "syslog-udp",
                                           "syslog-tcp")],
+            "latency-stdout": lambda: [run_latency(w, "stdout")
+                                       for w in ("dcevents", "pypeer")],
         }
         for g in only.split(","):
             groups[g]()

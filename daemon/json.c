@@ -43,6 +43,8 @@ struct json {
 	int clean; /* h finished its last message: it can take the next */
 	int big; /* h holds a block over JSON_BIG */
 	int objects; /* top-level objects begun in this message */
+	int done; /* the top-level object has ended: only whitespace may follow */
+	size_t done_at; /* where, in the chunk in which it ended */
 	struct event ev;
 	int depth; /* 1 inside the top-level object */
 	enum json_key key; /* the current top-level member */
@@ -238,7 +240,10 @@ json_end_map(void *ctx)
 
 	if (j->depth == 2)
 		j->in_data = 0;
-	j->depth--;
+	if (--j->depth == 0) {
+		j->done = 1;
+		j->done_at = yajl_get_bytes_consumed(j->h);
+	}
 	return 1;
 }
 
@@ -362,10 +367,27 @@ json_feed(struct json *j, const uint8_t *p, size_t n)
 	}
 	if (j->failed)
 		return;
-	if (yajl_parse(j->h, p, n) != yajl_status_ok && !j->failed) {
-		j->failed = 1;
-		j->why = "invalid JSON";
+	/*
+	 * yajl, taking several values, would also take the start of one
+	 * after the object and wait for the rest, even across messages: what
+	 * follows the object is checked here, and not given to yajl.
+	 */
+	if (!j->done) {
+		j->done_at = 0;
+		if (yajl_parse(j->h, p, n) != yajl_status_ok) {
+			if (!j->failed)
+				json_fail(j, "invalid JSON");
+			return;
+		}
+		if (!j->done)
+			return;
 	}
+	for (size_t i = j->done_at; i < n; i++)
+		if (p[i] != ' ' && p[i] != '\t' && p[i] != '\n' && p[i] != '\r') {
+			json_fail(j, "invalid JSON");
+			return;
+		}
+	j->done_at = 0;
 }
 
 /*
@@ -379,11 +401,18 @@ json_end(struct json *j, const char **why, const char **excerpt)
 	struct strbuf b = { 0 };
 	char *s;
 
-	if (!j->failed && (yajl_complete_parse(j->h) != yajl_status_ok ||
-			      j->objects == 0) &&
-	    !j->failed) {
-		j->failed = 1;
-		j->why = j->excerpt_len == 0 ? "empty message" : "invalid JSON";
+	/*
+	 * The object's '}' ends it: yajl has nothing left to finish.  Without
+	 * one, yajl finishes what it has (a number at the top level is only
+	 * seen then) and the message is refused.
+	 */
+	if (!j->failed && !j->done) {
+		yajl_complete_parse(j->h);
+		if (!j->failed) {
+			j->failed = 1;
+			j->why = j->excerpt_len == 0 ? "empty message"
+						     : "invalid JSON";
+		}
 	}
 	if (!j->failed && j->ev.buf.failed) {
 		j->failed = 1;

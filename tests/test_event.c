@@ -584,7 +584,8 @@ test_reuse(void)
 	    "{\"type\":\"container\",\"state\":\"Running\",\"n\":12}";
 	struct json *fresh = json_new(), *saved = J;
 	const char *before[] = { good, "  ", "", "{\"type\":\"x\"", "{}{}",
-		"{\"a\":1} x", "42", "[1,", "{\"n\":1.5e3}", NULL };
+		"{\"a\":1} x", "42", "[1,", "{\"n\":1.5e3}", "{}\"", "{} 4",
+		"{} {\"type\":", NULL };
 	char *want, *s;
 	struct strbuf big = { 0 };
 
@@ -600,6 +601,13 @@ test_reuse(void)
 	}
 	s = parse("  ");
 	is_str(s, "ERROR: invalid JSON [  ]", "whitespace only, after a good one");
+	free(s);
+	s = parse("{\"type\":\"x\"}\"");
+	is_str(s, "ERROR: invalid JSON [{\"type\":\"x\"}\"]",
+	    "an object, then the start of a string");
+	free(s);
+	s = parse("{\"type\":\"x\"} \r\n\t");
+	ok(strncmp(s, "type=<x>", 8) == 0, "whitespace after the object");
 	free(s);
 
 	/* Cut off: begun, fed, never ended (the connection dropped). */

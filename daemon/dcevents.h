@@ -153,7 +153,7 @@ struct strbuf {
 int strbuf_grow(struct strbuf *, size_t more);
 /*
  * Room for len more bytes and the NUL: where they go, or NULL.  The caller
- * writes them, then sets len and the NUL itself.
+ * writes up to len bytes there, then ends the string with strbuf_end_at().
  */
 static inline char *
 strbuf_room(struct strbuf *b, size_t len)
@@ -162,6 +162,13 @@ strbuf_room(struct strbuf *b, size_t len)
 	    strbuf_grow(b, len) == -1)
 		return NULL;
 	return b->buf + b->len;
+}
+/* The string now ends at end, a pointer into the room given. */
+static inline void
+strbuf_end_at(struct strbuf *b, char *end)
+{
+	*end = '\0';
+	b->len = (size_t)(end - b->buf);
 }
 /* Append len bytes (inline: records are built from many small pieces). */
 static inline int

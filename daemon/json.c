@@ -42,7 +42,6 @@ struct json {
 	yajl_handle h;
 	int clean; /* h finished its last message: it can take the next */
 	int big; /* h holds a block over JSON_BIG */
-	int objects; /* top-level objects begun in this message */
 	int done; /* the top-level object has ended: only whitespace may follow */
 	size_t done_at; /* where, in the chunk in which it ended */
 	struct event ev;
@@ -200,7 +199,7 @@ json_start_map(void *ctx)
 {
 	struct json *j = ctx;
 
-	if (j->depth == 0 && j->objects++ > 0)
+	if (j->depth == 0 && j->done)
 		return json_fail(j, "invalid JSON"); /* a second value */
 	if (++j->depth > JSON_MAX_DEPTH)
 		return json_fail(j, "nested deeper than 32 levels");
@@ -373,7 +372,6 @@ json_feed(struct json *j, const uint8_t *p, size_t n)
 	 * follows the object is checked here, and not given to yajl.
 	 */
 	if (!j->done) {
-		j->done_at = 0;
 		if (yajl_parse(j->h, p, n) != yajl_status_ok) {
 			if (!j->failed)
 				json_fail(j, "invalid JSON");

@@ -94,16 +94,14 @@ add_pair(
 	*p++ = '"';
 	memcpy(p, v, k);
 	p += k;
-	if (k == n) {
+	if (k == n)
 		*p++ = '"';
-		*p = '\0';
-		b->len = (size_t)(p - b->buf);
-		return;
+	strbuf_end_at(b, p);
+	if (k < n) {
+		strbuf_add_escaping(
+		    b, v + k, n - k, '"', '\\', ']', 0x7f, escape_param);
+		strbuf_add(b, "\"", 1);
 	}
-	*p = '\0';
-	b->len = (size_t)(p - b->buf);
-	strbuf_add_escaping(b, v + k, n - k, '"', '\\', ']', 0x7f, escape_param);
-	strbuf_add(b, "\"", 1);
 }
 
 #define add_param(b, name, e, s)                                               \
@@ -250,8 +248,7 @@ add_header(struct strbuf *b, const struct conf *c, int priority,
 		*p++ = (char)(ch > 32 && ch < 127 ? ch : '_');
 	}
 	*p++ = ' ';
-	*p = '\0';
-	b->len = (size_t)(p - b->buf);
+	strbuf_end_at(b, p);
 }
 
 /* TCP and TLS frame each record as "LENGTH SP MESSAGE" (RFC 6587). */

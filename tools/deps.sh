@@ -12,9 +12,15 @@ for p in $pkgs; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
 	    grep -q '^install ok installed$' || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
-echo "installing:$missing"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-# shellcheck disable=SC2086
-apt-get install -y -q --no-install-recommends $missing
+if [ -n "$missing" ]; then
+	echo "installing:$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	# shellcheck disable=SC2086
+	apt-get install -y -q --no-install-recommends $missing
+fi
+# Debian's syslog-ng, unpacked aside for tests/recipe-syslog-ng.sh (it
+# conflicts with rsyslog, so it is not installed); the test fetches it
+# itself when this fails.
+sh "$(dirname "$0")/syslog-ng.sh" /var/cache/dcevents/syslog-ng ||
+    echo "deps.sh: could not fetch syslog-ng-core; tests/recipe-syslog-ng.sh will try again"

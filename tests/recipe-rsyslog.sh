@@ -8,7 +8,9 @@
 # dcevents sends the events to it (tls://, relp://, relp+tls://, with the
 # certificate verified against the recipe's CA) and each arrives in the
 # recipe's file as RFC 5424 with its MSGID (the event type) and its
-# structured data.
+# structured data (the template RSYSLOG_SyslogProtocol23Format writes
+# %MSGID% and %STRUCTURED-DATA%: what the ruleset has as $msgid and
+# $structured-data).
 # Paths and ports only are substituted (sed): /etc/rsyslog/ and /var/log/
 # go to the test's directory, the ports to free ones, and logs.example
 # to localhost.  rsyslogd gets a preamble of the test's own before the
@@ -32,6 +34,7 @@ recipe() {
 	    -e "s|port=\"2515\"|port=\"$P2\"|" -e "s|logs\.example|localhost|g" \
 	    "$REC/$1"
 }
+# shellcheck disable=SC2046
 set -- $("$PY" -c 'import socket
 s = [socket.socket() for i in range(2)]
 for x in s: x.bind(("127.0.0.1", 0))

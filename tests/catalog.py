@@ -5,7 +5,9 @@
 CATALOG is systemd/dcevents.catalog; RECORDS.json the records, one JSON
 object a line (journalctl -o json); RENDERED what "journalctl -x -o
 short-unix" printed for the same records, in the same order, with that
-catalog compiled into the database journalctl reads.  The IDs are the
+catalog compiled into the database journalctl reads, or "-" where that
+database cannot be replaced (the rendering is then not checked).  The IDs
+are the
 MESSAGE_IDs the caller provoked: each must be among the records.
 
 For every record (the catalog's own rules, as systemd applies them:
@@ -110,7 +112,7 @@ def blocks(path):
 def main():
     catalog = parse_catalog(sys.argv[1])
     records = [json.loads(l) for l in open(sys.argv[2])]
-    rendered = blocks(sys.argv[3])
+    rendered = blocks(sys.argv[3]) if sys.argv[3] != "-" else None
     wanted = sys.argv[4:]
     n, failed = 0, 0
 
@@ -129,9 +131,10 @@ def main():
     for mid in wanted:
         check(mid in seen, "%s provoked (%d records)" %
               (mid, len(seen.get(mid, []))))
-    check(len(rendered) == len(records),
-          "journalctl -x printed %d records, -o json %d" %
-          (len(rendered), len(records)))
+    if rendered is not None:
+        check(len(rendered) == len(records),
+              "journalctl -x printed %d records, -o json %d" %
+              (len(rendered), len(records)))
     for mid, recs in sorted(seen.items(), key=lambda kv: str(kv[0])):
         lines = catalog.get(mid)
         check(lines is not None, "%s: a catalog entry" % mid)
@@ -154,6 +157,10 @@ def main():
                            else test(r))]
             check(not bad, "%s: fits: %s" % (mid, what),
                   bad and json.dumps(bad[0]))
+    if rendered is None:
+        print("# journalctl -x not checked: no catalog database of ours")
+        print("# MESSAGE_IDs seen: %d" % len(seen))
+        return 1 if failed else 0
     bad = []
     for i, r in enumerate(records):
         lines = catalog.get(r.get("MESSAGE_ID"))

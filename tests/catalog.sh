@@ -23,7 +23,6 @@ journal_enter "$@"
 [ "${WITH_SYSTEMD:-yes}" = yes ] || skip "built without libsystemd"
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the websocket peer"
 sh "$top_srcdir/tests/certs.sh" "$T/pki" || skip "cannot make test certificates"
-[ -d /var/lib/systemd/catalog ] || skip "no /var/lib/systemd/catalog to bind over"
 journal_start
 
 # The catalog compiled as journalctl --update-catalog would install it,
@@ -32,8 +31,12 @@ mkdir -p "$T/root/usr/lib/systemd/catalog"
 cp "$top_srcdir/systemd/dcevents.catalog" "$T/root/usr/lib/systemd/catalog/"
 journalctl --root="$T/root" --update-catalog 2>"$T/catalog.err"
 check "the catalog compiles without complaint" test $? -eq 0 -a ! -s "$T/catalog.err"
-mount --bind "$T/root/var/lib/systemd/catalog" /var/lib/systemd/catalog ||
-    skip "cannot bind a catalog database over /var/lib/systemd/catalog"
+rendered=$T/rendered
+if [ ! -d /var/lib/systemd/catalog ] ||
+    ! mount --bind "$T/root/var/lib/systemd/catalog" /var/lib/systemd/catalog; then
+	echo "# no /var/lib/systemd/catalog to bind over: journalctl -x not checked"
+	rendered=-
+fi
 
 # 1: the demo stream and its hostile cases, events of every kind, then
 # enough padded events to fill the stdout pipe and QueueMax; then an
@@ -97,7 +100,7 @@ ids=$(sed -n 's/^-- \([0-9a-f]\{32\}\)$/\1/p' "$top_srcdir/systemd/dcevents.cata
     grep -v 3c380b4657f7480b99a4beb917a16e15)
 # shellcheck disable=SC2086
 "$PY" "$top_srcdir/tests/catalog.py" "$top_srcdir/systemd/dcevents.catalog" \
-    "$T/records.json" "$T/rendered" $ids >"$T/result"
+    "$T/records.json" "$rendered" $ids >"$T/result"
 rc=$?
 cat "$T/result"
 check "every record fits its catalog entry" test "$rc" -eq 0

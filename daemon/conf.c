@@ -4,6 +4,9 @@
  * environment, the main file, its drop-ins in lexical order, then -o.
  * Every problem is reported with file, line and key; loading goes on so
  * that one run shows them all, and the result is refused if any was found.
+ * A value is printable UTF-8 in every layer (no control character), so
+ * that -t prints what reads back as the same configuration; diagnostics
+ * escape the configuration text they quote.
  */
 #include "config.h"
 
@@ -1158,8 +1161,8 @@ conf_load(
 	conf_validate(&ld);
 	secret_free(ld.apikey);
 	if (ld.errors != 0) {
-		conf_log(3, "%s: %d error%s in the configuration", path, ld.errors,
-		    ld.errors == 1 ? "" : "s");
+		conf_log(3, "%s: %d error%s in the configuration", path,
+		    ld.errors, ld.errors == 1 ? "" : "s");
 		conf_free(c);
 		return NULL;
 	}
@@ -1238,8 +1241,8 @@ conf_print(const struct conf *c, FILE *f)
 					    cred[c->cred_source],
 					    c->cred_origin ? " " : "",
 					    text_escape(c->cred_origin
-							    ? c->cred_origin
-							    : "",
+						    ? c->cred_origin
+						    : "",
 						esc, sizeof esc));
 				fputc('\n', f);
 			}

@@ -702,7 +702,7 @@ test_control(void)
 	    "a tab inside a value");
 	refused("[Output]\nIdentifier=x\x7f\n",
 	    "dcevents.conf:2: Identifier: invalid value \"x\\x7f\"", "DEL");
-	refused("[Stream]\nParent=\xc2\x9b" "1m\n",
+	refused("[Stream]\nParent=\302\2331m\n",
 	    "dcevents.conf:2: Parent: invalid value \"\\xc2\\x9b1m\": control",
 	    "a C1 control (U+009B) in UTF-8");
 	refused("[Stream]\nCAFile=/etc/\xff\n",
@@ -721,10 +721,11 @@ test_control(void)
 	    "dcevents.conf:2: con\\x1btainer: invalid key",
 	    "a control character in a [Priority] key");
 	refused("[Stream]\nUser=u\nAPIKey=top\x1bsecret\n",
-	    "dcevents.conf:3: APIKey: invalid value: control", "ESC in APIKey=");
+	    "dcevents.conf:3: APIKey: invalid value: control",
+	    "ESC in APIKey=");
 	ok(strstr(errbuf, "top") == NULL && strstr(errbuf, "secret") == NULL,
 	    "the bad key is not quoted");
-	refused("[Str\x1b" "eam]\nNo\x1bpe=1\n",
+	refused("[Str\033eam]\nNo\x1bpe=1\n",
 	    "dcevents.conf:1: unknown section [Str\\x1beam]",
 	    "a control character in a section name");
 	refused("[Stream]\nNo\x9bpe=\x1b\n",
@@ -747,12 +748,14 @@ test_control(void)
 		ok(c == NULL && strstr(errbuf, "dcevents.conf:3: ") &&
 			strstr(errbuf, "\\x0e\\x0f"),
 		    "a binary file: refused, its bytes escaped");
-		ok(!raw_control(errbuf), "a binary file: no raw byte on stderr");
+		ok(!raw_control(errbuf),
+		    "a binary file: no raw byte on stderr");
 		conf_free(c);
 	}
 
 	/* Surrounding blanks (and a CRLF line end) are not part of a value. */
-	c = load("[Stream]\r\nNamespace=\t ns \t\r\nUser=\xc3\xa9t\xc3\xa9\r\n");
+	c = load(
+	    "[Stream]\r\nNamespace=\t ns \t\r\nUser=\xc3\xa9t\xc3\xa9\r\n");
 	ok(c && strcmp(c->ns, "ns") == 0, "blanks around a value are removed");
 	ok(c && strcmp(c->user, "\xc3\xa9t\xc3\xa9") == 0,
 	    "a UTF-8 value is accepted");
@@ -789,8 +792,9 @@ test_control(void)
 
 	/* The environment layer. */
 	setenv("DOCKERCLOUD_NAMESPACE", "ns\n[Output]\nJournal=no", 1);
-	refused("", "$DOCKERCLOUD_NAMESPACE: Namespace: invalid value "
-		    "\"ns\\n[Output]\\nJournal=no\"",
+	refused("",
+	    "$DOCKERCLOUD_NAMESPACE: Namespace: invalid value "
+	    "\"ns\\n[Output]\\nJournal=no\"",
 	    "DOCKERCLOUD_NAMESPACE with line breaks");
 	setenv("DOCKERCLOUD_NAMESPACE", " envns\n", 1);
 	c = load("");
@@ -817,8 +821,8 @@ test_control(void)
 	ok(strstr(errbuf, "envk") == NULL, "the key is not quoted");
 	clear_env();
 	write_file("esckey", "fil\x1bkey\r\n");
-	snprintf(text, sizeof text, "[Stream]\nUser=u\nAPIKeyFile=%s/esckey\n",
-	    dir);
+	snprintf(
+	    text, sizeof text, "[Stream]\nUser=u\nAPIKeyFile=%s/esckey\n", dir);
 	refused(text, "esckey: the key: control characters",
 	    "a key file with a control character");
 	ok(strstr(errbuf, "fil") == NULL, "the key file's key is not quoted");
@@ -836,7 +840,8 @@ test_control(void)
 			f = open_memstream(&out, &n);
 			conf_print(c, f);
 			fclose(f);
-			ok(strstr(out, "/a\\n[Output]\\nb.conf:2\nNamespace=x\n") &&
+			ok(strstr(out,
+			       "/a\\n[Output]\\nb.conf:2\nNamespace=x\n") &&
 				strstr(out, "\n[Output]\nb.conf") == NULL,
 			    "-t prints its origin escaped");
 			free(out);

@@ -103,7 +103,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    (fd2 = memfd_create("dcevents-fuzz-t.conf", 0)) == -1)
 			abort();
 	}
-	if (ftruncate(fd, 0) == -1 || pwrite(fd, data, size, 0) != (ssize_t)size)
+	if (ftruncate(fd, 0) == -1 ||
+	    pwrite(fd, data, size, 0) != (ssize_t)size)
 		abort();
 	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
 	if ((c = load(path)) == NULL)
@@ -128,8 +129,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	settings_only(out);
 	settings_only(out2);
 	if (strcmp(out, out2) != 0) {
-		fprintf(stderr, "-t output reads back as\n%s\nnot\n%s", out2,
-		    out);
+		fprintf(
+		    stderr, "-t output reads back as\n%s\nnot\n%s", out2, out);
 		abort();
 	}
 	free(out);

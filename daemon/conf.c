@@ -4,6 +4,9 @@
  * environment, the main file, its drop-ins in lexical order, then -o.
  * Every problem is reported with file, line and key; loading goes on so
  * that one run shows them all, and the result is refused if any was found.
+ * A value is printable UTF-8 in every layer (no control character), so
+ * that -t prints what reads back as the same configuration; diagnostics
+ * escape the configuration text they quote.
  */
 #include "config.h"
 
@@ -157,6 +160,93 @@ xstrdup(const char *s)
 	return p;
 }
 
+/*
+ * The length of the printable character at s (n bytes left): 1 for ASCII
+ * other than a control character or DEL, 2 to 4 for a UTF-8 sequence
+ * other than a C1 control (U+0080..U+009F); 0 for anything else.
+ */
+static size_t
+text_char(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	struct utf8 u = { 0 };
+	size_t len;
+
+	if (p[0] < 0x80)
+		return p[0] >= 0x20 && p[0] != 0x7f;
+	len = p[0] < 0xe0 ? 2 : p[0] < 0xf0 ? 3 : 4;
+	if (len > n || utf8_check(&u, p, len) != 0 || u.need != 0 ||
+	    (p[0] == 0xc2 && p[1] < 0xa0))
+		return 0;
+	return len;
+}
+
+/* NULL if s is printable UTF-8 throughout (what a value may hold). */
+static const char *
+text_problem(const char *s)
+{
+	size_t n = strlen(s), len;
+
+	for (; n > 0; s += len, n -= len) {
+		const unsigned char *p = (const unsigned char *)s;
+
+		if ((len = text_char(s, n)) != 0)
+			continue;
+		if (*p < 0x20 || *p == 0x7f ||
+		    (n > 1 && p[0] == 0xc2 && p[1] >= 0x80 && p[1] < 0xa0))
+			return "control characters are not allowed";
+		return "not UTF-8";
+	}
+	return NULL;
+}
+
+/*
+ * s for a terminal or a comment line: each byte that is not part of a
+ * printable character is escaped as in SPEC 5.2 (\n, \r, \t, \xNN: a
+ * line break in a value, a binary file's bytes).  Cut to fit size.
+ */
+static const char *
+text_escape(const char *s, char *buf, size_t size)
+{
+	size_t n = strlen(s), o = 0;
+	char e[8];
+
+	while (n > 0) {
+		size_t step = text_char(s, n), len = step;
+		const char *from = s;
+
+		if (step == 0) {
+			len = escape_control((unsigned char)*s, e);
+			from = e;
+			step = 1;
+		}
+		if (o + len >= size)
+			break;
+		memcpy(buf + o, from, len);
+		o += len;
+		s += step;
+		n -= step;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+static void conf_log(int, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* A diagnostic that may quote configuration text: escaped. */
+static void
+conf_log(int priority, const char *fmt, ...)
+{
+	char msg[1024], esc[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	log_msg(priority, "%s", text_escape(msg, esc, sizeof esc));
+}
+
 static void conf_error(struct loader *, const char *, const char *,
     const char *, ...) __attribute__((format(printf, 4, 5)));
 
@@ -171,10 +261,17 @@ conf_error(
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	if (key != NULL)
-		log_err("%s: %s: %s", where, key, msg);
+		conf_log(3, "%s: %s: %s", where, key, msg);
 	else
-		log_err("%s: %s", where, msg);
+		conf_log(3, "%s: %s", where, msg);
 	ld->errors++;
+}
+
+/* Blanks around a key or value, as in systemd: space, tab, CR, LF. */
+static int
+blank(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
 }
 
 static char *
@@ -182,10 +279,10 @@ trim(char *s)
 {
 	char *e;
 
-	while (isspace((unsigned char)*s))
+	while (blank(*s))
 		s++;
 	e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
+	while (e > s && blank(e[-1]))
 		*--e = '\0';
 	return s;
 }
@@ -626,7 +723,9 @@ conf_set_priority(
 	struct conf_prio *np;
 	int p;
 
-	if (*key == '\0' || key[0] == '.' || key[strlen(key) - 1] == '.') {
+	/* Nor may it read back as a comment or a section (-o). */
+	if (*key == '\0' || strchr(".#;[", key[0]) != NULL ||
+	    key[strlen(key) - 1] == '.') {
 		conf_error(
 		    ld, where, key, "expected Default, TYPE or TYPE.STATE");
 		return;
@@ -673,22 +772,39 @@ conf_known_section(const char *s)
 	    strcmp(s, "Priority") == 0;
 }
 
-/* Apply "Key=Value" in section; where is "file:line" or "-o". */
+/*
+ * Apply "Key=Value" in section, from every layer; where is "file:line",
+ * "-o ..." or "$VAR".  A value (and a [Priority] key) is printable UTF-8:
+ * a line break in it would make -t print a different configuration.
+ */
 static void
-conf_assign(struct loader *ld, const char *section, char *key, char *value,
-    const char *where)
+conf_assign(struct loader *ld, const char *section, const char *key,
+    const char *value, const char *where)
 {
-	const struct key *k;
+	int prio = strcmp(section, "Priority") == 0;
+	const struct key *k = NULL;
+	const char *why;
 
-	if (strcmp(section, "Priority") == 0) {
-		conf_set_priority(ld, key, value, where);
-		return;
-	}
-	if ((k = conf_find(section, key)) == NULL) {
+	if (!prio && (k = conf_find(section, key)) == NULL) {
 		conf_error(ld, where, key, "unknown key in [%s]", section);
 		return;
 	}
-	conf_set(ld, k, value, where);
+	if (prio && (why = text_problem(key)) != NULL) {
+		conf_error(ld, where, key, "invalid key: %s", why);
+		return;
+	}
+	if ((why = text_problem(value)) != NULL) {
+		if (k != NULL && k->type == K_APIKEY)
+			conf_error(ld, where, key, "invalid value: %s", why);
+		else
+			conf_error(ld, where, key, "invalid value \"%s\": %s",
+			    value, why);
+		return;
+	}
+	if (prio)
+		conf_set_priority(ld, key, value, where);
+	else
+		conf_set(ld, k, value, where);
 }
 
 /* Read one INI file; missing_ok for the default path. */
@@ -704,13 +820,13 @@ conf_read_file(struct loader *ld, const char *path, int missing_ok)
 
 	if ((f = fopen(path, "re")) == NULL) {
 		if (errno == ENOENT && missing_ok) {
-			log_debug("%s: not found, using the defaults", path);
+			conf_log(7, "%s: not found, using the defaults", path);
 			return;
 		}
 		conf_error(ld, path, NULL, "%s", strerror(errno));
 		return;
 	}
-	log_debug("reading %s", path);
+	conf_log(7, "reading %s", path);
 	while ((len = getline(&line, &cap, f)) != -1) {
 		char *s, *eq;
 
@@ -820,9 +936,10 @@ conf_override(struct loader *ld, const char *arg)
 	eq = strchr(copy, '=');
 	dot = strchr(copy, '.');
 	if (eq == NULL || dot == NULL || dot > eq) {
-		log_err("-o %.*s: expected Section.Key=Value",
-		    eq ? (int)(eq - copy) : (int)strlen(copy), copy);
-		ld->errors++;
+		if (eq != NULL)
+			*eq = '\0'; /* not the value: it may be a key */
+		snprintf(where, sizeof where, "-o %.128s", copy);
+		conf_error(ld, where, NULL, "expected Section.Key=Value");
 		goto out;
 	}
 	*eq = *dot = '\0';
@@ -842,12 +959,15 @@ conf_env(
     struct loader *ld, const char *var, const char *section, const char *name)
 {
 	const char *v = getenv(var);
-	char where[64];
+	char where[64], *copy, *t;
 
-	if (v == NULL || *v == '\0')
+	if (v == NULL)
 		return;
+	copy = xstrdup(v);
 	snprintf(where, sizeof where, "$%s", var);
-	conf_set(ld, conf_find(section, name), v, where);
+	if (*(t = trim(copy)) != '\0') /* blanks around it, as in a file */
+		conf_assign(ld, section, name, t, where);
+	free(copy);
 }
 
 /* Read the first line of a key file into secret memory. */
@@ -856,6 +976,7 @@ read_secret_file(
     struct loader *ld, const char *path, const char *where, const char *key)
 {
 	char buf[MAX_SECRET + 1], *s, *nl, *r = NULL;
+	const char *why;
 	ssize_t n;
 	size_t len = 0;
 	int fd;
@@ -892,6 +1013,10 @@ read_secret_file(
 		    ld, where, key, "%s: no key on the first line", path);
 		goto out;
 	}
+	if ((why = text_problem(s)) != NULL) {
+		conf_error(ld, where, key, "%s: the key: %s", path, why);
+		goto out;
+	}
 	if ((r = secret_dup(s, strlen(s))) == NULL)
 		conf_error(ld, where, key, "out of memory");
 out:
@@ -913,7 +1038,7 @@ static void
 conf_credentials(struct loader *ld)
 {
 	struct conf *c = ld->conf;
-	const char *e, *where;
+	const char *e, *where, *why;
 	char path[4096];
 
 	if (ld->apikey != NULL) {
@@ -936,9 +1061,8 @@ conf_credentials(struct loader *ld)
 		c->cred_source = CRED_SYSTEMD;
 		c->cred_origin = xstrdup(path);
 	} else if ((e = getenv("DOCKERCLOUD_AUTH")) != NULL && *e != '\0') {
-		if (strpbrk(e, "\r\n") != NULL) {
-			conf_error(ld, "$DOCKERCLOUD_AUTH", NULL,
-			    "contains a line break");
+		if ((why = text_problem(e)) != NULL) {
+			conf_error(ld, "$DOCKERCLOUD_AUTH", NULL, "%s", why);
 			return;
 		}
 		c->secret = secret_dup(e, strlen(e));
@@ -946,6 +1070,10 @@ conf_credentials(struct loader *ld)
 		return; /* sent verbatim, no user needed */
 	} else if ((e = getenv("DOCKERCLOUD_APIKEY")) != NULL && *e != '\0') {
 		where = "$DOCKERCLOUD_APIKEY";
+		if ((why = text_problem(e)) != NULL) {
+			conf_error(ld, where, NULL, "%s", why);
+			return;
+		}
 		c->secret = secret_dup(e, strlen(e));
 		c->cred_source = CRED_ENV_APIKEY;
 	} else
@@ -1033,8 +1161,8 @@ conf_load(
 	conf_validate(&ld);
 	secret_free(ld.apikey);
 	if (ld.errors != 0) {
-		log_err("%s: %d error%s in the configuration", path, ld.errors,
-		    ld.errors == 1 ? "" : "s");
+		conf_log(3, "%s: %d error%s in the configuration", path,
+		    ld.errors, ld.errors == 1 ? "" : "s");
 		conf_free(c);
 		return NULL;
 	}
@@ -1099,7 +1227,9 @@ conf_print(const struct conf *c, FILE *f)
 		[CRED_ENV_APIKEY] = "$DOCKERCLOUD_APIKEY",
 	};
 	const char *section = "";
+	char esc[2048];
 
+	/* Values are printable (conf_assign); comments are escaped. */
 	for (size_t i = 0; i < NKEYS; i++) {
 		const struct key *k = &keys[i];
 		const void *field = (const char *)c + k->off;
@@ -1110,15 +1240,18 @@ conf_print(const struct conf *c, FILE *f)
 					fprintf(f, "# credential: %s%s%s\n",
 					    cred[c->cred_source],
 					    c->cred_origin ? " " : "",
-					    c->cred_origin ? c->cred_origin
-							   : "");
+					    text_escape(c->cred_origin
+						    ? c->cred_origin
+						    : "",
+						esc, sizeof esc));
 				fputc('\n', f);
 			}
 			section = k->section;
 			fprintf(f, "[%s]\n", section);
 		}
 		if (c->origin[i] != NULL)
-			fprintf(f, "# from %s\n", c->origin[i]);
+			fprintf(f, "# from %s\n",
+			    text_escape(c->origin[i], esc, sizeof esc));
 		fprintf(f, "%s=", k->name);
 		switch (k->type) {
 		case K_APIKEY:

@@ -220,8 +220,9 @@ conn_lost(struct conn *c, const char *why)
 	c->down_since = time(NULL);
 	snprintf(f1, sizeof f1, "DCEVENTS_REASON=%s", why);
 	if (c->stop_done != NULL || c->end_cb != NULL) {
+		/* Its own MESSAGE_ID: the catalog's text promises no retry. */
 		fields[1] = NULL;
-		record_daemon(MID_DISCONNECTED, 6, fields,
+		record_daemon(MID_STOPPED, 6, fields,
 		    "disconnected from %s: %s", c->conf->url, why);
 		if (c->stop_done == NULL)
 			conn_end(c, why, sent, received);

@@ -287,6 +287,7 @@ int handshake_parse(
 /* record.c: MESSAGE_IDs of the daemon's own records (see the catalog) */
 #define MID_CONNECTED "bdace055097d4cc48dc3b8b792fbc725"
 #define MID_DISCONNECTED "38184290f3a3499086be39d203fde25b"
+#define MID_STOPPED "7abf53f483014b369b7d82db768204e1" /* no reconnect */
 #define MID_AUTH_FAILED "cba63e78576c4bcf820141e7503c6c48"
 #define MID_GAP "f350ea289b1547a999e14d8ce0e8ca01"
 #define MID_QUEUE_FULL "800f69b9c70e4e7188b752d750e3d9a9"

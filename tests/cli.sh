@@ -4,6 +4,43 @@
 
 conf=$top_srcdir/conf/dcevents.conf
 
+# clean FILE: no control byte but the line ends, no C1 control, valid UTF-8
+# (what a terminal shows as text).
+clean() {
+	if LC_ALL=C grep -aq '[[:cntrl:]]' "$1" ||
+	    LC_ALL=C grep -aq "$(printf '\302[\200-\237]')" "$1" ||
+	    ! iconv -f UTF-8 -t UTF-8 "$1" >/dev/null 2>&1; then
+		echo "# raw control bytes in $1:"
+		od -c "$1" | head -20 | sed 's/^/#   /'
+		return 1
+	fi
+}
+
+# roundtrip WHAT ARGS...: -t with ARGS exits 0, and what it prints, read
+# back with -c alone (no -o, no environment), prints the same settings.
+roundtrip() {
+	_rt=$1
+	shift
+	"$DCEVENTS" -t "$@" >"$T/rt1" 2>"$T/rt1.err"
+	_rc=$?
+	env -u DOCKERCLOUD_STREAM_HOST -u DOCKERCLOUD_STREAM_URL \
+	    -u DOCKERCLOUD_NAMESPACE -u DOCKERCLOUD_USER -u DOCKERCLOUD_APIKEY \
+	    -u DOCKERCLOUD_AUTH -u CREDENTIALS_DIRECTORY \
+	    "$DCEVENTS" -t -c "$T/rt1" >"$T/rt2" 2>"$T/rt2.err"
+	_rc2=$?
+	grep -v '^#' "$T/rt1" >"$T/rt1.settings"
+	grep -v '^#' "$T/rt2" >"$T/rt2.settings"
+	if [ "$_rc" -eq 0 ] && [ "$_rc2" -eq 0 ] && [ -s "$T/rt1.settings" ] &&
+	    cmp -s "$T/rt1.settings" "$T/rt2.settings"; then
+		pass "round trip: $_rt: -t output reads back as the same settings"
+	else
+		fail "round trip: $_rt: -t output reads back as the same settings"
+		echo "# exit $_rc, read back: exit $_rc2"
+		sed 's/^/#   err: /' "$T/rt1.err" "$T/rt2.err"
+		diff "$T/rt1.settings" "$T/rt2.settings" | sed 's/^/#   /'
+	fi
+}
+
 "$DCEVENTS" -V >"$T/out" 2>"$T/err"
 check "-V exits 0" test $? -eq 0
 check "-V prints the version" grep -qE '^dcevents [0-9]+\.[0-9]+\.[0-9]+$' "$T/out"
@@ -58,6 +95,60 @@ check "-o Stream.APIKey is masked" contains "$T/out" "APIKey=(masked)"
 check "-o Stream.APIKey warns" contains "$T/err" "visible to other users"
 check "the -o key is never printed" lacks "$T/out" "argv-secret-42"
 check "the -o key is never logged" lacks "$T/err" "argv-secret-42"
+
+# Control characters in values (issue 14): an error in every layer, with
+# file:line:key, and no raw control byte reaches the terminal.
+"$DCEVENTS" -t -c "$conf" -o "$(printf 'Stream.Namespace=ns\n[Output]\nJournal=no')" >"$T/out" 2>"$T/err"
+check "-o with line breaks in the value exits 1" test $? -eq 1
+check "-o with line breaks: named, escaped" contains "$T/err" '-o Stream.Namespace: Namespace: invalid value "ns\n[Output]\nJournal=no": control characters are not allowed'
+check "-o with line breaks: stderr has no raw control byte" clean "$T/err"
+check "-o with line breaks: no settings printed" test ! -s "$T/out"
+printf '[Stream]\nNamespace=a\rb\nUser=\033]0;owned\007\033[2J\n[Output]\nIdentifier=x\177y\nStdout=yes\n' >"$T/ctl.conf"
+"$DCEVENTS" -t -c "$T/ctl.conf" >"$T/out" 2>"$T/err"
+check "a file with control characters in values exits 1" test $? -eq 1
+check "a value with CR: file:line:key, escaped" contains "$T/err" "$T/ctl.conf:2: Namespace: invalid value \"a\\rb\": control characters are not allowed"
+check "a value with ESC: file:line:key, escaped" contains "$T/err" "$T/ctl.conf:3: User: invalid value \"\\x1b]0;owned\\x07\\x1b[2J\""
+check "a value with DEL: file:line:key, escaped" contains "$T/err" "$T/ctl.conf:5: Identifier: invalid value \"x\\x7fy\""
+check "control characters in values: stderr has no raw control byte" clean "$T/err"
+DOCKERCLOUD_USER="$(printf 'bob\033[8m')" "$DCEVENTS" -t -c "$conf" >"$T/out" 2>"$T/err"
+check "an environment value with ESC exits 1" test $? -eq 1
+check "an environment value with ESC: named, escaped" contains "$T/err" '$DOCKERCLOUD_USER: User: invalid value "bob\x1b[8m"'
+check "an environment value with ESC: stderr has no raw control byte" clean "$T/err"
+mkdir "$T/d.conf.d"
+printf '[Output]\nStdout=yes\n' >"$T/d.conf"
+printf '[Stream]\nType=container\tservice\n' >"$T/d.conf.d/10-tab.conf"
+"$DCEVENTS" -t -c "$T/d.conf" >"$T/out" 2>"$T/err"
+check "a drop-in with a tab inside a value exits 1" test $? -eq 1
+check "a tab inside a value: file:line:key, escaped" contains "$T/err" "$T/d.conf.d/10-tab.conf:2: Type: invalid value \"container\\tservice\""
+# A binary file: every byte value, then the start of the daemon itself.
+"$PY" -c 'import sys; sys.stdout.buffer.write(bytes(range(1, 256)) + b"\n" + bytes(range(256)))' >"$T/binary.conf"
+head -c 65536 "$DCEVENTS" >>"$T/binary.conf"
+"$DCEVENTS" -t -c "$T/binary.conf" >"$T/out" 2>"$T/err"
+check "-c on a binary file exits 1" test $? -eq 1
+check "-c on a binary file: errors with file and line, its bytes escaped" contains "$T/err" "$T/binary.conf:2: \\x0b\\x0c\\r\\x0e\\x0f"
+check "-c on a binary file: stderr has no raw control byte" clean "$T/err"
+check "-c on a binary file: no settings printed" test ! -s "$T/out"
+
+# What -t prints reads back as the same configuration, for every
+# configuration this driver accepts.
+roundtrip "conf/dcevents.conf" -c "$conf"
+roundtrip "-o URL and Stdout" -c "$conf" -o Stream.URL=wss://o.example:8443/ -o Output.Stdout=yes
+roundtrip "a key file" -c "$T/cred.conf"
+roundtrip "-o Stream.APIKey (masked)" -c "$conf" -o Stream.User=bob -o Stream.APIKey=argv-secret-42
+printf '[Output]\nStdout=yes\n' >"$T/rt.conf"
+roundtrip "-o with blanks around the value" -c "$T/rt.conf" \
+	-o "Stream.Namespace=$(printf '\t ns-o \r')"
+DOCKERCLOUD_NAMESPACE=" env-ns " DOCKERCLOUD_USER="$(printf '\tenvuser\n')" \
+	DOCKERCLOUD_STREAM_URL="wss://env.example:8443/x" \
+	roundtrip "DOCKERCLOUD_* variables, blanks removed" -c "$T/rt.conf"
+check "the environment layer was used" contains "$T/rt1" '# from $DOCKERCLOUD_USER'
+check "blanks around an environment value are removed" contains "$T/rt1" "Namespace=env-ns"
+printf '[Stream]\r\nNamespace=\t caf\303\251 \t\r\nPingIntervalSec=1500ms\r\nBackoffMaxSec=1min 30s\r\n[Output]\r\nSyslog=relp+tls://[::1]:2514\r\nQueueMaxBytes=64K\r\n[Priority]\r\nDefault=info\r\nservice.Partly running=err\r\n' >"$T/crlf.conf"
+roundtrip "CRLF, UTF-8, [Priority] rules" -c "$T/crlf.conf" -o Priority.container.Stopped=warning
+nl=$(printf '\n[Output]\nStdout=maybe\nx')
+nl=${nl%x}
+printf '[Stream]\nNamespace=n\n' >"$T/a${nl}.conf"
+roundtrip "a file name with line breaks (escaped in '# from')" -c "$T/a${nl}.conf"
 
 "$DCEVENTS" -t -c "$conf" >"$T/out" 2>"$T/err"
 check "without -v no debug lines" lacks "$T/err" "debug:"

@@ -25,6 +25,7 @@ PIDS="$PIDS $DC"
 
 CONNECTED=bdace055097d4cc48dc3b8b792fbc725
 DISCONNECTED=38184290f3a3499086be39d203fde25b
+STOPPED=7abf53f483014b369b7d82db768204e1
 AUTH=cba63e78576c4bcf820141e7503c6c48
 GAP=f350ea289b1547a999e14d8ce0e8ca01
 
@@ -56,9 +57,9 @@ PYEOF
 common='r["SYSLOG_IDENTIFIER"] == "dce-test" and r["SYSLOG_FACILITY"] == "19"'
 check "connected: priority info, identifier, facility, URL and TLS version" fields $CONNECTED \
     "$common and r['PRIORITY'] == '6' and r['DCEVENTS_URL'] == 'wss://localhost:$PORT/' and r['DCEVENTS_TLS'].startswith('TLSv1.') and r['MESSAGE'].startswith('connected to wss://localhost:$PORT/')"
-check "disconnected: priority warning, the reason and the delay" fields -1 $DISCONNECTED \
+check "every disconnected record: priority warning, the reason and the delay" fields $DISCONNECTED \
     "$common and r['PRIORITY'] == '4' and r['DCEVENTS_REASON'].startswith('connection closed by the server') and r['DCEVENTS_RETRY_MS'].isdigit() and 'reconnecting in' in r['MESSAGE']"
-check "disconnected at SIGTERM: priority info, no reconnect" fields -1 $DISCONNECTED \
+check "disconnected at SIGTERM: its own MESSAGE_ID, priority info, no reconnect" fields $STOPPED \
     "$common and r['PRIORITY'] == '6' and r['DCEVENTS_REASON'] == 'dcevents is stopping' and 'DCEVENTS_RETRY_MS' not in r and 'reconnecting' not in r['MESSAGE']"
 check "auth failure: priority err, the HTTP status, AuthBackoffSec" fields $AUTH \
     "$common and r['PRIORITY'] == '3' and r['DCEVENTS_HTTP_STATUS'] == '401' and r['DCEVENTS_RETRY_MS'] == '300' and 'HTTP 401 (bad credentials)' in r['MESSAGE']"

@@ -1,7 +1,8 @@
 /*
  * Unit tests of the configuration loader: every key and default, drop-in
  * order, bad values, unknown keys with line numbers, durations, environment
- * and credential precedence, -o overrides, -t output.
+ * and credential precedence, -o overrides, control characters in values
+ * and diagnostics, -t output.
  */
 #include "config.h"
 
@@ -656,6 +657,200 @@ test_credentials(void)
 	ok(strstr(errbuf, "topsecret") == NULL, "the key is never in an error");
 }
 
+/* Does s hold a byte a terminal could take as a control (or not UTF-8)? */
+static int
+raw_control(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if ((*p < 0x20 && *p != '\n') || *p >= 0x7f)
+			return 1; /* the texts here are ASCII but for the bad byte */
+	return 0;
+}
+
+/* text (a file) is refused at line 2 with want, escaped. */
+static void
+refused(const char *text, const char *want, const char *what)
+{
+	fails_with(text, want, what);
+	ok(!raw_control(errbuf), "%s: no raw control byte on stderr", what);
+}
+
+/*
+ * A control character (or a byte that is not UTF-8) in a value is an error
+ * in every layer, and every diagnostic shows such bytes escaped (SPEC 5.2).
+ */
+static void
+test_control(void)
+{
+	char *ov1[] = { "Stream.Namespace=ns\n[Output]\nJournal=no" },
+	     *ov2[] = { "Priority.#x=err" }, *ov3[] = { "Priority.a\x01z=err" },
+	     *ov4[] = { "Stream.User=\x1b]0;title\x07" },
+	     *ov5[] = { "Stream.Nope\x1b[2J=1" };
+	char text[1024], *out = NULL;
+	size_t n;
+	struct conf *c;
+	FILE *f;
+
+	refused("[Stream]\nNamespace=a\rb\n",
+	    "dcevents.conf:2: Namespace: invalid value \"a\\rb\": control "
+	    "characters are not allowed",
+	    "a carriage return inside a value");
+	refused("[Stream]\nUser=\x1b[31mred\n",
+	    "dcevents.conf:2: User: invalid value \"\\x1b[31mred\"", "ESC");
+	refused("[Stream]\nType=a\tb\n",
+	    "dcevents.conf:2: Type: invalid value \"a\\tb\"",
+	    "a tab inside a value");
+	refused("[Output]\nIdentifier=x\x7f\n",
+	    "dcevents.conf:2: Identifier: invalid value \"x\\x7f\"", "DEL");
+	refused("[Stream]\nParent=\302\2331m\n",
+	    "dcevents.conf:2: Parent: invalid value \"\\xc2\\x9b1m\": control",
+	    "a C1 control (U+009B) in UTF-8");
+	refused("[Stream]\nCAFile=/etc/\xff\n",
+	    "dcevents.conf:2: CAFile: invalid value \"/etc/\\xff\": not UTF-8",
+	    "a byte that is not UTF-8");
+	refused("[Stream]\nURL=wss://h/\x01\n",
+	    "dcevents.conf:2: URL: invalid value \"wss://h/\\x01\"",
+	    "a control character in URL=");
+	refused("[Output]\nSyslog=udp://h\x0b\n",
+	    "dcevents.conf:2: Syslog: invalid value \"udp://h\\x0b\": control",
+	    "VT at the end of a value (not a blank)");
+	refused("[Priority]\ncontainer=err\x1b\n",
+	    "dcevents.conf:2: container: invalid value \"err\\x1b\"",
+	    "a control character in a [Priority] value");
+	refused("[Priority]\ncon\x1btainer=err\n",
+	    "dcevents.conf:2: con\\x1btainer: invalid key",
+	    "a control character in a [Priority] key");
+	refused("[Stream]\nUser=u\nAPIKey=top\x1bsecret\n",
+	    "dcevents.conf:3: APIKey: invalid value: control",
+	    "ESC in APIKey=");
+	ok(strstr(errbuf, "top") == NULL && strstr(errbuf, "secret") == NULL,
+	    "the bad key is not quoted");
+	refused("[Str\033eam]\nNo\x1bpe=1\n",
+	    "dcevents.conf:1: unknown section [Str\\x1beam]",
+	    "a control character in a section name");
+	refused("[Stream]\nNo\x9bpe=\x1b\n",
+	    "dcevents.conf:2: No\\x9bpe: unknown key",
+	    "a control character in a key");
+	refused("[Stream]\n\x1b[2Jjunk\n", "expected Key=Value, got \"\\x1b[2J",
+	    "a line without = quoted");
+
+	/* A binary file: every byte value, twice. */
+	{
+		char bin[512], path[512];
+
+		for (int i = 0; i < 512; i++)
+			bin[i] = (char)i;
+		snprintf(path, sizeof path, "%s/dcevents.conf", dir);
+		if ((f = fopen(path, "w")) == NULL ||
+		    fwrite(bin, 1, sizeof bin, f) != sizeof bin || fclose(f))
+			exit(99);
+		c = load_ov(NULL, NULL, 0);
+		ok(c == NULL && strstr(errbuf, "dcevents.conf:3: ") &&
+			strstr(errbuf, "\\x0e\\x0f"),
+		    "a binary file: refused, its bytes escaped");
+		ok(!raw_control(errbuf),
+		    "a binary file: no raw byte on stderr");
+		conf_free(c);
+	}
+
+	/* Surrounding blanks (and a CRLF line end) are not part of a value. */
+	c = load(
+	    "[Stream]\r\nNamespace=\t ns \t\r\nUser=\xc3\xa9t\xc3\xa9\r\n");
+	ok(c && strcmp(c->ns, "ns") == 0, "blanks around a value are removed");
+	ok(c && strcmp(c->user, "\xc3\xa9t\xc3\xa9") == 0,
+	    "a UTF-8 value is accepted");
+	conf_free(c);
+
+	/* -o: the example of issue 14. */
+	c = load_ov("", ov1, 1);
+	ok(c == NULL &&
+		strstr(errbuf,
+		    "-o Stream.Namespace: Namespace: invalid value "
+		    "\"ns\\n[Output]\\nJournal=no\": control characters") &&
+		!raw_control(errbuf),
+	    "-o with a line break in the value");
+	conf_free(c);
+	c = load_ov("", ov2, 1);
+	ok(c == NULL && strstr(errbuf, "-o Priority.#x: #x: expected Default"),
+	    "-o Priority key that -t would print as a comment");
+	conf_free(c);
+	c = load_ov("", ov3, 1);
+	ok(c == NULL && strstr(errbuf, "a\\x01z: invalid key") &&
+		!raw_control(errbuf),
+	    "-o Priority key with a control character");
+	conf_free(c);
+	c = load_ov("", ov4, 1);
+	ok(c == NULL && strstr(errbuf, "\"\\x1b]0;title\\x07\"") &&
+		!raw_control(errbuf),
+	    "-o with a terminal title sequence, escaped");
+	conf_free(c);
+	c = load_ov("", ov5, 1);
+	ok(c == NULL && strstr(errbuf, "Nope\\x1b[2J: unknown key") &&
+		!raw_control(errbuf),
+	    "-o with an unknown key, escaped");
+	conf_free(c);
+
+	/* The environment layer. */
+	setenv("DOCKERCLOUD_NAMESPACE", "ns\n[Output]\nJournal=no", 1);
+	refused("",
+	    "$DOCKERCLOUD_NAMESPACE: Namespace: invalid value "
+	    "\"ns\\n[Output]\\nJournal=no\"",
+	    "DOCKERCLOUD_NAMESPACE with line breaks");
+	setenv("DOCKERCLOUD_NAMESPACE", " envns\n", 1);
+	c = load("");
+	ok(c && strcmp(c->ns, "envns") == 0,
+	    "blanks around an environment value are removed, as in a file");
+	conf_free(c);
+	clear_env();
+	setenv("DOCKERCLOUD_USER", "u\x1b", 1);
+	refused("", "$DOCKERCLOUD_USER: User: invalid value \"u\\x1b\"",
+	    "DOCKERCLOUD_USER with ESC");
+	clear_env();
+	setenv("DOCKERCLOUD_STREAM_URL", "wss://h/\tx", 1);
+	refused("", "$DOCKERCLOUD_STREAM_URL: URL: invalid value",
+	    "DOCKERCLOUD_STREAM_URL with a tab");
+	clear_env();
+	setenv("DOCKERCLOUD_AUTH", "Basic abc\r\nX-Injected: 1", 1);
+	refused("", "$DOCKERCLOUD_AUTH: control characters",
+	    "DOCKERCLOUD_AUTH with a line break");
+	ok(strstr(errbuf, "abc") == NULL, "the credential is not quoted");
+	clear_env();
+	setenv("DOCKERCLOUD_APIKEY", "envk\x01y", 1);
+	refused("[Stream]\nUser=u\n", "$DOCKERCLOUD_APIKEY: control characters",
+	    "DOCKERCLOUD_APIKEY with a control character");
+	ok(strstr(errbuf, "envk") == NULL, "the key is not quoted");
+	clear_env();
+	write_file("esckey", "fil\x1bkey\r\n");
+	snprintf(
+	    text, sizeof text, "[Stream]\nUser=u\nAPIKeyFile=%s/esckey\n", dir);
+	refused(text, "esckey: the key: control characters",
+	    "a key file with a control character");
+	ok(strstr(errbuf, "fil") == NULL, "the key file's key is not quoted");
+
+	/* -t escapes its comments: here a file name with a line break. */
+	{
+		char path[512];
+
+		snprintf(path, sizeof path, "%s/a\n[Output]\nb.conf", dir);
+		if ((f = fopen(path, "w")) == NULL ||
+		    fputs("[Stream]\nNamespace=x\n", f) == EOF || fclose(f))
+			exit(99);
+		c = conf_load(path, 1, NULL, 0);
+		if (ok(c != NULL, "a file whose name has line breaks loads")) {
+			f = open_memstream(&out, &n);
+			conf_print(c, f);
+			fclose(f);
+			ok(strstr(out,
+			       "/a\\n[Output]\\nb.conf:2\nNamespace=x\n") &&
+				strstr(out, "\n[Output]\nb.conf") == NULL,
+			    "-t prints its origin escaped");
+			free(out);
+		}
+		conf_free(c);
+		unlink(path);
+	}
+}
+
 /* Strip "#" lines so that two prints of the same settings compare equal. */
 static void
 settings_only(char *s)
@@ -771,6 +966,7 @@ main(void)
 	test_overrides();
 	test_environment();
 	test_credentials();
+	test_control();
 	test_print();
 	test_changed();
 

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -560,6 +561,22 @@ bad:
 	return NULL;
 }
 
+/*
+ * No Nagle: what the client sends (pongs, a close, wsecho's echoes) is
+ * small and answered; held back until the peer's delayed ACK it waits
+ * 40 ms a message.
+ */
+static void
+conn_nodelay(struct conn *c)
+{
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	int one = 1;
+
+	if (fd >= 0 &&
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == -1)
+		log_debug("TCP_NODELAY: %s", strerror(errno));
+}
+
 /* Connect to the current address, or the next that can be tried. */
 static void
 conn_try(struct conn *c)
@@ -590,8 +607,10 @@ conn_try(struct conn *c)
 			log_debug("trying %s port %s", a, c->conf->port);
 		}
 		if (bufferevent_socket_connect(
-			c->bev, c->ai->ai_addr, (int)c->ai->ai_addrlen) == 0)
+			c->bev, c->ai->ai_addr, (int)c->ai->ai_addrlen) == 0) {
+			conn_nodelay(c);
 			return;
+		}
 		snprintf(c->last_error, sizeof c->last_error, "%s",
 		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 		conn_free_bev(c);

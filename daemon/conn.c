@@ -10,6 +10,8 @@
  * address) and needs TLS 1.2 or newer.  A failure waits the full-jitter
  * backoff; 401, 403 and 429 wait AuthBackoffSec (429: Retry-After if
  * longer); a connection that stayed up a minute resets the backoff.
+ * STATUS= (sd_notify) tells the state and the count of messages, at each
+ * change of state and, while messages flow, at most once a second.
  */
 #include "config.h"
 
@@ -40,6 +42,7 @@
 #include "dcevents.h"
 
 #define CLOSE_WAIT_MS 1000 /* for the server's answer to our close */
+#define STATUS_MS 1000 /* STATUS= follows the count this often at most */
 
 enum conn_state {
 	CS_IDLE,
@@ -68,6 +71,7 @@ struct conn {
 	struct ws *ws;
 	struct event *timer; /* backoff wait */
 	struct event *deadline; /* connect timeout, close wait */
+	struct event *status_ev; /* STATUS= while open */
 	char *target; /* request target; NULL: handshake_target() */
 	conn_end_cb end_cb; /* once: no reconnect, tell end_cb instead */
 	void *end_arg;
@@ -75,6 +79,8 @@ struct conn {
 	char accept[HS_ACCEPT_LEN + 1];
 	char last_error[300];
 	char lost_reason[256];
+	char status[400]; /* the state, for STATUS= */
+	uint64_t status_count; /* the count STATUS= last said */
 
 	unsigned attempt;
 	uint64_t open_since; /* monotonic ms */
@@ -91,6 +97,44 @@ static void conn_connect(struct conn *);
 static void conn_try(struct conn *);
 static void conn_start_tls(struct conn *);
 static void conn_ws_done(void *, const char *);
+
+/* Messages received on every connection so far. */
+static uint64_t
+conn_count(const struct conn *c)
+{
+	return c->messages + (c->ws != NULL ? ws_messages(c->ws) : 0);
+}
+
+/* STATUS= with the state and the count. */
+static void
+conn_notify(struct conn *c)
+{
+	c->status_count = conn_count(c);
+	notify_status("%s; %llu events", c->status,
+	    (unsigned long long)c->status_count);
+}
+
+/* A new state for STATUS=. */
+static void __attribute__((format(printf, 2, 3)))
+conn_status(struct conn *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->status, sizeof c->status, fmt, ap);
+	va_end(ap);
+	conn_notify(c);
+}
+
+/* Once a second while open: the count, if it moved (no cost per message). */
+static void
+conn_status_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if (conn_count(c) != c->status_count)
+		conn_notify(c);
+}
 
 static uint32_t
 rand32(void)
@@ -142,6 +186,7 @@ conn_teardown(struct conn *c)
 	conn_free_bev(c);
 	event_del(c->deadline);
 	event_del(c->timer);
+	event_del(c->status_ev);
 }
 
 /* Wait delay_ms, then connect again. */
@@ -198,7 +243,7 @@ conn_fail(struct conn *c, const char *fmt, ...)
 	delay = conn_backoff(c);
 	log_warn("cannot connect to %s: %s; retrying in %.1f s", c->conf->url,
 	    why, (double)delay / 1000);
-	notify_status("Cannot connect: %s; retrying in %.1f s", why,
+	conn_status(c, "Cannot connect: %s; retrying in %.1f s", why,
 	    (double)delay / 1000);
 	conn_wait(c, delay);
 }
@@ -238,8 +283,8 @@ conn_lost(struct conn *c, const char *why)
 	record_daemon(MID_DISCONNECTED, 4, fields,
 	    "disconnected from %s: %s; reconnecting in %.1f s", c->conf->url,
 	    why, (double)delay / 1000);
-	notify_status("Disconnected: %s; reconnecting in %.1f s; %llu events",
-	    why, (double)delay / 1000, (unsigned long long)c->messages);
+	conn_status(c, "Disconnected: %s; reconnecting in %.1f s", why,
+	    (double)delay / 1000);
 	conn_wait(c, delay);
 }
 
@@ -266,7 +311,7 @@ conn_auth_failed(struct conn *c, const struct hs_reply *r)
 	record_daemon(MID_AUTH_FAILED, 3, fields,
 	    "authentication failed at %s: HTTP %d (%s); retrying in %.0f s",
 	    c->conf->url, r->status, what, (double)delay / 1000);
-	notify_status("Authentication failed (HTTP %d); retrying in %.0f s",
+	conn_status(c, "Authentication failed (HTTP %d); retrying in %.0f s",
 	    r->status, (double)delay / 1000);
 	conn_wait(c, delay);
 }
@@ -375,8 +420,12 @@ conn_opened(struct conn *c, size_t header_len)
 		    "missing",
 		    t1, t2);
 	}
-	notify_status("Connected to %s; %llu events", c->conf->url,
-	    (unsigned long long)c->messages);
+	conn_status(c, "Connected to %s", c->conf->url);
+	if (notify_enabled()) {
+		struct timeval tv = tv_ms(STATUS_MS);
+
+		event_add(c->status_ev, &tv);
+	}
 	if (c->paused) {
 		conn_pause(c);
 		return;
@@ -689,7 +738,7 @@ conn_connect(struct conn *c)
 	conn_teardown(c);
 	event_add(c->deadline, &tv);
 	c->state = CS_RESOLVE;
-	notify_status("Connecting to %s", c->conf->url);
+	conn_status(c, "Connecting to %s", c->conf->url);
 	log_debug("connecting to %s", c->conf->url);
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -816,7 +865,8 @@ conn_new(
 	c->handler = *h;
 	c->timer = evtimer_new(base, conn_timer_cb, c);
 	c->deadline = evtimer_new(base, conn_deadline_cb, c);
-	if (c->timer == NULL || c->deadline == NULL) {
+	c->status_ev = event_new(base, -1, EV_PERSIST, conn_status_cb, c);
+	if (c->timer == NULL || c->deadline == NULL || c->status_ev == NULL) {
 		conn_free(c);
 		return NULL;
 	}
@@ -834,6 +884,14 @@ conn_start(struct conn *c, const struct conf *conf)
 		return -1;
 	conn_connect(c);
 	return 0;
+}
+
+/* The state and the count, as STATUS= says them (after a reload, too). */
+void
+conn_status_text(const struct conn *c, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s; %llu events", c->status,
+	    (unsigned long long)conn_count(c));
 }
 
 /* Request target instead of the events stream's; NULL restores that. */
@@ -950,6 +1008,8 @@ conn_free(struct conn *c)
 		event_free(c->timer);
 	if (c->deadline != NULL)
 		event_free(c->deadline);
+	if (c->status_ev != NULL)
+		event_free(c->status_ev);
 	SSL_CTX_free(c->ssl_ctx);
 	free(c->target);
 	free(c);

@@ -346,6 +346,7 @@ typedef void (*conn_end_cb)(
 int conn_set_target(struct conn *, const char *target);
 void conn_set_once(struct conn *, conn_end_cb, void *arg);
 struct ws *conn_ws(struct conn *);
+void conn_status_text(const struct conn *, char *, size_t);
 
 /* json.c: one event, filled chunk by chunk from one message */
 #define EVENT_MAX_PARENTS 64
@@ -472,6 +473,7 @@ void notify_ready(const char *status);
 void notify_reloading(void);
 void notify_stopping(void);
 void notify_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int notify_enabled(void);
 int notify_watchdog_start(struct event_base *);
 void notify_watchdog_stop(void);
 

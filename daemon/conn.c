@@ -81,6 +81,8 @@ struct conn {
 	char lost_reason[256];
 	char status[400]; /* the state, for STATUS= */
 	uint64_t status_count; /* the count STATUS= last said */
+	int tls_heard; /* a TLS record came from the server */
+	unsigned tls_hello_version; /* its ServerHello's version, or 0 */
 
 	unsigned attempt;
 	uint64_t open_since; /* monotonic ms */
@@ -316,9 +318,13 @@ conn_auth_failed(struct conn *c, const struct hs_reply *r)
 	conn_wait(c, delay);
 }
 
-/* Why the bufferevent failed; sets *tls for a TLS-level failure. */
+/*
+ * Why the bufferevent failed; sets *tls for a TLS-level failure and *errp
+ * to the first OpenSSL error (0: none).
+ */
 static void
-conn_error_text(struct conn *c, short events, char *buf, size_t n, int *tls)
+conn_error_text(struct conn *c, short events, char *buf, size_t n, int *tls,
+    unsigned long *errp)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
 	unsigned long e, first = 0;
@@ -357,15 +363,87 @@ conn_error_text(struct conn *c, short events, char *buf, size_t n, int *tls)
 		snprintf(buf, n, "%s", evutil_socket_error_to_string(err));
 	else
 		snprintf(buf, n, "connection closed by the server");
+	*errp = first;
 	ERR_clear_error();
+}
+
+static const char *
+tls_version_name(unsigned v, char *buf, size_t n)
+{
+	if (v == 0x0300)
+		return "SSL 3.0";
+	if (v >= 0x0301 && v <= 0x0304)
+		snprintf(buf, n, "TLS 1.%u", v - 0x0301);
+	else
+		snprintf(buf, n, "version 0x%04x", v);
+	return buf;
+}
+
+/*
+ * The handshake failed: say so, and when the server's versions are the
+ * cause, which they are.  A server limited to TLS 1.0 or 1.1 answers our
+ * hello (TLS 1.2 and 1.3) with its own older version, or with a
+ * protocol_version alert, or (some TLS stacks drop the alert) closes
+ * without a word.
+ */
+static void
+conn_tls_failed(struct conn *c, const char *why, int tls, unsigned long e)
+{
+	const char *rs = e != 0 ? ERR_reason_error_string(e) : NULL;
+	int r = e != 0 ? ERR_GET_REASON(e) : 0;
+	char v[32];
+
+	if (rs != NULL && r == SSL_R_UNSUPPORTED_PROTOCOL &&
+	    c->tls_hello_version != 0 && c->tls_hello_version < 0x0303)
+		conn_fail(c,
+		    "TLS handshake: %s (the server offers %s; TLS 1.2 or "
+		    "newer is required)",
+		    rs, tls_version_name(c->tls_hello_version, v, sizeof v));
+	else if (rs != NULL && r == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION)
+		conn_fail(c,
+		    "TLS handshake: %s (the server accepts neither TLS 1.2 "
+		    "nor 1.3; TLS 1.2 or newer is required)",
+		    rs);
+	else if (tls)
+		conn_fail(c, "%s", why);
+	else if (!c->tls_heard)
+		conn_fail(c,
+		    "TLS handshake: %s before the server answered our hello "
+		    "(a server without TLS 1.2 or newer, or without a "
+		    "cipher we offer, may do that)",
+		    strncmp(why, "connection closed", 17) == 0
+			? "the connection was closed"
+			: why);
+	else
+		conn_fail(c, "TLS handshake: %s", why);
+}
+
+/* Notes what the server's side of the handshake says of its version. */
+static void
+conn_tls_msg(int write_p, int version, int type, const void *buf, size_t len,
+    SSL *ssl, void *arg)
+{
+	struct conn *c = arg;
+	const unsigned char *p = buf;
+
+	if (write_p)
+		return;
+	c->tls_heard = 1;
+	/* type, length (3), legacy_version (2) */
+	if (type == SSL3_RT_HANDSHAKE && len >= 6 &&
+	    p[0] == SSL3_MT_SERVER_HELLO)
+		c->tls_hello_version = (unsigned)p[4] << 8 | p[5];
 }
 
 static void
 conn_send_upgrade(struct conn *c)
 {
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
 	size_t len;
 	char *req;
 
+	if (ssl != NULL)
+		SSL_set_msg_callback(ssl, NULL);
 	if (handshake_key(c->key) == -1) {
 		conn_fail(c, "no random bytes for the websocket key");
 		return;
@@ -530,6 +608,7 @@ conn_event_cb(struct bufferevent *bev, short events, void *arg)
 {
 	struct conn *c = arg;
 	char why[300];
+	unsigned long e;
 	int tls;
 
 	if (events & BEV_EVENT_CONNECTED) {
@@ -541,7 +620,7 @@ conn_event_cb(struct bufferevent *bev, short events, void *arg)
 	}
 	if (!(events & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
 		return;
-	conn_error_text(c, events, why, sizeof why, &tls);
+	conn_error_text(c, events, why, sizeof why, &tls, &e);
 	switch (c->state) {
 	case CS_CONNECT:
 		/* A refused address: the next one may do. */
@@ -551,8 +630,7 @@ conn_event_cb(struct bufferevent *bev, short events, void *arg)
 		conn_try(c);
 		return;
 	case CS_TLS:
-		conn_fail(
-		    c, "%s", tls ? why : "TLS handshake: connection closed");
+		conn_tls_failed(c, why, tls, e);
 		return;
 	case CS_UPGRADE:
 		conn_fail(c, "%s during the upgrade", why);
@@ -596,6 +674,11 @@ conn_ssl(struct conn *c)
 
 	if ((ssl = SSL_new(c->ssl_ctx)) == NULL)
 		return NULL;
+	/* Until the handshake is over (conn_send_upgrade). */
+	c->tls_heard = 0;
+	c->tls_hello_version = 0;
+	SSL_set_msg_callback(ssl, conn_tls_msg);
+	SSL_set_msg_callback_arg(ssl, c);
 	if (conn_literal(host)) {
 		/* No SNI for an address; verify it against the IP SANs. */
 		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) !=

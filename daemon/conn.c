@@ -9,7 +9,8 @@
  * HTTP upgrade.  TLS always verifies the chain and the host name (or IP
  * address) and needs TLS 1.2 or newer.  A failure waits the full-jitter
  * backoff; 401, 403 and 429 wait AuthBackoffSec (429: Retry-After if
- * longer); a connection that stayed up a minute resets the backoff.
+ * longer); a connection that stayed up BackoffResetSec (a minute) resets
+ * the backoff.
  * STATUS= (sd_notify) tells the state and the count of messages, at each
  * change of state and, while messages flow, at most once a second.
  */
@@ -277,9 +278,12 @@ conn_lost(struct conn *c, const char *why)
 			conn_wait(c, 0);
 		return;
 	}
-	c->attempt = backoff_after_connection(c->attempt, up);
+	c->attempt =
+	    backoff_after_connection(c->attempt, up, c->conf->backoff_reset_ms);
 	delay = c->reconnect_now ? 0 : conn_backoff(c);
 	c->reconnect_now = 0;
+	log_debug("connected for %llu ms; reconnecting in %llu ms",
+	    (unsigned long long)up, (unsigned long long)delay);
 	snprintf(
 	    f2, sizeof f2, "DCEVENTS_RETRY_MS=%llu", (unsigned long long)delay);
 	record_daemon(MID_DISCONNECTED, 4, fields,

@@ -103,6 +103,7 @@ struct conf {
 	uint64_t pong_timeout_ms;
 	uint64_t backoff_min_ms;
 	uint64_t backoff_max_ms;
+	uint64_t backoff_reset_ms; /* connected this long resets the backoff */
 	uint64_t auth_backoff_ms;
 	uint64_t max_message_bytes;
 
@@ -259,10 +260,10 @@ void strbuf_reset(struct strbuf *);
 void wipe_free(char *, size_t);
 
 /* backoff.c */
-#define BACKOFF_STABLE_MS 60000 /* connected this long resets the backoff */
 uint64_t backoff_delay(
     unsigned attempt, uint64_t min_ms, uint64_t max_ms, uint32_t rnd);
-unsigned backoff_after_connection(unsigned attempt, uint64_t up_ms);
+unsigned backoff_after_connection(
+    unsigned attempt, uint64_t up_ms, uint64_t reset_ms);
 
 /* handshake.c */
 #define HS_KEY_LEN 24

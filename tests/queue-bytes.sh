@@ -44,25 +44,10 @@ n, b = int(m.group(1)), int(m.group(2))
 print("# %d records, %d bytes" % (n, b))
 sys.exit(not (65536 <= b < 65536 + 1024 and n < 1000))
 PYEOF
-# recvq: the bytes waiting unread in the daemon's socket (the one whose
-# remote port is the server's), from /proc/net/tcp{,6}.
-recvq() {
-	"$PY" - "$PORT" <<'PYEOF'
-import sys
-port = "%04X" % int(sys.argv[1])
-for f in ("/proc/net/tcp", "/proc/net/tcp6"):
-    for line in open(f).readlines()[1:]:
-        x = line.split()
-        if x[2].endswith(":" + port) and x[3] == "01":
-            print(int(x[4].split(":")[1], 16))
-            sys.exit(0)
-print(-1)
-PYEOF
-}
 sleep 0.3
-q1=$(recvq)
+q1=$(tcp_recvq "$PORT")
 sleep 1.2
-q2=$(recvq)
+q2=$(tcp_recvq "$PORT")
 check "reading stopped: the server's data waits unread ($q1 bytes, then $q2 after 1.2 s)" \
     test "$q1" -gt 0 -a "$q2" -ge "$q1"
 check "the connection is kept while paused" test "$(grep -c '"ev":"connect"' "$T/peer")" -eq 1

@@ -2,7 +2,7 @@
  * Reconnect delays: full-jitter exponential backoff, modelled on gRPC's
  * connection backoff.  Attempt n waits a uniformly random time between the
  * minimum and min(maximum, minimum * 2^n); the caller resets n to zero
- * once a connection has stayed up for BACKOFF_STABLE_MS.
+ * once a connection has stayed up for BackoffResetSec.
  */
 #include "config.h"
 
@@ -31,7 +31,7 @@ backoff_delay(unsigned attempt, uint64_t min_ms, uint64_t max_ms, uint32_t rnd)
 
 /* The attempt count after a connection that stayed up for up_ms. */
 unsigned
-backoff_after_connection(unsigned attempt, uint64_t up_ms)
+backoff_after_connection(unsigned attempt, uint64_t up_ms, uint64_t reset_ms)
 {
-	return up_ms >= BACKOFF_STABLE_MS ? 0 : attempt;
+	return up_ms >= reset_ms ? 0 : attempt;
 }

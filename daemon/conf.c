@@ -82,6 +82,7 @@ static const struct key keys[] = {
 	{ "Stream", "PongTimeoutSec", K_DURATION, O(pong_timeout_ms), "10s" },
 	{ "Stream", "BackoffMinSec", K_DURATION, O(backoff_min_ms), "1s" },
 	{ "Stream", "BackoffMaxSec", K_DURATION, O(backoff_max_ms), "120s" },
+	{ "Stream", "BackoffResetSec", K_DURATION, O(backoff_reset_ms), "60s" },
 	{ "Stream", "AuthBackoffSec", K_DURATION, O(auth_backoff_ms), "300s" },
 	{ "Stream", "MaxMessageBytes", K_BYTES, O(max_message_bytes),
 	    "1048576" },

@@ -9,13 +9,17 @@
  * HTTP upgrade.  TLS always verifies the chain and the host name (or IP
  * address) and needs TLS 1.2 or newer.  A failure waits the full-jitter
  * backoff; 401, 403 and 429 wait AuthBackoffSec (429: Retry-After if
- * longer); a connection that stayed up a minute resets the backoff.
+ * longer); a connection that stayed up BackoffResetSec (a minute) resets
+ * the backoff.
+ * STATUS= (sd_notify) tells the state and the count of messages, at each
+ * change of state and, while messages flow, at most once a second.
  */
 #include "config.h"
 
 #include <sys/socket.h>
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -39,6 +43,7 @@
 #include "dcevents.h"
 
 #define CLOSE_WAIT_MS 1000 /* for the server's answer to our close */
+#define STATUS_MS 1000 /* STATUS= follows the count this often at most */
 
 enum conn_state {
 	CS_IDLE,
@@ -67,6 +72,7 @@ struct conn {
 	struct ws *ws;
 	struct event *timer; /* backoff wait */
 	struct event *deadline; /* connect timeout, close wait */
+	struct event *status_ev; /* STATUS= while open */
 	char *target; /* request target; NULL: handshake_target() */
 	conn_end_cb end_cb; /* once: no reconnect, tell end_cb instead */
 	void *end_arg;
@@ -74,6 +80,10 @@ struct conn {
 	char accept[HS_ACCEPT_LEN + 1];
 	char last_error[300];
 	char lost_reason[256];
+	char status[400]; /* the state, for STATUS= */
+	uint64_t status_count; /* the count STATUS= last said */
+	int tls_heard; /* a TLS record came from the server */
+	unsigned tls_hello_version; /* its ServerHello's version, or 0 */
 
 	unsigned attempt;
 	uint64_t open_since; /* monotonic ms */
@@ -90,6 +100,44 @@ static void conn_connect(struct conn *);
 static void conn_try(struct conn *);
 static void conn_start_tls(struct conn *);
 static void conn_ws_done(void *, const char *);
+
+/* Messages received on every connection so far. */
+static uint64_t
+conn_count(const struct conn *c)
+{
+	return c->messages + (c->ws != NULL ? ws_messages(c->ws) : 0);
+}
+
+/* STATUS= with the state and the count. */
+static void
+conn_notify(struct conn *c)
+{
+	c->status_count = conn_count(c);
+	notify_status("%s; %llu events", c->status,
+	    (unsigned long long)c->status_count);
+}
+
+/* A new state for STATUS=. */
+static void __attribute__((format(printf, 2, 3)))
+conn_status(struct conn *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->status, sizeof c->status, fmt, ap);
+	va_end(ap);
+	conn_notify(c);
+}
+
+/* Once a second while open: the count, if it moved (no cost per message). */
+static void
+conn_status_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if (conn_count(c) != c->status_count)
+		conn_notify(c);
+}
 
 static uint32_t
 rand32(void)
@@ -141,6 +189,7 @@ conn_teardown(struct conn *c)
 	conn_free_bev(c);
 	event_del(c->deadline);
 	event_del(c->timer);
+	event_del(c->status_ev);
 }
 
 /* Wait delay_ms, then connect again. */
@@ -197,7 +246,7 @@ conn_fail(struct conn *c, const char *fmt, ...)
 	delay = conn_backoff(c);
 	log_warn("cannot connect to %s: %s; retrying in %.1f s", c->conf->url,
 	    why, (double)delay / 1000);
-	notify_status("Cannot connect: %s; retrying in %.1f s", why,
+	conn_status(c, "Cannot connect: %s; retrying in %.1f s", why,
 	    (double)delay / 1000);
 	conn_wait(c, delay);
 }
@@ -230,16 +279,19 @@ conn_lost(struct conn *c, const char *why)
 			conn_wait(c, 0);
 		return;
 	}
-	c->attempt = backoff_after_connection(c->attempt, up);
+	c->attempt =
+	    backoff_after_connection(c->attempt, up, c->conf->backoff_reset_ms);
 	delay = c->reconnect_now ? 0 : conn_backoff(c);
 	c->reconnect_now = 0;
+	log_debug("connected for %llu ms; reconnecting in %llu ms",
+	    (unsigned long long)up, (unsigned long long)delay);
 	snprintf(
 	    f2, sizeof f2, "DCEVENTS_RETRY_MS=%llu", (unsigned long long)delay);
 	record_daemon(MID_DISCONNECTED, 4, fields,
 	    "disconnected from %s: %s; reconnecting in %.1f s", c->conf->url,
 	    why, (double)delay / 1000);
-	notify_status("Disconnected: %s; reconnecting in %.1f s; %llu events",
-	    why, (double)delay / 1000, (unsigned long long)c->messages);
+	conn_status(c, "Disconnected: %s; reconnecting in %.1f s", why,
+	    (double)delay / 1000);
 	conn_wait(c, delay);
 }
 
@@ -266,14 +318,18 @@ conn_auth_failed(struct conn *c, const struct hs_reply *r)
 	record_daemon(MID_AUTH_FAILED, 3, fields,
 	    "authentication failed at %s: HTTP %d (%s); retrying in %.0f s",
 	    c->conf->url, r->status, what, (double)delay / 1000);
-	notify_status("Authentication failed (HTTP %d); retrying in %.0f s",
+	conn_status(c, "Authentication failed (HTTP %d); retrying in %.0f s",
 	    r->status, (double)delay / 1000);
 	conn_wait(c, delay);
 }
 
-/* Why the bufferevent failed; sets *tls for a TLS-level failure. */
+/*
+ * Why the bufferevent failed; sets *tls for a TLS-level failure and *errp
+ * to the first OpenSSL error (0: none).
+ */
 static void
-conn_error_text(struct conn *c, short events, char *buf, size_t n, int *tls)
+conn_error_text(struct conn *c, short events, char *buf, size_t n, int *tls,
+    unsigned long *errp)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
 	unsigned long e, first = 0;
@@ -312,15 +368,87 @@ conn_error_text(struct conn *c, short events, char *buf, size_t n, int *tls)
 		snprintf(buf, n, "%s", evutil_socket_error_to_string(err));
 	else
 		snprintf(buf, n, "connection closed by the server");
+	*errp = first;
 	ERR_clear_error();
+}
+
+static const char *
+tls_version_name(unsigned v, char *buf, size_t n)
+{
+	if (v == 0x0300)
+		return "SSL 3.0";
+	if (v >= 0x0301 && v <= 0x0304)
+		snprintf(buf, n, "TLS 1.%u", v - 0x0301);
+	else
+		snprintf(buf, n, "version 0x%04x", v);
+	return buf;
+}
+
+/*
+ * The handshake failed: say so, and when the server's versions are the
+ * cause, which they are.  A server limited to TLS 1.0 or 1.1 answers our
+ * hello (TLS 1.2 and 1.3) with its own older version, or with a
+ * protocol_version alert, or (some TLS stacks drop the alert) closes
+ * without a word.
+ */
+static void
+conn_tls_failed(struct conn *c, const char *why, int tls, unsigned long e)
+{
+	const char *rs = e != 0 ? ERR_reason_error_string(e) : NULL;
+	int r = e != 0 ? ERR_GET_REASON(e) : 0;
+	char v[32];
+
+	if (rs != NULL && r == SSL_R_UNSUPPORTED_PROTOCOL &&
+	    c->tls_hello_version != 0 && c->tls_hello_version < 0x0303)
+		conn_fail(c,
+		    "TLS handshake: %s (the server offers %s; TLS 1.2 or "
+		    "newer is required)",
+		    rs, tls_version_name(c->tls_hello_version, v, sizeof v));
+	else if (rs != NULL && r == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION)
+		conn_fail(c,
+		    "TLS handshake: %s (the server accepts neither TLS 1.2 "
+		    "nor 1.3; TLS 1.2 or newer is required)",
+		    rs);
+	else if (tls)
+		conn_fail(c, "%s", why);
+	else if (!c->tls_heard)
+		conn_fail(c,
+		    "TLS handshake: %s before the server answered our hello "
+		    "(a server without TLS 1.2 or newer, or without a "
+		    "cipher we offer, may do that)",
+		    strncmp(why, "connection closed", 17) == 0
+			? "the connection was closed"
+			: why);
+	else
+		conn_fail(c, "TLS handshake: %s", why);
+}
+
+/* Notes what the server's side of the handshake says of its version. */
+static void
+conn_tls_msg(int write_p, int version, int type, const void *buf, size_t len,
+    SSL *ssl, void *arg)
+{
+	struct conn *c = arg;
+	const unsigned char *p = buf;
+
+	if (write_p)
+		return;
+	c->tls_heard = 1;
+	/* type, length (3), legacy_version (2) */
+	if (type == SSL3_RT_HANDSHAKE && len >= 6 &&
+	    p[0] == SSL3_MT_SERVER_HELLO)
+		c->tls_hello_version = (unsigned)p[4] << 8 | p[5];
 }
 
 static void
 conn_send_upgrade(struct conn *c)
 {
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
 	size_t len;
 	char *req;
 
+	if (ssl != NULL)
+		SSL_set_msg_callback(ssl, NULL);
 	if (handshake_key(c->key) == -1) {
 		conn_fail(c, "no random bytes for the websocket key");
 		return;
@@ -375,8 +503,12 @@ conn_opened(struct conn *c, size_t header_len)
 		    "missing",
 		    t1, t2);
 	}
-	notify_status("Connected to %s; %llu events", c->conf->url,
-	    (unsigned long long)c->messages);
+	conn_status(c, "Connected to %s", c->conf->url);
+	if (notify_enabled()) {
+		struct timeval tv = tv_ms(STATUS_MS);
+
+		event_add(c->status_ev, &tv);
+	}
 	if (c->paused) {
 		conn_pause(c);
 		return;
@@ -481,6 +613,7 @@ conn_event_cb(struct bufferevent *bev, short events, void *arg)
 {
 	struct conn *c = arg;
 	char why[300];
+	unsigned long e;
 	int tls;
 
 	if (events & BEV_EVENT_CONNECTED) {
@@ -492,7 +625,7 @@ conn_event_cb(struct bufferevent *bev, short events, void *arg)
 	}
 	if (!(events & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
 		return;
-	conn_error_text(c, events, why, sizeof why, &tls);
+	conn_error_text(c, events, why, sizeof why, &tls, &e);
 	switch (c->state) {
 	case CS_CONNECT:
 		/* A refused address: the next one may do. */
@@ -502,8 +635,7 @@ conn_event_cb(struct bufferevent *bev, short events, void *arg)
 		conn_try(c);
 		return;
 	case CS_TLS:
-		conn_fail(
-		    c, "%s", tls ? why : "TLS handshake: connection closed");
+		conn_tls_failed(c, why, tls, e);
 		return;
 	case CS_UPGRADE:
 		conn_fail(c, "%s during the upgrade", why);
@@ -547,6 +679,11 @@ conn_ssl(struct conn *c)
 
 	if ((ssl = SSL_new(c->ssl_ctx)) == NULL)
 		return NULL;
+	/* Until the handshake is over (conn_send_upgrade). */
+	c->tls_heard = 0;
+	c->tls_hello_version = 0;
+	SSL_set_msg_callback(ssl, conn_tls_msg);
+	SSL_set_msg_callback_arg(ssl, c);
 	if (conn_literal(host)) {
 		/* No SNI for an address; verify it against the IP SANs. */
 		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) !=
@@ -559,6 +696,22 @@ conn_ssl(struct conn *c)
 bad:
 	SSL_free(ssl);
 	return NULL;
+}
+
+/*
+ * No Nagle: what the client sends (pongs, a close, wsecho's echoes) is
+ * small and answered; held back until the peer's delayed ACK it waits
+ * 40 ms a message.
+ */
+static void
+conn_nodelay(struct conn *c)
+{
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	int one = 1;
+
+	if (fd >= 0 &&
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == -1)
+		log_debug("TCP_NODELAY: %s", strerror(errno));
 }
 
 /* Connect to the current address, or the next that can be tried. */
@@ -591,8 +744,10 @@ conn_try(struct conn *c)
 			log_debug("trying %s port %s", a, c->conf->port);
 		}
 		if (bufferevent_socket_connect(
-			c->bev, c->ai->ai_addr, (int)c->ai->ai_addrlen) == 0)
+			c->bev, c->ai->ai_addr, (int)c->ai->ai_addrlen) == 0) {
+			conn_nodelay(c);
 			return;
+		}
 		snprintf(c->last_error, sizeof c->last_error, "%s",
 		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 		conn_free_bev(c);
@@ -671,7 +826,7 @@ conn_connect(struct conn *c)
 	conn_teardown(c);
 	event_add(c->deadline, &tv);
 	c->state = CS_RESOLVE;
-	notify_status("Connecting to %s", c->conf->url);
+	conn_status(c, "Connecting to %s", c->conf->url);
 	log_debug("connecting to %s", c->conf->url);
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -798,7 +953,8 @@ conn_new(
 	c->handler = *h;
 	c->timer = evtimer_new(base, conn_timer_cb, c);
 	c->deadline = evtimer_new(base, conn_deadline_cb, c);
-	if (c->timer == NULL || c->deadline == NULL) {
+	c->status_ev = event_new(base, -1, EV_PERSIST, conn_status_cb, c);
+	if (c->timer == NULL || c->deadline == NULL || c->status_ev == NULL) {
 		conn_free(c);
 		return NULL;
 	}
@@ -816,6 +972,14 @@ conn_start(struct conn *c, const struct conf *conf)
 		return -1;
 	conn_connect(c);
 	return 0;
+}
+
+/* The state and the count, as STATUS= says them (after a reload, too). */
+void
+conn_status_text(const struct conn *c, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s; %llu events", c->status,
+	    (unsigned long long)conn_count(c));
 }
 
 /* Request target instead of the events stream's; NULL restores that. */
@@ -932,6 +1096,8 @@ conn_free(struct conn *c)
 		event_free(c->timer);
 	if (c->deadline != NULL)
 		event_free(c->deadline);
+	if (c->status_ev != NULL)
+		event_free(c->status_ev);
 	SSL_CTX_free(c->ssl_ctx);
 	free(c->target);
 	free(c);

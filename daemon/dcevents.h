@@ -103,6 +103,7 @@ struct conf {
 	uint64_t pong_timeout_ms;
 	uint64_t backoff_min_ms;
 	uint64_t backoff_max_ms;
+	uint64_t backoff_reset_ms; /* connected this long resets the backoff */
 	uint64_t auth_backoff_ms;
 	uint64_t max_message_bytes;
 
@@ -259,10 +260,10 @@ void strbuf_reset(struct strbuf *);
 void wipe_free(char *, size_t);
 
 /* backoff.c */
-#define BACKOFF_STABLE_MS 60000 /* connected this long resets the backoff */
 uint64_t backoff_delay(
     unsigned attempt, uint64_t min_ms, uint64_t max_ms, uint32_t rnd);
-unsigned backoff_after_connection(unsigned attempt, uint64_t up_ms);
+unsigned backoff_after_connection(
+    unsigned attempt, uint64_t up_ms, uint64_t reset_ms);
 
 /* handshake.c */
 #define HS_KEY_LEN 24
@@ -347,6 +348,7 @@ typedef void (*conn_end_cb)(
 int conn_set_target(struct conn *, const char *target);
 void conn_set_once(struct conn *, conn_end_cb, void *arg);
 struct ws *conn_ws(struct conn *);
+void conn_status_text(const struct conn *, char *, size_t);
 
 /* json.c: one event, filled chunk by chunk from one message */
 #define EVENT_MAX_PARENTS 64
@@ -473,6 +475,7 @@ void notify_ready(const char *status);
 void notify_reloading(void);
 void notify_stopping(void);
 void notify_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int notify_enabled(void);
 int notify_watchdog_start(struct event_base *);
 void notify_watchdog_stop(void);
 

@@ -178,6 +178,7 @@ static void
 on_reload(evutil_socket_t sig, short what, void *arg)
 {
 	struct conf *next;
+	char status[560], state[480];
 	int changed;
 
 	notify_reloading();
@@ -185,8 +186,10 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	if ((next = conf_load(dc.path, dc.path_given, dc.overrides,
 		 dc.noverrides)) == NULL) {
 		log_err("reload failed; keeping the previous configuration");
-		notify_ready("Reload failed; running with the previous "
-			     "configuration");
+		conn_status_text(dc.conn, state, sizeof state);
+		snprintf(status, sizeof status,
+		    "Reload failed (previous configuration kept); %s", state);
+		notify_ready(status);
 		return;
 	}
 	changed = conf_stream_changed(dc.conf, next);
@@ -196,7 +199,8 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	dc.conf = next;
 	log_info("configuration reloaded%s",
 	    changed ? "; stream settings changed" : "");
-	notify_ready("Running");
+	conn_status_text(dc.conn, status, sizeof status);
+	notify_ready(status);
 }
 
 int
@@ -205,6 +209,7 @@ main(int argc, char *argv[])
 	struct ws_handler handler = { msg_begin, msg_data, msg_end, msg_abort,
 		NULL };
 	struct event *sigs[3];
+	char status[512];
 	int ch, test = 0, verbosity = 0;
 	size_t left;
 
@@ -297,7 +302,8 @@ main(int argc, char *argv[])
 		return EXIT_CONFIG;
 
 	log_info("dcevents %s started", PACKAGE_VERSION);
-	notify_ready("Running");
+	conn_status_text(dc.conn, status, sizeof status);
+	notify_ready(status);
 	if (event_base_dispatch(dc.base) == -1) {
 		log_err("event loop failed: %s", strerror(errno));
 		dc.exit_status = EXIT_FATAL;

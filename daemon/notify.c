@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -55,6 +56,13 @@ notify_status(const char *fmt, ...)
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
 	sd_notifyf(0, "STATUS=%s", buf);
+}
+
+/* Is there a service manager to tell? */
+int
+notify_enabled(void)
+{
+	return getenv("NOTIFY_SOCKET") != NULL;
 }
 
 static void
@@ -111,6 +119,11 @@ notify_stopping(void)
 void
 notify_status(const char *fmt, ...)
 {
+}
+int
+notify_enabled(void)
+{
+	return 0;
 }
 int
 notify_watchdog_start(struct event_base *base)

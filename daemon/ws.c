@@ -1,8 +1,9 @@
 /*
  * The websocket (RFC 6455) over a connected bufferevent, on wslay 1.1.1's
  * frame layer.  wslay_frame_recv() parses the frames (lengths, masks,
- * control frames over 125 bytes or fragmented); the message rules are
- * here: reserved bits, opcodes, fragmentation, UTF-8 of text messages and
+ * control frames over 125 bytes or fragmented); the frames sent are
+ * built here, each in one piece of the output buffer; the message rules
+ * are here: reserved bits, opcodes, fragmentation, UTF-8 of text messages and
  * close reasons (1007), close codes, answering pings and closes.  Nothing
  * is buffered: each data frame's payload goes to the handler (the JSON
  * parser) chunk by chunk as it arrives.  Also here: the keepalive (a ping
@@ -143,37 +144,50 @@ ws_recv_cb(uint8_t *buf, size_t len, int flags, void *arg)
 	return evbuffer_remove(bufferevent_get_input(ws->bev), buf, len);
 }
 
-/* Output only grows the bufferevent's buffer; libevent writes it out. */
-static ssize_t
-ws_send_cb(const uint8_t *data, size_t len, int flags, void *arg)
-{
-	struct ws *ws = arg;
-
-	if (bufferevent_write(ws->bev, data, len) == -1)
-		return -1;
-	return (ssize_t)len;
-}
-
-static int
-ws_genmask_cb(uint8_t *buf, size_t len, void *arg)
-{
-	return RAND_bytes(buf, (int)len) == 1 ? 0 : -1;
-}
-
-/* One whole frame, masked, into the output buffer. */
+/*
+ * One whole frame, masked, into the output buffer as one contiguous piece:
+ * the TLS bufferevent makes one record (one SSL_write, one write) of each
+ * piece, so a frame never leaves as a header and a payload waiting on
+ * each other (with Nagle and delayed ACKs, 40 ms a message).
+ */
 static int
 ws_write(struct ws *ws, uint8_t op, const void *data, size_t len)
 {
-	struct wslay_frame_iocb f = {
-		.fin = 1,
-		.opcode = op,
-		.mask = 1,
-		.payload_length = len,
-		.data = data,
-		.data_length = len,
-	};
+	struct evbuffer *out = bufferevent_get_output(ws->bev);
+	const uint8_t *d = data;
+	uint8_t key[4], *p;
+	struct evbuffer_iovec v;
+	size_t hl = 2;
 
-	if (wslay_frame_send(ws->fr, &f) != (ssize_t)len) {
+	if (len > 65535) {
+		hl += 8;
+	} else if (len > 125)
+		hl += 2;
+	if (RAND_bytes(key, sizeof key) != 1 ||
+	    evbuffer_reserve_space(out, (ev_ssize_t)(hl + 4 + len), &v, 1) !=
+		1) {
+		ws->send_failed = 1;
+		return -1;
+	}
+	p = v.iov_base;
+	p[0] = 0x80 | op;
+	if (hl == 2)
+		p[1] = 0x80 | (uint8_t)len;
+	else if (hl == 4) {
+		p[1] = 0x80 | 126;
+		p[2] = (uint8_t)(len >> 8);
+		p[3] = (uint8_t)len;
+	} else {
+		p[1] = 0x80 | 127;
+		for (int i = 0; i < 8; i++)
+			p[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+	}
+	memcpy(p + hl, key, sizeof key);
+	p += hl + 4;
+	for (size_t i = 0; i < len; i++)
+		p[i] = d[i] ^ key[i & 3];
+	v.iov_len = hl + 4 + len;
+	if (evbuffer_commit_space(out, &v, 1) != 0) {
 		ws->send_failed = 1;
 		return -1;
 	}
@@ -496,10 +510,9 @@ struct ws *
 ws_new(struct event_base *base, struct bufferevent *bev, const struct conf *c,
     const struct ws_handler *h, ws_done_cb done, void *arg)
 {
+	/* Frames are sent by ws_write(), not wslay. */
 	struct wslay_frame_callbacks cbs = {
 		.recv_callback = ws_recv_cb,
-		.send_callback = ws_send_cb,
-		.genmask_callback = ws_genmask_cb,
 	};
 	struct ws *ws;
 	struct timeval tv;

@@ -106,6 +106,23 @@ has_lines() {
 	[ "$(wc -l <"$1" 2>/dev/null || echo 0)" -ge "$2" ]
 }
 
+# tcp_recvq PORT: the bytes waiting unread in the established TCP socket
+# whose remote port is PORT (a client's connection to a test server), from
+# /proc/net/tcp{,6}; -1 if there is none.
+tcp_recvq() {
+	"$PY" - "$1" <<'PYEOF'
+import sys
+port = "%04X" % int(sys.argv[1])
+for f in ("/proc/net/tcp", "/proc/net/tcp6"):
+    for line in open(f).readlines()[1:]:
+        x = line.split()
+        if x[2].endswith(":" + port) and x[3] == "01":
+            print(int(x[4].split(":")[1], 16))
+            sys.exit(0)
+print(-1)
+PYEOF
+}
+
 # wspeer_start SCRIPT [wspeer options]: start tests/wspeer.py with the
 # JSON script SCRIPT and the test certificates in $T/pki, logging to
 # $T/peer; sets PORT and PEER.  Skips if it does not start.

@@ -1,9 +1,11 @@
 #!/bin/sh
 # QueueMaxBytes: a stalled output (stdout into a pipe whose reader is
-# stopped) holds at most QueueMaxBytes of records, however few they are:
-# reading pauses once (said with the count and size), the connection is
-# kept while paused (keepalive suspended), and once the reader goes on
-# reading resumes and every event arrives exactly once, in order.
+# stopped before the daemon starts) holds at most QueueMaxBytes of
+# records, however few they are: reading pauses (said with the count and
+# size) and really stops (the server's data waits unread in the daemon's
+# socket), the connection is kept while paused (keepalive suspended), and
+# once the reader goes on reading resumes and every event arrives exactly
+# once, in order.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the websocket peer"
@@ -19,10 +21,13 @@ msgs = [json.dumps({"type": "container", "action": "update",
 print(json.dumps([{"messages": msgs, "interval": 0, "after": "hold"}]))
 PYEOF
 wspeer_start "$T/script.json"
+# The reader holds the pipe open and is stopped before anything is written.
 mkfifo "$T/pipe"
 cat "$T/pipe" >"$T/out" &
 READER=$!
 PIDS="$PIDS $READER"
+exec 3>"$T/pipe"
+kill -STOP "$READER"
 "$DCEVENTS" -c /dev/null -o "Stream.URL=wss://localhost:$PORT/" \
     -o "Stream.CAFile=$T/pki/ca.pem" -o Output.Journal=no \
     -o Output.Stdout=yes -o Output.QueueMaxBytes=64K \
@@ -30,8 +35,7 @@ PIDS="$PIDS $READER"
     >"$T/pipe" 2>"$T/err" &
 DC=$!
 PIDS="$PIDS $DC"
-wait_until 5 test -s "$T/out"
-kill -STOP "$READER"
+exec 3>&-
 check "reading pauses at QueueMaxBytes" wait_until 5 contains "$T/err" "(QueueMaxBytes); reading paused"
 check "the queue held 64 KiB and one record at most" "$PY" - "$T/err" <<'PYEOF'
 import re, sys
@@ -40,7 +44,12 @@ n, b = int(m.group(1)), int(m.group(2))
 print("# %d records, %d bytes" % (n, b))
 sys.exit(not (65536 <= b < 65536 + 1024 and n < 1000))
 PYEOF
-sleep 1.5
+sleep 0.3
+q1=$(tcp_recvq "$PORT")
+sleep 1.2
+q2=$(tcp_recvq "$PORT")
+check "reading stopped: the server's data waits unread ($q1 bytes, then $q2 after 1.2 s)" \
+    test "$q1" -gt 0 -a "$q2" -ge "$q1"
 check "the connection is kept while paused" test "$(grep -c '"ev":"connect"' "$T/peer")" -eq 1
 kill -CONT "$READER"
 check "reading resumes" wait_until 10 contains "$T/err" "reading resumes"
@@ -50,7 +59,10 @@ import json, sys
 got = [json.loads(l)["uuid"] for l in open(sys.argv[1])]
 sys.exit(got != ["ev-%06d" % i for i in range(int(sys.argv[2]))])
 PYEOF
-check "paused as often as resumed" test "$(count "$T/err" "reading paused")" -eq "$(count "$T/err" "reading resumes")"
+paused=$(count "$T/err" "reading paused")
+resumed=$(count "$T/err" "reading resumes")
+check "paused as often as resumed, at least once ($paused, $resumed)" \
+    test "$paused" -ge 1 -a "$paused" -eq "$resumed"
 kill "$DC"
 wait "$DC"
 finish

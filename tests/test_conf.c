@@ -109,6 +109,7 @@ test_defaults(void)
 	is_int(c->pong_timeout_ms, 10000, "PongTimeoutSec default 10");
 	is_int(c->backoff_min_ms, 1000, "BackoffMinSec default 1");
 	is_int(c->backoff_max_ms, 120000, "BackoffMaxSec default 120");
+	is_int(c->backoff_reset_ms, 60000, "BackoffResetSec default 60");
 	is_int(c->auth_backoff_ms, 300000, "AuthBackoffSec default 300");
 	is_int(c->max_message_bytes, 1048576, "MaxMessageBytes default");
 #ifdef HAVE_SYSTEMD

@@ -276,10 +276,10 @@ test_backoff(void)
 	    "capped at the maximum, no overflow after many attempts");
 	is_int(backoff_delay(7, 5000, 5000, 12345), 5000, "min == max");
 	is_int(backoff_delay(3, 5000, 1000, 12345), 5000, "max < min: min");
-	is_int(backoff_after_connection(7, 59999), 7,
-	    "a connection shorter than a minute keeps the backoff");
-	is_int(backoff_after_connection(7, 60000), 0,
-	    "a minute connected resets it");
+	is_int(backoff_after_connection(7, 59999, 60000), 7,
+	    "a connection shorter than BackoffResetSec keeps the backoff");
+	is_int(backoff_after_connection(7, 60000, 60000), 0,
+	    "BackoffResetSec connected resets it");
 
 	srandom(42);
 	for (int i = 0; i < n; i++) {

@@ -41,6 +41,8 @@ repeats.  Keys, all optional (keys starting with "_" are ignored):
     | {"binary": "hex"} | {"masked_text": "..."} | {"ping": "text"}
     | {"sleep": S}
   interval S          seconds between messages
+  together true       write all the messages (strings only) at once: one
+                      write, over TLS one record of up to 16 KiB
   after               hold (default): serve until the client goes away
                       abort: drop TCP (FIN; no close frame, no close_notify)
                       reset: drop TCP with an RST
@@ -56,7 +58,7 @@ import fcntl, socket, ssl, struct, sys, termios, time
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 KEYS = {"delay_tls", "delay_handshake", "status", "headers", "raw_reply",
         "bad_accept", "reply_headers", "messages", "interval", "after",
-        "close_code", "close_reason"}
+        "close_code", "close_reason", "together"}
 AFTER = {"hold", "abort", "reset", "close", "stop_reading"}
 ITEMS = {"fragments", "raw_text", "size", "binary", "masked_text", "ping",
          "sleep"}
@@ -270,7 +272,12 @@ class Conn:
         sc = self.sc
         rd = asyncio.create_task(self.read_loop())
         sent = 0
-        for m in sc.get("messages", []):
+        if sc.get("together"):
+            msgs = sc.get("messages", [])
+            self.w.write(b"".join(frame(1, m.encode()) for m in msgs))
+            await self.w.drain()
+            sent = len(msgs)
+        for m in [] if sc.get("together") else sc.get("messages", []):
             await self.pause(rd, sent and sc.get("interval", 0))
             if rd.done():
                 break

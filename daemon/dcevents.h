@@ -254,6 +254,13 @@ size_t escape_control(unsigned char, char *);
 int strbuf_printf(struct strbuf *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
 int strbuf_add_escaped(struct strbuf *, const char *, size_t);
+int strbuf_add_utf8(struct strbuf *, const char *, size_t, int hex);
+/* Incremental UTF-8 check: a zeroed struct utf8 starts; complete when
+ * need is 0 again. */
+struct utf8 {
+	uint8_t need, lo, hi;
+};
+int utf8_check(struct utf8 *, const uint8_t *, size_t);
 char *strbuf_finish(struct strbuf *);
 void strbuf_reset(struct strbuf *);
 void wipe_free(char *, size_t);
@@ -320,12 +327,6 @@ uint64_t ws_messages(const struct ws *);
 int ws_send(struct ws *, uint8_t opcode, const void *, size_t);
 int ws_opcode(const struct ws *);
 void ws_close_codes(const struct ws *, uint16_t *sent, uint16_t *received);
-/* Incremental UTF-8 check: a zeroed struct utf8 starts; complete when
- * need is 0 again. */
-struct utf8 {
-	uint8_t need, lo, hi;
-};
-int utf8_check(struct utf8 *, const uint8_t *, size_t);
 
 /* conn.c */
 typedef struct ssl_ctx_st SSL_CTX;

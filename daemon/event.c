@@ -138,8 +138,15 @@ event_message(const struct event *e, struct strbuf *b)
 		return;
 	}
 	if (obj.off != SPAN_NONE) {
+		const char *o = ev_str(e, obj);
+		uint32_t n = 0;
+
+		/* The first 8 characters (not bytes: the text stays UTF-8). */
+		for (int chars = 0; n < obj.len; n++)
+			if (((unsigned char)o[n] & 0xc0) != 0x80 && ++chars > 8)
+				break;
+		obj.len = n;
 		strbuf_add(b, " ", 1);
-		obj.len = obj.len > 8 ? 8 : obj.len;
 		add_span(b, e, obj);
 	}
 	if (e->action.off != SPAN_NONE) {

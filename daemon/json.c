@@ -4,6 +4,14 @@
  * event needs: the known top-level members, the parents, data.errorMessage
  * and unknown top-level scalars.  Anything deeper is walked and skipped,
  * up to JSON_MAX_DEPTH levels.
+ *
+ * Every string kept is valid UTF-8 (SPEC 5.2), so every output is: bytes
+ * that are not UTF-8 (a binary message may hold any) become U+FFFD as they
+ * are stored, and an escape of a lone surrogate becomes \ufffd before
+ * yajl sees it.  yajl would turn a lone low surrogate into the bytes of
+ * its code point (not UTF-8), a lone high one into '?', and a high one
+ * followed by another escape into one wrong code point, the escape after
+ * it lost.
  */
 #include "config.h"
 
@@ -52,6 +60,9 @@ struct json {
 	int in_data; /* depth 2 is the data object */
 	int data_error_key; /* data's current key is errorMessage */
 	int date_only; /* "date" seen, no "datetime" */
+	char held[12]; /* an escape cut by the chunk's end, not parsed yet */
+	size_t nheld;
+	struct strbuf scratch; /* a chunk with its surrogates mended */
 	int failed;
 	const char *why;
 	char excerpt[JSON_EXCERPT + 1];
@@ -76,15 +87,18 @@ static const struct {
 };
 #undef KEY
 
+/* A string (or a number's text), made valid UTF-8. */
 static struct span
 json_store(struct json *j, const void *p, size_t n)
 {
-	struct span s = { (uint32_t)j->ev.buf.len, (uint32_t)n };
+	struct span s = { (uint32_t)j->ev.buf.len, 0 };
 
 	/* NUL-terminated too, for callers that want C strings. */
-	if (strbuf_add(&j->ev.buf, p, n) == -1 ||
+	if (strbuf_add_utf8(&j->ev.buf, p, n, 0) == -1 ||
 	    strbuf_add(&j->ev.buf, "", 1) == -1)
 		s.off = SPAN_NONE;
+	else
+		s.len = (uint32_t)(j->ev.buf.len - 1 - s.off);
 	return s;
 }
 
@@ -320,6 +334,7 @@ json_free(struct json *j)
 	if (j->h != NULL)
 		yajl_free(j->h);
 	free(strbuf_finish(&j->ev.buf));
+	free(strbuf_finish(&j->scratch));
 	free(j);
 }
 
@@ -329,7 +344,7 @@ json_begin(struct json *j)
 {
 	struct event *e = &j->ev;
 	yajl_handle h = j->h;
-	struct strbuf buf = e->buf;
+	struct strbuf buf = e->buf, scratch = j->scratch;
 
 	if (h != NULL && (!j->clean || j->big)) {
 		yajl_free(h);
@@ -338,6 +353,7 @@ json_begin(struct json *j)
 	memset(j, 0, sizeof *j);
 	j->h = h;
 	e->buf = buf;
+	j->scratch = scratch;
 	strbuf_reset(&e->buf);
 	e->type = e->action = e->state = e->uuid = e->resource_uri =
 	    e->datetime = e->error = (struct span){ SPAN_NONE, 0 };
@@ -350,22 +366,15 @@ json_begin(struct json *j)
 			return;
 		}
 		yajl_config(j->h, yajl_allow_multiple_values, 1);
+		/* json_store() checks, eight ASCII bytes a step. */
+		yajl_config(j->h, yajl_dont_validate_strings, 1);
 	}
 }
 
-void
-json_feed(struct json *j, const uint8_t *p, size_t n)
+/* Bytes with their surrogates mended, to yajl. */
+static void
+json_parse(struct json *j, const uint8_t *p, size_t n)
 {
-	if (j->excerpt_len < JSON_EXCERPT) {
-		size_t k = JSON_EXCERPT - j->excerpt_len;
-
-		if (k > n)
-			k = n;
-		memcpy(j->excerpt + j->excerpt_len, p, k);
-		j->excerpt_len += k;
-	}
-	if (j->failed)
-		return;
 	/*
 	 * yajl, taking several values, would also take the start of one
 	 * after the object and wait for the rest, even across messages: what
@@ -388,6 +397,104 @@ json_feed(struct json *j, const uint8_t *p, size_t n)
 	j->done_at = 0;
 }
 
+/* The value of four hex digits, or -1. */
+static long
+hex4(const uint8_t *p)
+{
+	long v = 0;
+
+	for (int i = 0; i < 4; i++) {
+		int c = p[i];
+
+		if (c >= '0' && c <= '9')
+			v = v * 16 + (c - '0');
+		else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+			v = v * 16 + ((c | 0x20) - 'a' + 10);
+		else
+			return -1;
+	}
+	return v;
+}
+
+/*
+ * The held bytes and p[0..n), each escape of a lone surrogate made
+ * \ufffd, to json_parse().  Every backslash in valid JSON starts an
+ * escape in a string, so escapes are found without knowing where strings
+ * are.  An escape the chunk cuts (or a high surrogate's, until the next
+ * six bytes show whether a low one follows) is held for the next chunk;
+ * the last call (final) holds nothing.
+ */
+static void
+json_mend(struct json *j, const uint8_t *p, size_t n, int final)
+{
+	struct strbuf *b = &j->scratch;
+	const uint8_t *bs = NULL;
+	uint8_t *s;
+	size_t len, i = 0;
+
+	strbuf_reset(b);
+	strbuf_add(b, j->held, j->nheld);
+	if (n > 0)
+		strbuf_add(b, p, n);
+	if (b->failed) {
+		json_fail(j, "out of memory");
+		return;
+	}
+	j->nheld = 0;
+	s = (uint8_t *)b->buf;
+	len = b->len;
+	while (i < len && (bs = memchr(s + i, '\\', len - i)) != NULL) {
+		long cp;
+
+		i = (size_t)(bs - s);
+		if (!final && len - i < (i + 1 < len && s[i + 1] == 'u' ? 6 : 2))
+			break; /* cut by the chunk's end */
+		if (i + 6 > len || s[i + 1] != 'u' ||
+		    (cp = hex4(s + i + 2)) < 0xd800 || cp > 0xdfff) {
+			i += 2; /* not a surrogate (or invalid: yajl says so) */
+			continue;
+		}
+		if (cp < 0xdc00) {
+			if (!final && len - i < 12 &&
+			    (i + 6 == len || s[i + 6] == '\\'))
+				break; /* a low one may follow */
+			if (i + 12 <= len && s[i + 6] == '\\' &&
+			    s[i + 7] == 'u' && (cp = hex4(s + i + 8)) >= 0xdc00 &&
+			    cp <= 0xdfff) {
+				i += 12; /* a pair */
+				continue;
+			}
+		}
+		memcpy(s + i + 2, "fffd", 4);
+		i += 6;
+	}
+	if (bs != NULL && i < len) {
+		j->nheld = len - i;
+		memcpy(j->held, s + i, j->nheld);
+		len = i;
+	}
+	json_parse(j, s, len);
+}
+
+void
+json_feed(struct json *j, const uint8_t *p, size_t n)
+{
+	if (j->excerpt_len < JSON_EXCERPT) {
+		size_t k = JSON_EXCERPT - j->excerpt_len;
+
+		if (k > n)
+			k = n;
+		memcpy(j->excerpt + j->excerpt_len, p, k);
+		j->excerpt_len += k;
+	}
+	if (j->failed)
+		return;
+	if (j->nheld > 0 || memchr(p, '\\', n) != NULL)
+		json_mend(j, p, n, 0);
+	else
+		json_parse(j, p, n);
+}
+
 /*
  * The message is complete: the event, or NULL with why and a short
  * escaped excerpt of the message (both valid until the next json_begin).
@@ -404,6 +511,8 @@ json_end(struct json *j, const char **why, const char **excerpt)
 	 * one, yajl finishes what it has (a number at the top level is only
 	 * seen then) and the message is refused.
 	 */
+	if (!j->failed && j->nheld > 0)
+		json_mend(j, NULL, 0, 1);
 	if (!j->failed && !j->done) {
 		yajl_complete_parse(j->h);
 		if (!j->failed) {
@@ -421,7 +530,11 @@ json_end(struct json *j, const char **why, const char **excerpt)
 		return &j->ev;
 	}
 	*why = j->why;
-	strbuf_add_escaped(&b, j->excerpt, j->excerpt_len);
+	/* Bytes that are not UTF-8 as \xNN, then control characters. */
+	strbuf_reset(&j->scratch);
+	strbuf_add_utf8(&j->scratch, j->excerpt, j->excerpt_len, 1);
+	strbuf_add_escaped(&b, j->scratch.buf, j->scratch.len);
+	strbuf_reset(&j->scratch);
 	s = strbuf_finish(&b);
 	snprintf(esc, sizeof esc, "%s%s", s ? s : "",
 	    j->excerpt_len == JSON_EXCERPT ? "..." : "");

@@ -366,6 +366,15 @@ test_message(void)
 	s = strbuf_finish(&b);
 	is_str(s, "x\\ny b: S\\t (/a/b)", "control characters escaped");
 	free(s);
+	event_message(event_of("{\"type\":\"t\",\"resource_uri\":"
+			       "\"/x/\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+			       "\u00e9\u00e9/\"}"),
+	    &b);
+	s = strbuf_finish(&b);
+	ok(s != NULL && strncmp(s, "t \xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+				"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9 (", 20) == 0,
+	    "the object's first 8 characters, not bytes");
+	free(s);
 	event_message(event_of("{}"), &b);
 	s = strbuf_finish(&b);
 	is_str(s, "event", "an empty object");
@@ -534,6 +543,148 @@ test_formats(void)
 	conf_free(c);
 }
 
+/* Is s[0..n) valid UTF-8? */
+static int
+valid_utf8(const char *s, size_t n)
+{
+	struct utf8 u = { 0 };
+
+	return utf8_check(&u, (const uint8_t *)s, n) == 0 && u.need == 0;
+}
+
+/* The value of the one member of {"a":...}, as parsed. */
+static char *
+value_of(const char *msg, size_t len)
+{
+	const struct event *e;
+	const char *why, *ex;
+	struct strbuf b = { 0 };
+
+	json_begin(J);
+	json_feed(J, (const uint8_t *)msg, len);
+	e = json_end(J, &why, &ex);
+	if (e == NULL || e->nextras != 1)
+		strbuf_printf(&b, "ERROR: %s [%s]", e ? "members" : why,
+		    e ? "" : ex);
+	else
+		strbuf_add(&b, ev_str(e, e->extras[0].value),
+		    e->extras[0].value.len);
+	return strbuf_finish(&b);
+}
+
+/*
+ * SPEC 5.2: every string handed on is valid UTF-8.  Escapes of lone
+ * surrogates and bytes that are not UTF-8 (a binary message) become
+ * U+FFFD, one per maximal invalid subpart; pairs and valid text stay.
+ */
+static void
+test_utf8(void)
+{
+#define FFFD "\xef\xbf\xbd"
+	char *s;
+	static const struct {
+		const char *in, *want, *what;
+	} cases[] = {
+		{ "\\udfff", FFFD, "a lone low surrogate escape" },
+		{ "\\udc00x", FFFD "x", "a lone low one, then text" },
+		{ "\\ud800", FFFD, "a lone high surrogate escape at the end" },
+		{ "\\ud800x", FFFD "x", "a lone high one, then text" },
+		{ "\\uD800\\u0041", FFFD "A",
+		    "a high one, then another escape (kept)" },
+		{ "\\ud800\\n", FFFD "\n", "a high one, then \\n" },
+		{ "\\udc00\\ud800", FFFD FFFD, "low, then high" },
+		{ "\\ud800\\ud83d\\ude00", FFFD "\xf0\x9f\x98\x80",
+		    "a lone high one, then a pair" },
+		{ "\\ud83d\\ude00", "\xf0\x9f\x98\x80",
+		    "a pair: one four-byte character" },
+		{ "\\uDBFF\\uDFFF", "\xf4\x8f\xbf\xbf", "the last pair" },
+		{ "\\\\udfff", "\\udfff", "an escaped backslash, then udfff" },
+		{ "\\\\\\udfff", "\\" FFFD, "a backslash, then \\udfff" },
+		{ "\\u00e9\\uffff", "\xc3\xa9\xef\xbf\xbf",
+		    "escapes that are not surrogates" },
+		{ "\xff", FFFD, "a byte that is never UTF-8" },
+		{ "a\x80z", "a" FFFD "z", "a lone continuation byte" },
+		{ "\xc0\x80", FFFD FFFD, "an overlong NUL" },
+		{ "\xe0\x80\xaf", FFFD FFFD FFFD, "an overlong slash" },
+		{ "\xed\xbf\xbf", FFFD FFFD FFFD,
+		    "a surrogate's bytes (what yajl made of \\udfff)" },
+		{ "\xf4\x90\x80\x80", FFFD FFFD FFFD FFFD, "past U+10FFFF" },
+		{ "\xe2\x82z", FFFD "z", "a sequence cut short: one U+FFFD" },
+		{ "\xf0\x9f\x98", FFFD, "a four-byte sequence cut at the end" },
+		{ "\xc3\xa9\xe6\x97\xa5\xf0\x9f\x98\x80", "\xc3\xa9\xe6\x97\xa5"
+		    "\xf0\x9f\x98\x80", "valid text as it is" },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char msg[128];
+		int n = snprintf(msg, sizeof msg, "{\"a\":\"%s\"}", cases[i].in);
+
+		s = value_of(msg, (size_t)n);
+		is_str(s, cases[i].want, "%s", cases[i].what);
+		free(s);
+		same_every_split(msg, (size_t)n, cases[i].what);
+	}
+
+	{
+		static const char bad[] =
+		    "{\"type\":\"x\\udfff\",\"st\xffte\":\"\xc0\xaf\","
+		    "\"parents\":[\"\\ud800\"],\"resource_uri\":\"/a/\xed\xa0\x80/\","
+		    "\"data\":{\"errorMessage\":\"\xf8\"}}";
+		const struct event *e;
+		struct conf *c = conf_from_text("[Stream]\nNamespace=n\n"
+						"[Output]\nStdout=yes\n"
+						"Syslog=udp://127.0.0.1:514\n");
+		struct strbuf b = { 0 };
+		int valid = 1;
+
+		e = event_of(bad);
+		ok(e != NULL && e->nparents == 1 && e->nextras == 1,
+		    "hostile bytes and escapes everywhere: still an event");
+		valid = valid_utf8(e->buf.buf, e->buf.len);
+		ok(valid, "every string of it is valid UTF-8");
+		ok(memcmp(ev_str(e, e->extras[0].name), "st" FFFD "te", 7) ==
+			0,
+		    "member names too");
+		event_message(e, &b);
+		ok(valid_utf8(b.buf, b.len), "MESSAGE is valid UTF-8");
+		strbuf_reset(&b);
+		stdout_format(c, e, &b);
+		ok(valid_utf8(b.buf, b.len), "the JSON line is valid UTF-8");
+		strbuf_reset(&b);
+		syslog_format(c, e, 4, "m", 1, &b);
+		ok(valid_utf8(b.buf, b.len), "the RFC 5424 record is valid UTF-8");
+		free(strbuf_finish(&b));
+		conf_free(c);
+	}
+
+	s = value_of("{\"a\":\xff\xfe}", 8);
+	is_str(s, "ERROR: invalid JSON [{\"a\":\\xff\\xfe}]",
+	    "an excerpt: bytes that are not UTF-8 as \\xNN");
+	free(s);
+	s = value_of("{\"a\":\"\\ud800", 12);
+	ok(strncmp(s, "ERROR: invalid JSON", 19) == 0,
+	    "a message cut after a high surrogate escape is invalid");
+	free(s);
+	s = value_of("{\"a\":\"x\"} \\", 11);
+	ok(strncmp(s, "ERROR: invalid JSON", 19) == 0,
+	    "a backslash after the object is invalid");
+	free(s);
+	s = value_of("{\"a\":\"\\u12\"}", 12);
+	ok(strncmp(s, "ERROR: invalid JSON", 19) == 0,
+	    "a short \\u escape is invalid");
+	free(s);
+
+	{
+		struct strbuf b = { 0 };
+
+		strbuf_add_utf8(&b, "a\xe2\x82z\xc3\xa9", 6, 1);
+		is_str(b.buf, "a\\xe2\\x82z\xc3\xa9",
+		    "strbuf_add_utf8 hex: each byte of the subpart, valid kept");
+		free(strbuf_finish(&b));
+	}
+#undef FFFD
+}
+
 /* plain_span() against the byte-by-byte definition, every length and
  * position around its sixteen-byte steps. */
 static void
@@ -645,6 +796,7 @@ main(void)
 	test_field_names();
 	test_dedup();
 	test_formats();
+	test_utf8();
 	test_plain_span();
 	test_reuse();
 	json_free(J);

@@ -4,8 +4,11 @@ tests to compare journald, rsyslog and stdout output field by field.
 
   expect.py MESSAGES.json OUTPUT [options]   prints the expected records
 
-MESSAGES.json is the list of messages as sent (each a JSON text, or an
-object that is sent as its compact JSON text).  OUTPUT is journal,
+MESSAGES.json is the list of messages as sent (each a JSON text, an
+object that is sent as its compact JSON text, or ["binary", HEX]: these
+bytes in a binary message).  Text that is not UTF-8 becomes U+FFFD
+(SPEC 5.2): each escape of a lone surrogate, and each maximal invalid
+subpart of the bytes (what Python's "replace" error handler does).  OUTPUT is journal,
 stdout or syslog; the records are printed as one JSON object per line.
 """
 import json
@@ -125,13 +128,27 @@ def extras(ev):
             and not isinstance(v, (dict, list))]
 
 
+def valid(v):
+    """v with every string (and member name) made valid UTF-8."""
+    if isinstance(v, str):
+        return re.sub("[\ud800-\udfff]", "\ufffd", v)
+    if isinstance(v, list):
+        return [valid(x) for x in v]
+    if isinstance(v, dict):
+        return {valid(k): valid(x) for k, x in v.items()}
+    return v
+
+
 def events(messages):
     """The objects that become records: parsed, deduplicated."""
     seen = []
     for m in messages:
-        raw = m if isinstance(m, str) else json.dumps(m)
+        if isinstance(m, list):     # ["binary", HEX]
+            raw = bytes.fromhex(m[1]).decode("utf-8", "replace")
+        else:
+            raw = m if isinstance(m, str) else json.dumps(m)
         try:
-            ev = json.loads(raw)
+            ev = valid(json.loads(raw))
         except ValueError:
             continue
         if not isinstance(ev, dict):

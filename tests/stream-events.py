@@ -1,7 +1,9 @@
 """The scripted stream of the integration tests: the demo's events (every
 type and state) with hostile values, the older date member, unknown
 members and types, error events, duplicates, fragmented messages and
-invalid JSON between valid events.
+invalid JSON between valid events, and text that is not UTF-8: escapes of
+lone surrogates, and a binary message with bytes that are not UTF-8
+(in messages.json as ["binary", HEX]).
 
   stream-events.py DEMO.json MESSAGES.json SCRIPT.json
 
@@ -31,6 +33,20 @@ hostile = [
     {"type": "container", "state": "Stopped", "uuid": "ctl-\u0001-\u007f",
      "resource_uri": "/x/y/"},
 ]
+# SPEC 5.2: each becomes U+FFFD in every output.
+not_utf8 = [
+    '{"type":"container","action":"update","state":"Run\\udfffning",'
+    '"uuid":"u8-1","resource_uri":"/api/app/v1/demo/container/u8\\ud800/",'
+    '"parents":["/p/\\udc00\\ud800/","/p/\\ud83d\\ude00/"],'
+    '"datetime":"2016-03-08T14:03:22Z","note":"\\ud800\\u0041\\ud800",'
+    '"k\\udfffey":"\\\\udfff"}',
+    '{"type":"error","data":{"errorMessage":"bad \\udfff"}}',
+    ["binary", (b'{"type":"container","action":"update","state":"Bin\xffary",'
+                b'"uuid":"u8-2","resource_uri":"/api/app/v1/demo/container/'
+                b'u8-2\xed\xa0\x80/","note":"\xc0\xaf|\xe0\x80\xaf|'
+                b'\xed\xbf\xbf|\xf4\x90\x80\x80|\xe2\x82|\xc3\xa9\xf0\x9f'
+                b'\x98\x80|\x80","n\xfe":"x"}').hex()],
+]
 messages = []
 for i, ev in enumerate(demo):
     messages.append(ev)
@@ -42,11 +58,14 @@ for i, ev in enumerate(demo):
     if i == 40:
         messages.append('"just a string"')
         messages.append(demo[40])           # the one just sent
-messages[10:10] = hostile
+messages[10:10] = hostile + not_utf8
 json.dump(messages, open(sys.argv[2], "w"), ensure_ascii=False)
 
 items = []
 for i, m in enumerate(messages):
+    if isinstance(m, list):
+        items.append({"binary": m[1]})
+        continue
     t = m if isinstance(m, str) else json.dumps(m, ensure_ascii=False)
     if len(t) > 80 and i % 3 == 0:
         n = len(t) // 3

@@ -58,6 +58,7 @@ for l in open(sys.argv[1]):
         print(r["PRIORITY"], r["MESSAGE"])
 PYEOF
 check "invalid JSON: one warning each, with an excerpt" test "$(cat "$T/parse")" = "4 message skipped: invalid JSON: {not json
+4 message skipped: invalid JSON: {\"a\":\\xff\\xfe}
 4 message skipped: not a JSON object: [1, 2]
 4 message skipped: not a JSON object: \"just a string\""
 check "the duplicates are not written twice" test "$(grep -c '"DOCKERCLOUD_UUID":"'"$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[3]["uuid"])' "$top_srcdir/demo/events.json")" "$T/journal.json")" -eq 1

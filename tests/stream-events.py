@@ -46,6 +46,7 @@ not_utf8 = [
                 b'u8-2\xed\xa0\x80/","note":"\xc0\xaf|\xe0\x80\xaf|'
                 b'\xed\xbf\xbf|\xf4\x90\x80\x80|\xe2\x82|\xc3\xa9\xf0\x9f'
                 b'\x98\x80|\x80","n\xfe":"x"}').hex()],
+    ["binary", b'{"a":\xff\xfe}'.hex()],   # invalid JSON: \xff\xfe in the warning
 ]
 messages = []
 for i, ev in enumerate(demo):

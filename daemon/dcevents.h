@@ -367,6 +367,7 @@ struct event {
 	struct {
 		struct span name, value;
 		int raw; /* a number or boolean, not a string */
+		int in_data; /* a member of the object "data" */
 	} extras[EVENT_MAX_EXTRAS];
 	unsigned nextras;
 	unsigned dropped; /* parents or members over the limits */
@@ -390,7 +391,7 @@ int event_default_priority(const struct event *);
 int event_priority(const struct conf *, const struct event *);
 struct span event_object_uuid(const struct event *);
 void event_message(const struct event *, struct strbuf *);
-int event_field_name(const char *, size_t, char out[65]);
+int event_field_name(const char *, size_t, int in_data, char out[65]);
 struct dedup;
 struct dedup *dedup_new(void);
 void dedup_free(struct dedup *);

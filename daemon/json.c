@@ -1,9 +1,10 @@
 /*
  * Streaming JSON: a yajl handle fed each chunk as wslay hands it over, so
  * no message is ever buffered whole.  The callbacks keep only what an
- * event needs: the known top-level members, the parents, data.errorMessage
- * and unknown top-level scalars.  Anything deeper is walked and skipped,
- * up to JSON_MAX_DEPTH levels.
+ * event needs: the known top-level members, the parents, the scalar
+ * members of data (errorMessage apart, the others as extras marked
+ * in_data) and unknown top-level scalars (data too, when it is one).
+ * Anything deeper is walked and skipped, up to JSON_MAX_DEPTH levels.
  *
  * Every string kept is valid UTF-8 (SPEC 5.2), so every output is: bytes
  * that are not UTF-8 (a binary message may hold any) become U+FFFD as they
@@ -59,6 +60,7 @@ struct json {
 	int in_parents; /* depth 2 is the parents array */
 	int in_data; /* depth 2 is the data object */
 	int data_error_key; /* data's current key is errorMessage */
+	struct span data_key; /* data's current key */
 	int date_only; /* "date" seen, no "datetime" */
 	char held[12]; /* an escape cut by the chunk's end, not parsed yet */
 	size_t nheld;
@@ -110,6 +112,24 @@ json_fail(struct json *j, const char *why)
 	return 0; /* cancels the parse */
 }
 
+/* A member kept as it came: an unknown one, or one of data's. */
+static void
+json_extra(struct json *j, struct span name, const char *p, size_t n,
+    int is_string, int in_data)
+{
+	struct event *e = &j->ev;
+
+	if (e->nextras == EVENT_MAX_EXTRAS) {
+		e->dropped++;
+		return;
+	}
+	e->extras[e->nextras].name = name;
+	e->extras[e->nextras].value = json_store(j, p, n);
+	e->extras[e->nextras].raw = !is_string;
+	e->extras[e->nextras].in_data = in_data;
+	e->nextras++;
+}
+
 /* A scalar value, as text; where it belongs depends on depth and key. */
 static int
 json_scalar(struct json *j, const char *p, size_t n, int is_string)
@@ -129,9 +149,11 @@ json_scalar(struct json *j, const char *p, size_t n, int is_string)
 		e->parents[e->nparents++] = json_store(j, p, n);
 		return 1;
 	}
-	if (j->depth == 2 && j->in_data && j->data_error_key) {
-		if (is_string)
+	if (j->depth == 2 && j->in_data) {
+		if (j->data_error_key && is_string)
 			e->error = json_store(j, p, n);
+		else
+			json_extra(j, j->data_key, p, n, is_string, 1);
 		return 1;
 	}
 	if (j->depth != 1)
@@ -164,17 +186,12 @@ json_scalar(struct json *j, const char *p, size_t n, int is_string)
 		dst = &e->datetime;
 		break;
 	case JK_PARENTS:
-	case JK_DATA:
+		return 1;
+	case JK_DATA: /* not an object: kept as an unknown member */
+		json_extra(j, json_store(j, "data", 4), p, n, is_string, 0);
 		return 1;
 	case JK_OTHER:
-		if (e->nextras == EVENT_MAX_EXTRAS) {
-			e->dropped++;
-			return 1;
-		}
-		e->extras[e->nextras].name = j->key_name;
-		e->extras[e->nextras].value = json_store(j, p, n);
-		e->extras[e->nextras].raw = !is_string;
-		e->nextras++;
+		json_extra(j, j->key_name, p, n, is_string, 0);
 		return 1;
 	}
 	*dst = json_store(j, p, n);
@@ -230,6 +247,7 @@ json_map_key(void *ctx, const unsigned char *s, size_t n)
 	if (j->depth == 2 && j->in_data) {
 		j->data_error_key =
 		    n == 12 && memcmp(s, "errorMessage", 12) == 0;
+		j->data_key = json_store(j, s, n);
 		return 1;
 	}
 	if (j->depth != 1)

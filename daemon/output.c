@@ -215,7 +215,8 @@ output_journal_rec(
 	add_field(b, "DOCKERCLOUD_ERROR", e, e->error);
 	for (unsigned i = 0; i < e->nextras; i++) {
 		if (event_field_name(ev_str(e, e->extras[i].name),
-			e->extras[i].name.len, name) == -1) {
+			e->extras[i].name.len, e->extras[i].in_data,
+			name) == -1) {
 			if (!warned++)
 				log_warn(
 				    "member \"%.64s\" skipped: its journal "

@@ -1,6 +1,7 @@
 """The scripted stream of the integration tests: the demo's events (every
 type and state) with hostile values, the older date member, unknown
-members and types, error events, duplicates, fragmented messages and
+members and types, error events, auth and notification events with their
+data, duplicates, fragmented messages and
 invalid JSON between valid events, and text that is not UTF-8: escapes of
 lone surrogates, and a binary message with bytes that are not UTF-8
 (in messages.json as ["binary", HEX]).
@@ -32,6 +33,20 @@ hostile = [
     {"type": "error", "data": {"errorMessage": "UNAUTHORIZED\n\"x\""}},
     {"type": "container", "state": "Stopped", "uuid": "ctl-\u0001-\u007f",
      "resource_uri": "/x/y/"},
+    # data kept: in MESSAGE (auth, notifications), DOCKERCLOUD_DATA_*,
+    # data.* parameters and the data object on stdout
+    {"type": "user-notification", "uuid": "n-1",
+     "data": {"message": "Stack \"web\" is running:\n2 services]",
+              "level": "info", "count": 2, "sticky": False, "none": None,
+              "nested": {"a": 1}, "list": [1, 2],
+              "a_data_member_name_that_is_far_too_long_for_syslog": "y"},
+     "datetime": "2016-03-08T14:05:22Z"},
+    {"type": "user-notifications", "uuid": "n-2", "data": "plain text"},
+    {"type": "auth", "uuid": "n-3", "data": {}},
+    {"type": "service", "action": "update", "state": "Running",
+     "uuid": "n-4", "resource_uri": "/api/app/v1/demo/service/n-4/",
+     "data": {"message": "not in MESSAGE", "type": "not ours"}},
+    {"type": "error", "data": {"code": 401, "errorMessage": "UNAUTHORIZED"}},
 ]
 # SPEC 5.2: each becomes U+FFFD in every output.
 not_utf8 = [

@@ -51,8 +51,10 @@ canon(const struct event *e, const char *why, const char *excerpt)
 	for (unsigned i = 0; i < e->nparents; i++)
 		add_span(&b, e, "parent", e->parents[i]);
 	for (unsigned i = 0; i < e->nextras; i++) {
-		add_span(
-		    &b, e, e->extras[i].raw ? "raw" : "str", e->extras[i].name);
+		add_span(&b, e,
+		    e->extras[i].in_data ? (e->extras[i].raw ? "data-raw" : "data")
+					 : (e->extras[i].raw ? "raw" : "str"),
+		    e->extras[i].name);
 		add_span(&b, e, "value", e->extras[i].value);
 	}
 	strbuf_printf(&b, "dropped=%u", e->dropped);
@@ -394,23 +396,23 @@ test_field_names(void)
 {
 	char out[65];
 
-	ok(event_field_name("fooBar-baz.1", 12, out) == 0 &&
+	ok(event_field_name("fooBar-baz.1", 12, 0, out) == 0 &&
 		strcmp(out, "DOCKERCLOUD_FOOBAR_BAZ_1") == 0,
 	    "upper-cased, other characters to _");
-	ok(event_field_name("\xc3\xa9t\xc3\xa9", 5, out) == 0 &&
+	ok(event_field_name("\xc3\xa9t\xc3\xa9", 5, 0, out) == 0 &&
 		strcmp(out, "DOCKERCLOUD___T__") == 0,
 	    "non-ASCII bytes to _");
 	ok(event_field_name(
-	       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 52,
+	       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 52, 0,
 	       out) == 0,
 	    "64 characters in all is fine");
 	ok(event_field_name(
-	       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 53,
+	       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 53, 0,
 	       out) == -1,
 	    "65 is skipped");
-	ok(event_field_name("object_uuid", 11, out) == -1,
+	ok(event_field_name("object_uuid", 11, 0, out) == -1,
 	    "a member cannot take one of our fields");
-	ok(event_field_name("priority", 8, out) == 0 &&
+	ok(event_field_name("priority", 8, 0, out) == 0 &&
 		strcmp(out, "DOCKERCLOUD_PRIORITY") == 0,
 	    "PRIORITY cannot be spoofed: it gets the prefix");
 }
@@ -685,6 +687,103 @@ test_utf8(void)
 #undef FFFD
 }
 
+static const char NOTE[] =
+    "{\"type\":\"user-notification\",\"data\":{\"message\":\"Stack is "
+    "running: 2 services, 2 containers\",\"n\":2,\"ok\":true,\"deep\":"
+    "{\"x\":1},\"arr\":[1],\"nil\":null,\"t\":\"a\\nb\"},\"uuid\":\"n1\"}";
+
+/*
+ * auth and user-notification(s) events keep what their data says: in
+ * MESSAGE, as DOCKERCLOUD_DATA_* fields, data.* parameters and the data
+ * object on stdout; so do other events' data members.
+ */
+static void
+test_data(void)
+{
+	struct conf *c = conf_from_text("[Output]\nStdout=yes\n"
+					"Syslog=udp://127.0.0.1:514\n");
+	struct strbuf b = { 0 };
+	char *s, out[65];
+
+	s = parse(NOTE);
+	is_str(s,
+	    "type=<user-notification> action=- state=- uuid=<n1> uri=- "
+	    "datetime=- error=- data=<message> value=<Stack is running: 2 "
+	    "services, 2 containers> data-raw=<n> value=<2> data-raw=<ok> "
+	    "value=<true> data=<t> value=<a\\nb> dropped=0",
+	    "data's scalar members kept, nested, arrays and null skipped");
+	free(s);
+	same_every_split(NOTE, strlen(NOTE), "a notification");
+
+	event_message(event_of(NOTE), &b);
+	s = strbuf_finish(&b);
+	is_str(s,
+	    "user-notification: Stack is running: 2 services, 2 containers "
+	    "n=2 ok=true t=a\\nb",
+	    "MESSAGE of a notification: data's message, then NAME=VALUE");
+	free(s);
+	event_message(event_of("{\"type\":\"auth\",\"data\":{\"user\":"
+			       "\"demo\"},\"uuid\":\"a1\"}"),
+	    &b);
+	s = strbuf_finish(&b);
+	is_str(s, "auth: user=demo", "MESSAGE of auth");
+	free(s);
+	event_message(event_of("{\"type\":\"user-notifications\",\"data\":"
+			       "\"hello\"}"),
+	    &b);
+	s = strbuf_finish(&b);
+	is_str(s, "user-notifications: hello", "data as a string: the text");
+	free(s);
+	event_message(event_of("{\"type\":\"auth\",\"data\":{}}"), &b);
+	s = strbuf_finish(&b);
+	is_str(s, "auth", "auth without data");
+	free(s);
+	event_message(event_of("{\"type\":\"node\",\"state\":\"Deployed\","
+			       "\"data\":{\"message\":\"m\"}}"),
+	    &b);
+	s = strbuf_finish(&b);
+	is_str(s, "node: Deployed", "other types: MESSAGE as before");
+	free(s);
+	is_int(event_default_priority(event_of(NOTE)), 7,
+	    "a notification with data: debug");
+
+	ok(event_field_name("message", 7, 1, out) == 0 &&
+		strcmp(out, "DOCKERCLOUD_DATA_MESSAGE") == 0,
+	    "data's members: DOCKERCLOUD_DATA_<NAME>");
+	ok(event_field_name("type", 4, 1, out) == 0 &&
+		strcmp(out, "DOCKERCLOUD_DATA_TYPE") == 0,
+	    "data.type does not shadow DOCKERCLOUD_TYPE: it is not taken");
+
+	stdout_format(c, event_of(NOTE), &b);
+	s = strbuf_finish(&b);
+	is_str(s,
+	    "{\"type\":\"user-notification\",\"uuid\":\"n1\",\"data\":{"
+	    "\"message\":\"Stack is running: 2 services, 2 containers\","
+	    "\"n\":2,\"ok\":true,\"t\":\"a\\nb\"},\"namespace\":null}\n",
+	    "stdout: data with its scalar members, typed");
+	free(s);
+	stdout_format(c,
+	    event_of("{\"type\":\"error\",\"data\":{\"code\":401,"
+		     "\"errorMessage\":\"no\"},\"data2\":\"x\"}"),
+	    &b);
+	s = strbuf_finish(&b);
+	is_str(s,
+	    "{\"type\":\"error\",\"data\":{\"errorMessage\":\"no\","
+	    "\"code\":401},\"data2\":\"x\",\"namespace\":null}\n",
+	    "stdout: an error's data, errorMessage first");
+	free(s);
+	syslog_format(c, event_of(NOTE), 7, "m", 1, &b);
+	s = strbuf_finish(&b);
+	ok(s != NULL &&
+		strstr(s,
+		    " uuid=\"n1\" data.message=\"Stack is running: 2 services, "
+		    "2 containers\" data.n=\"2\" data.ok=\"true\" "
+		    "data.t=\"a\\\\nb\"]") != NULL,
+	    "syslog: data.NAME parameters");
+	free(s);
+	conf_free(c);
+}
+
 /* plain_span() against the byte-by-byte definition, every length and
  * position around its sixteen-byte steps. */
 static void
@@ -797,6 +896,7 @@ main(void)
 	test_dedup();
 	test_formats();
 	test_utf8();
+	test_data();
 	test_plain_span();
 	test_reuse();
 	json_free(J);

@@ -9,7 +9,9 @@
  * Every string kept is valid UTF-8 (SPEC 5.2), so every output is: bytes
  * that are not UTF-8 (a binary message may hold any) become U+FFFD as they
  * are stored, and an escape of a lone surrogate becomes \ufffd before
- * yajl sees it.  yajl would turn a lone low surrogate into the bytes of
+ * yajl sees it.  The message's bytes are checked as they are fed, eight
+ * ASCII bytes a step; only once one is found invalid are the strings
+ * stored after it repaired.  yajl would turn a lone low surrogate into the bytes of
  * its code point (not UTF-8), a lone high one into '?', and a high one
  * followed by another escape into one wrong code point, the escape after
  * it lost.
@@ -65,6 +67,8 @@ struct json {
 	char held[12]; /* an escape cut by the chunk's end, not parsed yet */
 	size_t nheld;
 	struct strbuf scratch; /* a chunk with its surrogates mended */
+	struct utf8 utf8; /* the message's bytes so far, */
+	int not_utf8; /* ... and whether one of them was invalid */
 	int failed;
 	const char *why;
 	char excerpt[JSON_EXCERPT + 1];
@@ -95,8 +99,12 @@ json_store(struct json *j, const void *p, size_t n)
 {
 	struct span s = { (uint32_t)j->ev.buf.len, 0 };
 
-	/* NUL-terminated too, for callers that want C strings. */
-	if (strbuf_add_utf8(&j->ev.buf, p, n, 0) == -1 ||
+	/*
+	 * NUL-terminated too, for callers that want C strings.  yajl's
+	 * escapes are valid UTF-8 (json_mend() mended the surrogates).
+	 */
+	if ((j->not_utf8 ? strbuf_add_utf8(&j->ev.buf, p, n, 0)
+			 : strbuf_add(&j->ev.buf, p, n)) == -1 ||
 	    strbuf_add(&j->ev.buf, "", 1) == -1)
 		s.off = SPAN_NONE;
 	else
@@ -507,6 +515,8 @@ json_feed(struct json *j, const uint8_t *p, size_t n)
 	}
 	if (j->failed)
 		return;
+	if (!j->not_utf8 && utf8_check(&j->utf8, p, n) != 0)
+		j->not_utf8 = 1;
 	if (j->nheld > 0 || memchr(p, '\\', n) != NULL)
 		json_mend(j, p, n, 0);
 	else

@@ -122,19 +122,38 @@ utf8_lead(uint8_t c, uint8_t *lo, uint8_t *hi)
 	return 3;
 }
 
-/* How many bytes at the start of p are ASCII, eight a step. */
+/*
+ * How many bytes at the start of p are ASCII: 32 a step, then eight,
+ * the last eight again if they overlap, byte by byte below eight.
+ */
 static inline size_t
 ascii_span(const uint8_t *p, size_t n)
 {
+	const uint64_t high = 0x8080808080808080ULL;
 	size_t i = 0;
-	uint64_t w;
+	uint64_t w, x;
 
-	while (i + 8 <= n) {
-		memcpy(&w, p + i, 8);
-		if (w & 0x8080808080808080ULL)
-			break;
-		i += 8;
+	if (n >= 8) {
+		for (; i + 32 <= n; i += 32) {
+			uint64_t y, z;
+
+			memcpy(&w, p + i, 8);
+			memcpy(&x, p + i + 8, 8);
+			memcpy(&y, p + i + 16, 8);
+			memcpy(&z, p + i + 24, 8);
+			if ((w | x | y | z) & high)
+				break;
+		}
+		for (; i + 8 <= n; i += 8) {
+			memcpy(&w, p + i, 8);
+			if (w & high)
+				goto bytes;
+		}
+		memcpy(&w, p + n - 8, 8);
+		if (!(w & high))
+			return n;
 	}
+bytes:
 	while (i < n && p[i] < 0x80)
 		i++;
 	return i;

@@ -677,6 +677,45 @@ test_utf8(void)
 	free(s);
 
 	{
+		/* The ASCII steps (32, 8, the overlapping last 8, bytes):
+		 * one byte or character that is not ASCII at every place. */
+		struct strbuf b = { 0 };
+		char p[80], want[96];
+		size_t differ = 0, tried = 0;
+
+		for (size_t n = 1; n <= sizeof p; n++)
+			for (size_t at = 0; at < n; at++) {
+				struct utf8 u = { 0 };
+
+				memset(p, 'a', n);
+				p[at] = '\xff';
+				memset(want, 'a', n + 2);
+				memcpy(want + at, FFFD, 3);
+				strbuf_reset(&b);
+				strbuf_add_utf8(&b, p, n, 0);
+				differ += b.len != n + 2 ||
+				    memcmp(b.buf, want, n + 2) != 0 ||
+				    utf8_check(&u, (uint8_t *)p, n) == 0;
+				if (at + 1 < n) {
+					memset(&u, 0, sizeof u);
+					p[at] = '\xc3';
+					p[at + 1] = '\xa9';
+					strbuf_reset(&b);
+					strbuf_add_utf8(&b, p, n, 0);
+					differ += b.len != n ||
+					    memcmp(b.buf, p, n) != 0 ||
+					    utf8_check(&u, (uint8_t *)p, n) != 0 ||
+					    u.need != 0;
+				}
+				tried++;
+			}
+		ok(differ == 0,
+		    "%zu strings of 1-80 bytes, a bad byte or an \xc3\xa9 at "
+		    "every place: checked and repaired (%zu differ)",
+		    tried, differ);
+		free(strbuf_finish(&b));
+	}
+	{
 		struct strbuf b = { 0 };
 
 		strbuf_add_utf8(&b, "a\xe2\x82z\xc3\xa9", 6, 1);

@@ -255,6 +255,7 @@ int strbuf_printf(struct strbuf *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
 int strbuf_add_escaped(struct strbuf *, const char *, size_t);
 int strbuf_add_utf8(struct strbuf *, const char *, size_t, int hex);
+size_t utf8_complete(const char *, size_t);
 /* Incremental UTF-8 check: a zeroed struct utf8 starts; complete when
  * need is 0 again. */
 struct utf8 {

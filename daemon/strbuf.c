@@ -245,6 +245,25 @@ strbuf_add_utf8(struct strbuf *b, const char *v, size_t n, int hex)
 	return strbuf_add(b, v + start, n - start);
 }
 
+/*
+ * The length of s[0..n), UTF-8 text cut at n, without a character the cut
+ * left incomplete at its end.
+ */
+size_t
+utf8_complete(const char *s, size_t n)
+{
+	size_t i = n, k = 0;
+	unsigned char c;
+
+	while (i > 0 && k < 3 && ((unsigned char)s[i - 1] & 0xc0) == 0x80) {
+		i--;
+		k++;
+	}
+	if (i == 0 || (c = (unsigned char)s[i - 1]) < 0xc0)
+		return n;
+	return k < (c >= 0xf0 ? 3u : c >= 0xe0 ? 2u : 1u) ? i - 1 : n;
+}
+
 /* The NUL-terminated contents (caller frees), or NULL if anything failed. */
 char *
 strbuf_finish(struct strbuf *b)

@@ -715,6 +715,13 @@ test_utf8(void)
 		    tried, differ);
 		free(strbuf_finish(&b));
 	}
+	ok(utf8_complete("ab\xc3", 3) == 2 &&
+		utf8_complete("ab\xc3\xa9", 4) == 4 &&
+		utf8_complete("\xf0\x9f\x98", 3) == 0 &&
+		utf8_complete("a\xf0\x9f\x98\x80", 5) == 5 &&
+		utf8_complete("\xe6\x97", 2) == 0 &&
+		utf8_complete("abc", 3) == 3 && utf8_complete("", 0) == 0,
+	    "utf8_complete: text cut short loses the character it cut");
 	{
 		struct strbuf b = { 0 };
 

@@ -12,7 +12,7 @@
  *
  * Why not wslay's event layer: it checks UTF-8 one byte at a time through
  * a table, a quarter of the event loop's time in the benchmark;
- * utf8_check() (strbuf.c) takes eight ASCII bytes a step
+ * utf8_check() (strbuf.c) takes 32 ASCII bytes a step
  * (bench/RESULTS.md).  Binary messages are taken as events too, unchecked:
  * the JSON parser makes their strings valid UTF-8.
  */

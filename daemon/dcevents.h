@@ -255,6 +255,14 @@ size_t escape_control(unsigned char, char *);
 int strbuf_printf(struct strbuf *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
 int strbuf_add_escaped(struct strbuf *, const char *, size_t);
+int strbuf_add_utf8(struct strbuf *, const char *, size_t, int hex);
+size_t utf8_complete(const char *, size_t);
+/* Incremental UTF-8 check: a zeroed struct utf8 starts; complete when
+ * need is 0 again. */
+struct utf8 {
+	uint8_t need, lo, hi;
+};
+int utf8_check(struct utf8 *, const uint8_t *, size_t);
 char *strbuf_finish(struct strbuf *);
 void strbuf_reset(struct strbuf *);
 void wipe_free(char *, size_t);
@@ -322,12 +330,6 @@ uint64_t ws_messages(const struct ws *);
 int ws_send(struct ws *, uint8_t opcode, const void *, size_t);
 int ws_opcode(const struct ws *);
 void ws_close_codes(const struct ws *, uint16_t *sent, uint16_t *received);
-/* Incremental UTF-8 check: a zeroed struct utf8 starts; complete when
- * need is 0 again. */
-struct utf8 {
-	uint8_t need, lo, hi;
-};
-int utf8_check(struct utf8 *, const uint8_t *, size_t);
 
 /* conn.c */
 typedef struct ssl_ctx_st SSL_CTX;
@@ -369,6 +371,7 @@ struct event {
 	struct {
 		struct span name, value;
 		int raw; /* a number or boolean, not a string */
+		int in_data; /* a member of the object "data" */
 	} extras[EVENT_MAX_EXTRAS];
 	unsigned nextras;
 	unsigned dropped; /* parents or members over the limits */
@@ -392,7 +395,7 @@ int event_default_priority(const struct event *);
 int event_priority(const struct conf *, const struct event *);
 struct span event_object_uuid(const struct event *);
 void event_message(const struct event *, struct strbuf *);
-int event_field_name(const char *, size_t, char out[65]);
+int event_field_name(const char *, size_t, int in_data, char out[65]);
 struct dedup;
 struct dedup *dedup_new(void);
 void dedup_free(struct dedup *);

@@ -1,7 +1,8 @@
 /*
  * What an event means: its priority (SPEC 5.3 with [Priority] overrides),
  * its MESSAGE_ID, the one-line MESSAGE, the journal field name of an
- * unknown member, and the duplicate filter over the last 4096 uuids.
+ * unknown member or one of data's, and the duplicate filter over the last
+ * 4096 uuids.
  */
 #include "config.h"
 
@@ -45,6 +46,15 @@ event_state_is(const struct event *e, const char *s)
 	    memcmp(ev_str(e, e->state), s, e->state.len) == 0;
 }
 
+/* auth and user-notification(s): what older servers sent, at debug. */
+static int
+event_is_notice(const struct event *e)
+{
+	return event_type_is(e, "auth") ||
+	    event_type_is(e, "user-notification") ||
+	    event_type_is(e, "user-notifications");
+}
+
 /* The MESSAGE_ID for the event's type; unknown types share one. */
 const char *
 event_message_id(const struct event *e)
@@ -66,8 +76,7 @@ event_default_priority(const struct event *e)
 
 	if (event_type_is(e, "error") || event_state_is(e, "Failed"))
 		return 3;
-	if (event_type_is(e, "auth") || event_type_is(e, "user-notification") ||
-	    event_type_is(e, "user-notifications"))
+	if (event_is_notice(e))
 		return 7;
 	for (size_t i = 0; i < 3; i++)
 		if (event_state_is(e, warning[i]))
@@ -116,9 +125,40 @@ add_span(struct strbuf *b, const struct event *e, struct span s)
 }
 
 /*
+ * What data says, for auth and user-notification(s): each of data's
+ * scalar members (or data itself, when it is a string or number) as
+ * " NAME=VALUE", "message" as " VALUE".  0 if data had nothing.
+ */
+static int
+add_data(struct strbuf *b, const struct event *e)
+{
+	int n = 0;
+
+	for (unsigned i = 0; i < e->nextras; i++) {
+		int in_data = e->extras[i].in_data;
+		struct span name = e->extras[i].name;
+		const char *text = in_data ? "message" : "data";
+		int is_text = name.len == strlen(text) &&
+		    memcmp(ev_str(e, name), text, name.len) == 0;
+
+		if (!in_data && !is_text)
+			continue;
+		strbuf_addstr(b, n++ == 0 ? ": " : " ");
+		if (!is_text) {
+			add_span(b, e, name);
+			strbuf_add(b, "=", 1);
+		}
+		add_span(b, e, e->extras[i].value);
+	}
+	return n;
+}
+
+/*
  * The one-line MESSAGE: "TYPE OBJECT ACTION: STATE (URI)", e.g.
  * "container 0b0e3a1c update: Running (/api/app/v1/ns/container/0b0e.../)";
- * error events "error: MESSAGE".  Control characters are escaped.
+ * error events "error: MESSAGE"; auth and user-notification(s) "TYPE:"
+ * and what their data says, e.g. "user-notification: Stack is running".
+ * Control characters are escaped.
  */
 void
 event_message(const struct event *e, struct strbuf *b)
@@ -137,9 +177,18 @@ event_message(const struct event *e, struct strbuf *b)
 			strbuf_addstr(b, "(no errorMessage)");
 		return;
 	}
+	if (event_is_notice(e) && add_data(b, e) > 0)
+		return;
 	if (obj.off != SPAN_NONE) {
+		const char *o = ev_str(e, obj);
+		uint32_t n = 0;
+
+		/* The first 8 characters (not bytes: the text stays UTF-8). */
+		for (int chars = 0; n < obj.len; n++)
+			if (((unsigned char)o[n] & 0xc0) != 0x80 && ++chars > 8)
+				break;
+		obj.len = n;
 		strbuf_add(b, " ", 1);
-		obj.len = obj.len > 8 ? 8 : obj.len;
 		add_span(b, e, obj);
 	}
 	if (e->action.off != SPAN_NONE) {
@@ -163,18 +212,20 @@ static const char *const event_reserved[] = { "TYPE", "ACTION", "STATE", "UUID",
 	"ERROR" };
 
 /*
- * The journal field for an unknown member: DOCKERCLOUD_ and the name
- * upper-cased, other characters as '_'.  -1 if it would exceed journald's
- * 64 characters or shadow one of our fields.
+ * The journal field for an unknown member: DOCKERCLOUD_ (DOCKERCLOUD_DATA_
+ * for a member of data) and the name upper-cased, other characters as
+ * '_'.  -1 if it would exceed journald's 64 characters or shadow one of
+ * our fields.
  */
 int
-event_field_name(const char *name, size_t n, char out[65])
+event_field_name(const char *name, size_t n, int in_data, char out[65])
 {
-	size_t p = sizeof "DOCKERCLOUD_" - 1;
+	const char *prefix = in_data ? "DOCKERCLOUD_DATA_" : "DOCKERCLOUD_";
+	size_t p = strlen(prefix);
 
 	if (n == 0 || p + n > 64)
 		return -1;
-	memcpy(out, "DOCKERCLOUD_", p);
+	memcpy(out, prefix, p);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)name[i];
 
@@ -182,7 +233,8 @@ event_field_name(const char *name, size_t n, char out[65])
 		    (char)(isalnum(ch) && ch < 0x80 ? toupper(ch) : '_');
 	}
 	out[p + n] = '\0';
-	for (size_t i = 0; i < sizeof event_reserved / sizeof event_reserved[0];
+	for (size_t i = 0;
+	     !in_data && i < sizeof event_reserved / sizeof event_reserved[0];
 	     i++)
 		if (strcmp(out + p, event_reserved[i]) == 0)
 			return -1;

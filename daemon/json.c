@@ -1,9 +1,20 @@
 /*
  * Streaming JSON: a yajl handle fed each chunk as wslay hands it over, so
  * no message is ever buffered whole.  The callbacks keep only what an
- * event needs: the known top-level members, the parents, data.errorMessage
- * and unknown top-level scalars.  Anything deeper is walked and skipped,
- * up to JSON_MAX_DEPTH levels.
+ * event needs: the known top-level members, the parents, the scalar
+ * members of data (errorMessage apart, the others as extras marked
+ * in_data) and unknown top-level scalars (data too, when it is one).
+ * Anything deeper is walked and skipped, up to JSON_MAX_DEPTH levels.
+ *
+ * Every string kept is valid UTF-8 (SPEC 5.2), so every output is: bytes
+ * that are not UTF-8 (a binary message may hold any) become U+FFFD as they
+ * are stored, and an escape of a lone surrogate becomes \ufffd before
+ * yajl sees it (yajl would turn a lone low surrogate into the bytes of
+ * its code point, which are not UTF-8, a lone high one into '?', and a
+ * high one followed by another escape into one wrong code point, the
+ * escape after it lost).  The message's bytes are checked as they are
+ * fed, 32 ASCII bytes a step; only once one is found invalid are the
+ * strings stored after it repaired.
  */
 #include "config.h"
 
@@ -51,7 +62,13 @@ struct json {
 	int in_parents; /* depth 2 is the parents array */
 	int in_data; /* depth 2 is the data object */
 	int data_error_key; /* data's current key is errorMessage */
+	struct span data_key; /* data's current key */
 	int date_only; /* "date" seen, no "datetime" */
+	char held[12]; /* an escape cut by the chunk's end, not parsed yet */
+	size_t nheld;
+	struct strbuf scratch; /* a chunk with its surrogates mended */
+	struct utf8 utf8; /* the message's bytes so far, */
+	int not_utf8; /* ... and whether one of them was invalid */
 	int failed;
 	const char *why;
 	char excerpt[JSON_EXCERPT + 1];
@@ -76,15 +93,22 @@ static const struct {
 };
 #undef KEY
 
+/* A string (or a number's text), made valid UTF-8. */
 static struct span
 json_store(struct json *j, const void *p, size_t n)
 {
-	struct span s = { (uint32_t)j->ev.buf.len, (uint32_t)n };
+	struct span s = { (uint32_t)j->ev.buf.len, 0 };
 
-	/* NUL-terminated too, for callers that want C strings. */
-	if (strbuf_add(&j->ev.buf, p, n) == -1 ||
+	/*
+	 * NUL-terminated too, for callers that want C strings.  yajl's
+	 * escapes are valid UTF-8 (json_mend() mended the surrogates).
+	 */
+	if ((j->not_utf8 ? strbuf_add_utf8(&j->ev.buf, p, n, 0)
+			 : strbuf_add(&j->ev.buf, p, n)) == -1 ||
 	    strbuf_add(&j->ev.buf, "", 1) == -1)
 		s.off = SPAN_NONE;
+	else
+		s.len = (uint32_t)(j->ev.buf.len - 1 - s.off);
 	return s;
 }
 
@@ -94,6 +118,24 @@ json_fail(struct json *j, const char *why)
 	j->failed = 1;
 	j->why = why;
 	return 0; /* cancels the parse */
+}
+
+/* A member kept as it came: an unknown one, or one of data's. */
+static void
+json_extra(struct json *j, struct span name, const char *p, size_t n,
+    int is_string, int in_data)
+{
+	struct event *e = &j->ev;
+
+	if (e->nextras == EVENT_MAX_EXTRAS) {
+		e->dropped++;
+		return;
+	}
+	e->extras[e->nextras].name = name;
+	e->extras[e->nextras].value = json_store(j, p, n);
+	e->extras[e->nextras].raw = !is_string;
+	e->extras[e->nextras].in_data = in_data;
+	e->nextras++;
 }
 
 /* A scalar value, as text; where it belongs depends on depth and key. */
@@ -115,9 +157,11 @@ json_scalar(struct json *j, const char *p, size_t n, int is_string)
 		e->parents[e->nparents++] = json_store(j, p, n);
 		return 1;
 	}
-	if (j->depth == 2 && j->in_data && j->data_error_key) {
-		if (is_string)
+	if (j->depth == 2 && j->in_data) {
+		if (j->data_error_key && is_string)
 			e->error = json_store(j, p, n);
+		else
+			json_extra(j, j->data_key, p, n, is_string, 1);
 		return 1;
 	}
 	if (j->depth != 1)
@@ -150,17 +194,12 @@ json_scalar(struct json *j, const char *p, size_t n, int is_string)
 		dst = &e->datetime;
 		break;
 	case JK_PARENTS:
-	case JK_DATA:
+		return 1;
+	case JK_DATA: /* not an object: kept as an unknown member */
+		json_extra(j, json_store(j, "data", 4), p, n, is_string, 0);
 		return 1;
 	case JK_OTHER:
-		if (e->nextras == EVENT_MAX_EXTRAS) {
-			e->dropped++;
-			return 1;
-		}
-		e->extras[e->nextras].name = j->key_name;
-		e->extras[e->nextras].value = json_store(j, p, n);
-		e->extras[e->nextras].raw = !is_string;
-		e->nextras++;
+		json_extra(j, j->key_name, p, n, is_string, 0);
 		return 1;
 	}
 	*dst = json_store(j, p, n);
@@ -216,6 +255,7 @@ json_map_key(void *ctx, const unsigned char *s, size_t n)
 	if (j->depth == 2 && j->in_data) {
 		j->data_error_key =
 		    n == 12 && memcmp(s, "errorMessage", 12) == 0;
+		j->data_key = json_store(j, s, n);
 		return 1;
 	}
 	if (j->depth != 1)
@@ -320,6 +360,7 @@ json_free(struct json *j)
 	if (j->h != NULL)
 		yajl_free(j->h);
 	free(strbuf_finish(&j->ev.buf));
+	free(strbuf_finish(&j->scratch));
 	free(j);
 }
 
@@ -329,7 +370,7 @@ json_begin(struct json *j)
 {
 	struct event *e = &j->ev;
 	yajl_handle h = j->h;
-	struct strbuf buf = e->buf;
+	struct strbuf buf = e->buf, scratch = j->scratch;
 
 	if (h != NULL && (!j->clean || j->big)) {
 		yajl_free(h);
@@ -338,6 +379,7 @@ json_begin(struct json *j)
 	memset(j, 0, sizeof *j);
 	j->h = h;
 	e->buf = buf;
+	j->scratch = scratch;
 	strbuf_reset(&e->buf);
 	e->type = e->action = e->state = e->uuid = e->resource_uri =
 	    e->datetime = e->error = (struct span){ SPAN_NONE, 0 };
@@ -350,22 +392,15 @@ json_begin(struct json *j)
 			return;
 		}
 		yajl_config(j->h, yajl_allow_multiple_values, 1);
+		/* json_feed() checks, faster (ASCII 32 bytes a step). */
+		yajl_config(j->h, yajl_dont_validate_strings, 1);
 	}
 }
 
-void
-json_feed(struct json *j, const uint8_t *p, size_t n)
+/* Bytes with their surrogates mended, to yajl. */
+static void
+json_parse(struct json *j, const uint8_t *p, size_t n)
 {
-	if (j->excerpt_len < JSON_EXCERPT) {
-		size_t k = JSON_EXCERPT - j->excerpt_len;
-
-		if (k > n)
-			k = n;
-		memcpy(j->excerpt + j->excerpt_len, p, k);
-		j->excerpt_len += k;
-	}
-	if (j->failed)
-		return;
 	/*
 	 * yajl, taking several values, would also take the start of one
 	 * after the object and wait for the rest, even across messages: what
@@ -388,6 +423,106 @@ json_feed(struct json *j, const uint8_t *p, size_t n)
 	j->done_at = 0;
 }
 
+/* The value of four hex digits, or -1. */
+static long
+hex4(const uint8_t *p)
+{
+	long v = 0;
+
+	for (int i = 0; i < 4; i++) {
+		int c = p[i];
+
+		if (c >= '0' && c <= '9')
+			v = v * 16 + (c - '0');
+		else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+			v = v * 16 + ((c | 0x20) - 'a' + 10);
+		else
+			return -1;
+	}
+	return v;
+}
+
+/*
+ * The held bytes and p[0..n), each escape of a lone surrogate made
+ * \ufffd, to json_parse().  Every backslash in valid JSON starts an
+ * escape in a string, so escapes are found without knowing where strings
+ * are.  An escape the chunk cuts (or a high surrogate's, until the next
+ * six bytes show whether a low one follows) is held for the next chunk;
+ * the last call (final) holds nothing.
+ */
+static void
+json_mend(struct json *j, const uint8_t *p, size_t n, int final)
+{
+	struct strbuf *b = &j->scratch;
+	const uint8_t *bs = NULL;
+	uint8_t *s;
+	size_t len, i = 0;
+
+	strbuf_reset(b);
+	strbuf_add(b, j->held, j->nheld);
+	if (n > 0)
+		strbuf_add(b, p, n);
+	if (b->failed) {
+		json_fail(j, "out of memory");
+		return;
+	}
+	j->nheld = 0;
+	s = (uint8_t *)b->buf;
+	len = b->len;
+	while (i < len && (bs = memchr(s + i, '\\', len - i)) != NULL) {
+		long cp;
+
+		i = (size_t)(bs - s);
+		if (!final && len - i < (i + 1 < len && s[i + 1] == 'u' ? 6 : 2))
+			break; /* cut by the chunk's end */
+		if (i + 6 > len || s[i + 1] != 'u' ||
+		    (cp = hex4(s + i + 2)) < 0xd800 || cp > 0xdfff) {
+			i += 2; /* not a surrogate (or invalid: yajl says so) */
+			continue;
+		}
+		if (cp < 0xdc00) {
+			if (!final && len - i < 12 &&
+			    (i + 6 == len || s[i + 6] == '\\'))
+				break; /* a low one may follow */
+			if (i + 12 <= len && s[i + 6] == '\\' &&
+			    s[i + 7] == 'u' && (cp = hex4(s + i + 8)) >= 0xdc00 &&
+			    cp <= 0xdfff) {
+				i += 12; /* a pair */
+				continue;
+			}
+		}
+		memcpy(s + i + 2, "fffd", 4);
+		i += 6;
+	}
+	if (bs != NULL && i < len) {
+		j->nheld = len - i;
+		memcpy(j->held, s + i, j->nheld);
+		len = i;
+	}
+	json_parse(j, s, len);
+}
+
+void
+json_feed(struct json *j, const uint8_t *p, size_t n)
+{
+	if (j->excerpt_len < JSON_EXCERPT) {
+		size_t k = JSON_EXCERPT - j->excerpt_len;
+
+		if (k > n)
+			k = n;
+		memcpy(j->excerpt + j->excerpt_len, p, k);
+		j->excerpt_len += k;
+	}
+	if (j->failed)
+		return;
+	if (!j->not_utf8 && utf8_check(&j->utf8, p, n) != 0)
+		j->not_utf8 = 1;
+	if (j->nheld > 0 || memchr(p, '\\', n) != NULL)
+		json_mend(j, p, n, 0);
+	else
+		json_parse(j, p, n);
+}
+
 /*
  * The message is complete: the event, or NULL with why and a short
  * escaped excerpt of the message (both valid until the next json_begin).
@@ -404,6 +539,8 @@ json_end(struct json *j, const char **why, const char **excerpt)
 	 * one, yajl finishes what it has (a number at the top level is only
 	 * seen then) and the message is refused.
 	 */
+	if (!j->failed && j->nheld > 0)
+		json_mend(j, NULL, 0, 1);
 	if (!j->failed && !j->done) {
 		yajl_complete_parse(j->h);
 		if (!j->failed) {
@@ -421,7 +558,11 @@ json_end(struct json *j, const char **why, const char **excerpt)
 		return &j->ev;
 	}
 	*why = j->why;
-	strbuf_add_escaped(&b, j->excerpt, j->excerpt_len);
+	/* Bytes that are not UTF-8 as \xNN, then control characters. */
+	strbuf_reset(&j->scratch);
+	strbuf_add_utf8(&j->scratch, j->excerpt, j->excerpt_len, 1);
+	strbuf_add_escaped(&b, j->scratch.buf, j->scratch.len);
+	strbuf_reset(&j->scratch);
 	s = strbuf_finish(&b);
 	snprintf(esc, sizeof esc, "%s%s", s ? s : "",
 	    j->excerpt_len == JSON_EXCERPT ? "..." : "");

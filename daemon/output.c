@@ -215,13 +215,17 @@ output_journal_rec(
 	add_field(b, "DOCKERCLOUD_ERROR", e, e->error);
 	for (unsigned i = 0; i < e->nextras; i++) {
 		if (event_field_name(ev_str(e, e->extras[i].name),
-			e->extras[i].name.len, name) == -1) {
+			e->extras[i].name.len, e->extras[i].in_data,
+			name) == -1) {
+			struct span n = e->extras[i].name;
+
 			if (!warned++)
-				log_warn(
-				    "member \"%.64s\" skipped: its journal "
-				    "field name would be too long or "
-				    "taken",
-				    ev_str(e, e->extras[i].name));
+				log_warn("member \"%.*s\" skipped: its journal "
+					 "field name would be too long or "
+					 "taken",
+				    (int)utf8_complete(ev_str(e, n),
+					n.len > 64 ? 64 : n.len),
+				    ev_str(e, n));
 			continue;
 		}
 		add_field(b, name, e, e->extras[i].value);

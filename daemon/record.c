@@ -29,10 +29,14 @@ record_daemon(const char *mid, int priority, const char *const *fields,
 {
 	char msg[1024];
 	va_list ap;
+	int n;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	n = vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	/* Cut short: not inside a character (the text stays UTF-8). */
+	if (n >= (int)sizeof msg)
+		msg[utf8_complete(msg, sizeof msg - 1)] = '\0';
 
 	if (rec_output != NULL)
 		output_daemon(rec_output, mid, priority, fields, msg);

@@ -1,9 +1,9 @@
 /*
  * The stdout output: one JSON object per line, escaped as yajl_gen does:
  * the event's members as received (datetime also for the older "date"),
- * unknown scalars with their JSON type, and "namespace".  The writer
- * thread writes whole batches with writev() (rec_writev()), blocking if
- * it must.
+ * data with its scalar members, unknown scalars with their JSON type, and
+ * "namespace".  The writer thread writes whole batches with writev()
+ * (rec_writev()), blocking if it must.
  */
 #include "config.h"
 
@@ -73,11 +73,30 @@ add_span(struct strbuf *b, int *first, const struct event *e, const char *name,
 		add_member(b, first, name, strlen(name), ev_str(e, s), s.len);
 }
 
+/* The kept members of data (in_data), or the unknown ones, typed. */
+static void
+add_extras(struct strbuf *b, int *first, const struct event *e, int in_data)
+{
+	for (unsigned i = 0; i < e->nextras; i++) {
+		const char *v = ev_str(e, e->extras[i].value);
+		size_t n = e->extras[i].value.len;
+
+		if (e->extras[i].in_data != in_data)
+			continue;
+		add_member(b, first, ev_str(e, e->extras[i].name),
+		    e->extras[i].name.len, NULL, 0);
+		if (e->extras[i].raw) /* a number or boolean, as sent */
+			strbuf_add(b, v, n);
+		else
+			add_string(b, v, n);
+	}
+}
+
 /* The event as one JSON line (with the newline) appended to b. */
 void
 stdout_format(const struct conf *c, const struct event *e, struct strbuf *b)
 {
-	int first = 1;
+	int first = 1, data = 0;
 
 	strbuf_add(b, "{", 1);
 	add_span(b, &first, e, "type", e->type);
@@ -97,25 +116,18 @@ stdout_format(const struct conf *c, const struct event *e, struct strbuf *b)
 		strbuf_add(b, "]", 1);
 	}
 	add_span(b, &first, e, "datetime", e->datetime);
-	if (e->error.off != SPAN_NONE) {
+	for (unsigned i = 0; i < e->nextras; i++)
+		data |= e->extras[i].in_data;
+	if (e->error.off != SPAN_NONE || data) {
 		int inner = 1;
 
 		add_member(b, &first, "data", 4, NULL, 0);
 		strbuf_add(b, "{", 1);
 		add_span(b, &inner, e, "errorMessage", e->error);
+		add_extras(b, &inner, e, 1);
 		strbuf_add(b, "}", 1);
 	}
-	for (unsigned i = 0; i < e->nextras; i++) {
-		const char *v = ev_str(e, e->extras[i].value);
-		size_t n = e->extras[i].value.len;
-
-		add_member(b, &first, ev_str(e, e->extras[i].name),
-		    e->extras[i].name.len, NULL, 0);
-		if (e->extras[i].raw) /* a number or boolean, as sent */
-			strbuf_add(b, v, n);
-		else
-			add_string(b, v, n);
-	}
+	add_extras(b, &first, e, 0);
 	add_member(b, &first, "namespace", 9, NULL, 0);
 	if (*c->ns != '\0')
 		add_string(b, c->ns, strlen(c->ns));

@@ -129,20 +129,22 @@ add_params(struct strbuf *b, const struct conf *c, const struct event *e)
 	for (unsigned i = 0; i < e->nextras; i++) {
 		const char *name = ev_str(e, e->extras[i].name);
 		char sd[33];
-		size_t n = e->extras[i].name.len;
+		size_t n = e->extras[i].name.len,
+		       p = e->extras[i].in_data ? 5 : 0; /* "data." */
 
 		/* SD-NAME: 1-32 printable ASCII but = SP ] " */
-		if (n == 0 || n > 32)
+		if (n == 0 || p + n > 32)
 			continue;
+		memcpy(sd, "data.", p);
 		for (size_t k = 0; k < n; k++) {
 			unsigned char ch = (unsigned char)name[k];
 
-			sd[k] = (char)(ch > 32 && ch < 127 && ch != '=' &&
+			sd[p + k] = (char)(ch > 32 && ch < 127 && ch != '=' &&
 				    ch != ']' && ch != '"'
 				? ch
 				: '_');
 		}
-		add_pair(b, sd, n, ev_str(e, e->extras[i].value),
+		add_pair(b, sd, p + n, ev_str(e, e->extras[i].value),
 		    e->extras[i].value.len);
 	}
 }

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The whole scripted stream (every type and state, hostile values, the
 # older date, unknown members and types, errors, duplicates, fragments,
-# invalid JSON between events) through a TLS websocket into a private,
+# invalid JSON between events, lone surrogates and a binary message with
+# bytes that are not UTF-8) through a TLS websocket into a private,
 # real journald and onto stdout, compared field by field with an
 # independent model of SPEC 5.1-5.3 (tests/expect.py).
 . "${top_srcdir:-$(dirname "$0")/..}/tests/journal.sh"
@@ -43,6 +44,10 @@ check "journal: every field of every record as specified" \
     "$PY" "$top_srcdir/tests/compare.py" journal "$T/want.journal" "$T/journal.json"
 check "stdout: every object member by member" \
     "$PY" "$top_srcdir/tests/compare.py" stdout "$T/want.stdout" "$T/stdout"
+check "stdout: a strict decoder takes every line (json.loads(line.decode()))" \
+    "$PY" -c 'import json, sys
+for l in open(sys.argv[1], "rb"):
+    json.loads(l.decode())' "$T/stdout"
 
 PARSE=f8052b8f3c11438a8b8e76367d667c46
 "$PY" - "$T/journal.json" "$PARSE" >"$T/parse" <<'PYEOF'
@@ -53,6 +58,7 @@ for l in open(sys.argv[1]):
         print(r["PRIORITY"], r["MESSAGE"])
 PYEOF
 check "invalid JSON: one warning each, with an excerpt" test "$(cat "$T/parse")" = "4 message skipped: invalid JSON: {not json
+4 message skipped: invalid JSON: {\"a\":\\xff\\xfe}
 4 message skipped: not a JSON object: [1, 2]
 4 message skipped: not a JSON object: \"just a string\""
 check "the duplicates are not written twice" test "$(grep -c '"DOCKERCLOUD_UUID":"'"$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[3]["uuid"])' "$top_srcdir/demo/events.json")" "$T/journal.json")" -eq 1

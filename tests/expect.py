@@ -4,8 +4,11 @@ tests to compare journald, rsyslog and stdout output field by field.
 
   expect.py MESSAGES.json OUTPUT [options]   prints the expected records
 
-MESSAGES.json is the list of messages as sent (each a JSON text, or an
-object that is sent as its compact JSON text).  OUTPUT is journal,
+MESSAGES.json is the list of messages as sent (each a JSON text, an
+object that is sent as its compact JSON text, or ["binary", HEX]: these
+bytes in a binary message).  Text that is not UTF-8 becomes U+FFFD
+(SPEC 5.2): each escape of a lone surrogate, and each maximal invalid
+subpart of the bytes (what Python's "replace" error handler does).  OUTPUT is journal,
 stdout or syslog; the records are printed as one JSON object per line.
 """
 import json
@@ -28,7 +31,8 @@ MIDS = {
 }
 OTHER = "60ac6ef7c5b84cd7a9261121a1bf88bd"
 KNOWN = ["type", "action", "state", "uuid", "resource_uri", "datetime",
-         "date", "parents", "data"]
+         "date", "parents"]
+NOTICE_TYPES = ("auth", "user-notification", "user-notifications")
 RESERVED = {"TYPE", "ACTION", "STATE", "UUID", "RESOURCE_URI",
             "OBJECT_UUID", "PARENT", "DATETIME", "NAMESPACE", "ERROR"}
 
@@ -62,7 +66,7 @@ def priority(ev, rules):
         return rules["Default"]
     if t == "error" or s == "Failed":
         return 3
-    if t in ("auth", "user-notification", "user-notifications"):
+    if t in NOTICE_TYPES:
         return 7
     if s in WARNING:
         return 4
@@ -90,6 +94,22 @@ def object_uuid(uri):
     return parts[-1] if parts else None
 
 
+def kept(ev):
+    """The members kept as they came, in order, as (name, value, in_data):
+    unknown top-level scalars (data too, when it is one) and the scalar
+    members of the object data but a string errorMessage."""
+    out = []
+    for k, v in ev.items():
+        if k == "data" and isinstance(v, dict):
+            out += [(dk, dv, True) for dk, dv in v.items()
+                    if dv is not None and not isinstance(dv, (dict, list))
+                    and not (dk == "errorMessage" and isinstance(dv, str))]
+        elif k not in KNOWN and v is not None \
+                and not isinstance(v, (dict, list)):
+            out.append((k, v, False))
+    return out
+
+
 def message(ev):
     """SPEC 5.2's one-line MESSAGE."""
     t = known(ev, "type")
@@ -98,6 +118,13 @@ def message(ev):
             if isinstance(ev.get("data"), dict) else None
         return "error: " + (escape(err) if isinstance(err, str)
                             else "(no errorMessage)")
+    if t in NOTICE_TYPES:
+        # what data says: its message (or data itself), then NAME=VALUE
+        said = [escape(text(v)) if k == ("message" if d else "data")
+                else escape(k) + "=" + escape(text(v))
+                for k, v, d in kept(ev) if d or k == "data"]
+        if said:
+            return t + ": " + " ".join(said)
     m = escape(t) if t is not None else "event"
     uri = known(ev, "resource_uri")
     obj = object_uuid(uri)
@@ -118,20 +145,33 @@ def datetime(ev):
     return d if d is not None else known(ev, "date")
 
 
-def extras(ev):
-    """Unknown top-level scalar members, in order, as (name, text)."""
-    return [(k, text(v)) for k, v in ev.items()
-            if k not in KNOWN and v is not None
-            and not isinstance(v, (dict, list))]
+def field(k):
+    """A member's name as journald takes it: upper-cased, others as _."""
+    return re.sub(r"[^A-Z0-9_]", "_", "".join(
+        c.upper() if c.isascii() else "_" * len(c.encode()) for c in k))
+
+
+def valid(v):
+    """v with every string (and member name) made valid UTF-8."""
+    if isinstance(v, str):
+        return re.sub("[\ud800-\udfff]", "\ufffd", v)
+    if isinstance(v, list):
+        return [valid(x) for x in v]
+    if isinstance(v, dict):
+        return {valid(k): valid(x) for k, x in v.items()}
+    return v
 
 
 def events(messages):
     """The objects that become records: parsed, deduplicated."""
     seen = []
     for m in messages:
-        raw = m if isinstance(m, str) else json.dumps(m)
+        if isinstance(m, list):     # ["binary", HEX]
+            raw = bytes.fromhex(m[1]).decode("utf-8", "replace")
+        else:
+            raw = m if isinstance(m, str) else json.dumps(m)
         try:
-            ev = json.loads(raw)
+            ev = valid(json.loads(raw))
         except ValueError:
             continue
         if not isinstance(ev, dict):
@@ -166,13 +206,10 @@ def journal(ev, o):
     data = ev.get("data")
     if isinstance(data, dict) and isinstance(data.get("errorMessage"), str):
         r["DOCKERCLOUD_ERROR"] = data["errorMessage"]
-    for k, v in extras(ev):
-        name = "DOCKERCLOUD_" + re.sub(r"[^A-Z0-9_]", "_",
-                                       "".join(c.upper() if c.isascii()
-                                               else "_" * len(c.encode())
-                                               for c in k))
-        if len(name) <= 64 and name[12:] not in RESERVED:
-            r[name] = v
+    for k, v, d in kept(ev):
+        name = ("DOCKERCLOUD_DATA_" if d else "DOCKERCLOUD_") + field(k)
+        if len(name) <= 64 and (d or name[12:] not in RESERVED):
+            r[name] = text(v)
     return r
 
 
@@ -189,8 +226,10 @@ def stdout(ev, o):
     data = ev.get("data")
     if isinstance(data, dict) and isinstance(data.get("errorMessage"), str):
         r["data"] = {"errorMessage": data["errorMessage"]}
-    for k, v in ev.items():
-        if k not in KNOWN and v is not None and not isinstance(v, (dict, list)):
+    for k, v, d in kept(ev):
+        if d:
+            r.setdefault("data", {})[k] = v
+        else:
             r[k] = v
     r["namespace"] = o["namespace"] or None
     return r
@@ -216,11 +255,12 @@ def syslog(ev, o):
         params.append(("error", data["errorMessage"]))
     if o["namespace"]:
         params.append(("namespace", o["namespace"]))
-    for k, v in extras(ev):
-        if 0 < len(k.encode()) <= 32:
-            name = "".join(c if 32 < ord(c) < 127 and c not in '="]'
-                           else "_" * len(c.encode()) for c in k)
-            params.append((name, v))
+    for k, v, d in kept(ev):
+        name = ("data." if d else "") + "".join(
+            c if 32 < ord(c) < 127 and c not in '="]'
+            else "_" * len(c.encode()) for c in k)
+        if 0 < len(k.encode()) and len(name) <= 32:
+            params.append((name, text(v)))
     sd = "[dockercloud@32473" + "".join(
         f' {k}="{sd_value(v)}"' for k, v in params) + "]"
     t = known(ev, "type") or ""

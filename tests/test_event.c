@@ -51,8 +51,10 @@ canon(const struct event *e, const char *why, const char *excerpt)
 	for (unsigned i = 0; i < e->nparents; i++)
 		add_span(&b, e, "parent", e->parents[i]);
 	for (unsigned i = 0; i < e->nextras; i++) {
-		add_span(
-		    &b, e, e->extras[i].raw ? "raw" : "str", e->extras[i].name);
+		add_span(&b, e,
+		    e->extras[i].in_data ? (e->extras[i].raw ? "data-raw" : "data")
+					 : (e->extras[i].raw ? "raw" : "str"),
+		    e->extras[i].name);
 		add_span(&b, e, "value", e->extras[i].value);
 	}
 	strbuf_printf(&b, "dropped=%u", e->dropped);
@@ -366,6 +368,15 @@ test_message(void)
 	s = strbuf_finish(&b);
 	is_str(s, "x\\ny b: S\\t (/a/b)", "control characters escaped");
 	free(s);
+	event_message(event_of("{\"type\":\"t\",\"resource_uri\":"
+			       "\"/x/\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+			       "\u00e9\u00e9/\"}"),
+	    &b);
+	s = strbuf_finish(&b);
+	ok(s != NULL && strncmp(s, "t \xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+				"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9 (", 20) == 0,
+	    "the object's first 8 characters, not bytes");
+	free(s);
 	event_message(event_of("{}"), &b);
 	s = strbuf_finish(&b);
 	is_str(s, "event", "an empty object");
@@ -385,23 +396,23 @@ test_field_names(void)
 {
 	char out[65];
 
-	ok(event_field_name("fooBar-baz.1", 12, out) == 0 &&
+	ok(event_field_name("fooBar-baz.1", 12, 0, out) == 0 &&
 		strcmp(out, "DOCKERCLOUD_FOOBAR_BAZ_1") == 0,
 	    "upper-cased, other characters to _");
-	ok(event_field_name("\xc3\xa9t\xc3\xa9", 5, out) == 0 &&
+	ok(event_field_name("\xc3\xa9t\xc3\xa9", 5, 0, out) == 0 &&
 		strcmp(out, "DOCKERCLOUD___T__") == 0,
 	    "non-ASCII bytes to _");
 	ok(event_field_name(
-	       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 52,
+	       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 52, 0,
 	       out) == 0,
 	    "64 characters in all is fine");
 	ok(event_field_name(
-	       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 53,
+	       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 53, 0,
 	       out) == -1,
 	    "65 is skipped");
-	ok(event_field_name("object_uuid", 11, out) == -1,
+	ok(event_field_name("object_uuid", 11, 0, out) == -1,
 	    "a member cannot take one of our fields");
-	ok(event_field_name("priority", 8, out) == 0 &&
+	ok(event_field_name("priority", 8, 0, out) == 0 &&
 		strcmp(out, "DOCKERCLOUD_PRIORITY") == 0,
 	    "PRIORITY cannot be spoofed: it gets the prefix");
 }
@@ -534,6 +545,291 @@ test_formats(void)
 	conf_free(c);
 }
 
+/* Is s[0..n) valid UTF-8? */
+static int
+valid_utf8(const char *s, size_t n)
+{
+	struct utf8 u = { 0 };
+
+	return utf8_check(&u, (const uint8_t *)s, n) == 0 && u.need == 0;
+}
+
+/* The value of the one member of {"a":...}, as parsed. */
+static char *
+value_of(const char *msg, size_t len)
+{
+	const struct event *e;
+	const char *why, *ex;
+	struct strbuf b = { 0 };
+
+	json_begin(J);
+	json_feed(J, (const uint8_t *)msg, len);
+	e = json_end(J, &why, &ex);
+	if (e == NULL || e->nextras != 1)
+		strbuf_printf(&b, "ERROR: %s [%s]", e ? "members" : why,
+		    e ? "" : ex);
+	else
+		strbuf_add(&b, ev_str(e, e->extras[0].value),
+		    e->extras[0].value.len);
+	return strbuf_finish(&b);
+}
+
+/*
+ * SPEC 5.2: every string handed on is valid UTF-8.  Escapes of lone
+ * surrogates and bytes that are not UTF-8 (a binary message) become
+ * U+FFFD, one per maximal invalid subpart; pairs and valid text stay.
+ */
+static void
+test_utf8(void)
+{
+#define FFFD "\xef\xbf\xbd"
+	char *s;
+	static const struct {
+		const char *in, *want, *what;
+	} cases[] = {
+		{ "\\udfff", FFFD, "a lone low surrogate escape" },
+		{ "\\udc00x", FFFD "x", "a lone low one, then text" },
+		{ "\\ud800", FFFD, "a lone high surrogate escape at the end" },
+		{ "\\ud800x", FFFD "x", "a lone high one, then text" },
+		{ "\\uD800\\u0041", FFFD "A",
+		    "a high one, then another escape (kept)" },
+		{ "\\ud800\\n", FFFD "\n", "a high one, then \\n" },
+		{ "\\udc00\\ud800", FFFD FFFD, "low, then high" },
+		{ "\\ud800\\ud83d\\ude00", FFFD "\xf0\x9f\x98\x80",
+		    "a lone high one, then a pair" },
+		{ "\\ud83d\\ude00", "\xf0\x9f\x98\x80",
+		    "a pair: one four-byte character" },
+		{ "\\uDBFF\\uDFFF", "\xf4\x8f\xbf\xbf", "the last pair" },
+		{ "\\\\udfff", "\\udfff", "an escaped backslash, then udfff" },
+		{ "\\\\\\udfff", "\\" FFFD, "a backslash, then \\udfff" },
+		{ "\\u00e9\\uffff", "\xc3\xa9\xef\xbf\xbf",
+		    "escapes that are not surrogates" },
+		{ "\xff", FFFD, "a byte that is never UTF-8" },
+		{ "a\x80z", "a" FFFD "z", "a lone continuation byte" },
+		{ "\xc0\x80", FFFD FFFD, "an overlong NUL" },
+		{ "\xe0\x80\xaf", FFFD FFFD FFFD, "an overlong slash" },
+		{ "\xed\xbf\xbf", FFFD FFFD FFFD,
+		    "a surrogate's bytes (what yajl made of \\udfff)" },
+		{ "\xf4\x90\x80\x80", FFFD FFFD FFFD FFFD, "past U+10FFFF" },
+		{ "\xe2\x82z", FFFD "z", "a sequence cut short: one U+FFFD" },
+		{ "\xf0\x9f\x98", FFFD, "a four-byte sequence cut at the end" },
+		{ "\xc3\xa9\xe6\x97\xa5\xf0\x9f\x98\x80", "\xc3\xa9\xe6\x97\xa5"
+		    "\xf0\x9f\x98\x80", "valid text as it is" },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char msg[128];
+		int n = snprintf(msg, sizeof msg, "{\"a\":\"%s\"}", cases[i].in);
+
+		s = value_of(msg, (size_t)n);
+		is_str(s, cases[i].want, "%s", cases[i].what);
+		free(s);
+		same_every_split(msg, (size_t)n, cases[i].what);
+	}
+
+	{
+		static const char bad[] =
+		    "{\"type\":\"x\\udfff\",\"st\xffte\":\"\xc0\xaf\","
+		    "\"parents\":[\"\\ud800\"],\"resource_uri\":\"/a/\xed\xa0\x80/\","
+		    "\"data\":{\"errorMessage\":\"\xf8\"}}";
+		const struct event *e;
+		struct conf *c = conf_from_text("[Stream]\nNamespace=n\n"
+						"[Output]\nStdout=yes\n"
+						"Syslog=udp://127.0.0.1:514\n");
+		struct strbuf b = { 0 };
+		int valid = 1;
+
+		e = event_of(bad);
+		ok(e != NULL && e->nparents == 1 && e->nextras == 1,
+		    "hostile bytes and escapes everywhere: still an event");
+		valid = valid_utf8(e->buf.buf, e->buf.len);
+		ok(valid, "every string of it is valid UTF-8");
+		ok(memcmp(ev_str(e, e->extras[0].name), "st" FFFD "te", 7) ==
+			0,
+		    "member names too");
+		event_message(e, &b);
+		ok(valid_utf8(b.buf, b.len), "MESSAGE is valid UTF-8");
+		strbuf_reset(&b);
+		stdout_format(c, e, &b);
+		ok(valid_utf8(b.buf, b.len), "the JSON line is valid UTF-8");
+		strbuf_reset(&b);
+		syslog_format(c, e, 4, "m", 1, &b);
+		ok(valid_utf8(b.buf, b.len), "the RFC 5424 record is valid UTF-8");
+		free(strbuf_finish(&b));
+		conf_free(c);
+	}
+
+	s = value_of("{\"a\":\xff\xfe}", 8);
+	is_str(s, "ERROR: invalid JSON [{\"a\":\\xff\\xfe}]",
+	    "an excerpt: bytes that are not UTF-8 as \\xNN");
+	free(s);
+	s = value_of("{\"a\":\"\\ud800", 12);
+	ok(strncmp(s, "ERROR: invalid JSON", 19) == 0,
+	    "a message cut after a high surrogate escape is invalid");
+	free(s);
+	s = value_of("{\"a\":\"x\"} \\", 11);
+	ok(strncmp(s, "ERROR: invalid JSON", 19) == 0,
+	    "a backslash after the object is invalid");
+	free(s);
+	s = value_of("{\"a\":\"\\u12\"}", 12);
+	ok(strncmp(s, "ERROR: invalid JSON", 19) == 0,
+	    "a short \\u escape is invalid");
+	free(s);
+
+	{
+		/* The ASCII steps (32, 8, the overlapping last 8, bytes):
+		 * one byte or character that is not ASCII at every place. */
+		struct strbuf b = { 0 };
+		char p[80], want[96];
+		size_t differ = 0, tried = 0;
+
+		for (size_t n = 1; n <= sizeof p; n++)
+			for (size_t at = 0; at < n; at++) {
+				struct utf8 u = { 0 };
+
+				memset(p, 'a', n);
+				p[at] = '\xff';
+				memset(want, 'a', n + 2);
+				memcpy(want + at, FFFD, 3);
+				strbuf_reset(&b);
+				strbuf_add_utf8(&b, p, n, 0);
+				differ += b.len != n + 2 ||
+				    memcmp(b.buf, want, n + 2) != 0 ||
+				    utf8_check(&u, (uint8_t *)p, n) == 0;
+				if (at + 1 < n) {
+					memset(&u, 0, sizeof u);
+					p[at] = '\xc3';
+					p[at + 1] = '\xa9';
+					strbuf_reset(&b);
+					strbuf_add_utf8(&b, p, n, 0);
+					differ += b.len != n ||
+					    memcmp(b.buf, p, n) != 0 ||
+					    utf8_check(&u, (uint8_t *)p, n) != 0 ||
+					    u.need != 0;
+				}
+				tried++;
+			}
+		ok(differ == 0,
+		    "%zu strings of 1-80 bytes, a bad byte or an \xc3\xa9 at "
+		    "every place: checked and repaired (%zu differ)",
+		    tried, differ);
+		free(strbuf_finish(&b));
+	}
+	ok(utf8_complete("ab\xc3", 3) == 2 &&
+		utf8_complete("ab\xc3\xa9", 4) == 4 &&
+		utf8_complete("\xf0\x9f\x98", 3) == 0 &&
+		utf8_complete("a\xf0\x9f\x98\x80", 5) == 5 &&
+		utf8_complete("\xe6\x97", 2) == 0 &&
+		utf8_complete("abc", 3) == 3 && utf8_complete("", 0) == 0,
+	    "utf8_complete: text cut short loses the character it cut");
+	{
+		struct strbuf b = { 0 };
+
+		strbuf_add_utf8(&b, "a\xe2\x82z\xc3\xa9", 6, 1);
+		is_str(b.buf, "a\\xe2\\x82z\xc3\xa9",
+		    "strbuf_add_utf8 hex: each byte of the subpart, valid kept");
+		free(strbuf_finish(&b));
+	}
+#undef FFFD
+}
+
+static const char NOTE[] =
+    "{\"type\":\"user-notification\",\"data\":{\"message\":\"Stack is "
+    "running: 2 services, 2 containers\",\"n\":2,\"ok\":true,\"deep\":"
+    "{\"x\":1},\"arr\":[1],\"nil\":null,\"t\":\"a\\nb\"},\"uuid\":\"n1\"}";
+
+/*
+ * auth and user-notification(s) events keep what their data says: in
+ * MESSAGE, as DOCKERCLOUD_DATA_* fields, data.* parameters and the data
+ * object on stdout; so do other events' data members.
+ */
+static void
+test_data(void)
+{
+	struct conf *c = conf_from_text("[Output]\nStdout=yes\n"
+					"Syslog=udp://127.0.0.1:514\n");
+	struct strbuf b = { 0 };
+	char *s, out[65];
+
+	s = parse(NOTE);
+	is_str(s,
+	    "type=<user-notification> action=- state=- uuid=<n1> uri=- "
+	    "datetime=- error=- data=<message> value=<Stack is running: 2 "
+	    "services, 2 containers> data-raw=<n> value=<2> data-raw=<ok> "
+	    "value=<true> data=<t> value=<a\\nb> dropped=0",
+	    "data's scalar members kept, nested, arrays and null skipped");
+	free(s);
+	same_every_split(NOTE, strlen(NOTE), "a notification");
+
+	event_message(event_of(NOTE), &b);
+	s = strbuf_finish(&b);
+	is_str(s,
+	    "user-notification: Stack is running: 2 services, 2 containers "
+	    "n=2 ok=true t=a\\nb",
+	    "MESSAGE of a notification: data's message, then NAME=VALUE");
+	free(s);
+	event_message(event_of("{\"type\":\"auth\",\"data\":{\"user\":"
+			       "\"demo\"},\"uuid\":\"a1\"}"),
+	    &b);
+	s = strbuf_finish(&b);
+	is_str(s, "auth: user=demo", "MESSAGE of auth");
+	free(s);
+	event_message(event_of("{\"type\":\"user-notifications\",\"data\":"
+			       "\"hello\"}"),
+	    &b);
+	s = strbuf_finish(&b);
+	is_str(s, "user-notifications: hello", "data as a string: the text");
+	free(s);
+	event_message(event_of("{\"type\":\"auth\",\"data\":{}}"), &b);
+	s = strbuf_finish(&b);
+	is_str(s, "auth", "auth without data");
+	free(s);
+	event_message(event_of("{\"type\":\"node\",\"state\":\"Deployed\","
+			       "\"data\":{\"message\":\"m\"}}"),
+	    &b);
+	s = strbuf_finish(&b);
+	is_str(s, "node: Deployed", "other types: MESSAGE as before");
+	free(s);
+	is_int(event_default_priority(event_of(NOTE)), 7,
+	    "a notification with data: debug");
+
+	ok(event_field_name("message", 7, 1, out) == 0 &&
+		strcmp(out, "DOCKERCLOUD_DATA_MESSAGE") == 0,
+	    "data's members: DOCKERCLOUD_DATA_<NAME>");
+	ok(event_field_name("type", 4, 1, out) == 0 &&
+		strcmp(out, "DOCKERCLOUD_DATA_TYPE") == 0,
+	    "data.type does not shadow DOCKERCLOUD_TYPE: it is not taken");
+
+	stdout_format(c, event_of(NOTE), &b);
+	s = strbuf_finish(&b);
+	is_str(s,
+	    "{\"type\":\"user-notification\",\"uuid\":\"n1\",\"data\":{"
+	    "\"message\":\"Stack is running: 2 services, 2 containers\","
+	    "\"n\":2,\"ok\":true,\"t\":\"a\\nb\"},\"namespace\":null}\n",
+	    "stdout: data with its scalar members, typed");
+	free(s);
+	stdout_format(c,
+	    event_of("{\"type\":\"error\",\"data\":{\"code\":401,"
+		     "\"errorMessage\":\"no\"},\"data2\":\"x\"}"),
+	    &b);
+	s = strbuf_finish(&b);
+	is_str(s,
+	    "{\"type\":\"error\",\"data\":{\"errorMessage\":\"no\","
+	    "\"code\":401},\"data2\":\"x\",\"namespace\":null}\n",
+	    "stdout: an error's data, errorMessage first");
+	free(s);
+	syslog_format(c, event_of(NOTE), 7, "m", 1, &b);
+	s = strbuf_finish(&b);
+	ok(s != NULL &&
+		strstr(s,
+		    " uuid=\"n1\" data.message=\"Stack is running: 2 services, "
+		    "2 containers\" data.n=\"2\" data.ok=\"true\" "
+		    "data.t=\"a\\\\nb\"]") != NULL,
+	    "syslog: data.NAME parameters");
+	free(s);
+	conf_free(c);
+}
+
 /* plain_span() against the byte-by-byte definition, every length and
  * position around its sixteen-byte steps. */
 static void
@@ -645,6 +941,8 @@ main(void)
 	test_field_names();
 	test_dedup();
 	test_formats();
+	test_utf8();
+	test_data();
 	test_plain_span();
 	test_reuse();
 	json_free(J);

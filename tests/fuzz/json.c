@@ -1,8 +1,10 @@
 /*
  * libFuzzer target: the chunk-fed JSON event parser.  The first byte
  * chooses the chunk size; the event must come out the same as when the
- * message is fed whole, and the MESSAGE, stdout and journal encoders run
- * on every event.
+ * message is fed whole, and the MESSAGE, stdout and syslog encoders run
+ * on every event.  Every string handed on (the event's, MESSAGE, the JSON
+ * line, the syslog record, a refused message's excerpt) is valid UTF-8
+ * (SPEC 5.2), whatever bytes and escapes came.
  */
 #include "config.h"
 
@@ -15,6 +17,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 static struct json *J;
 static struct conf *C;
+
+static void
+must_be_utf8(const char *s, size_t n)
+{
+	struct utf8 u = { 0 };
+
+	if (utf8_check(&u, (const uint8_t *)s, n) != 0 || u.need != 0)
+		abort(); /* text that is not UTF-8 handed on */
+}
 
 static char *
 digest(const struct event *e)
@@ -38,6 +49,10 @@ parse(const uint8_t *p, size_t n, size_t chunk, const struct event **ev)
 	for (size_t off = 0; off < n; off += chunk)
 		json_feed(J, p + off, n - off < chunk ? n - off : chunk);
 	*ev = json_end(J, &why, &ex);
+	if (*ev != NULL)
+		must_be_utf8((*ev)->buf.buf, (*ev)->buf.len);
+	else
+		must_be_utf8(ex, strlen(ex));
 	return digest(*ev);
 }
 
@@ -71,10 +86,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t i = 0; i < b.len; i++)
 			if ((unsigned char)b.buf[i] < 0x20)
 				abort(); /* MESSAGE is one line */
+		must_be_utf8(b.buf, b.len);
 		strbuf_reset(&b);
 		stdout_format(C, e, &b);
+		must_be_utf8(b.buf, b.len);
 		strbuf_reset(&b);
 		syslog_format(C, e, event_priority(C, e), "m", 1, &b);
+		must_be_utf8(b.buf, b.len);
 		free(strbuf_finish(&b));
 	}
 	free(whole);

@@ -318,6 +318,8 @@ broken() {
 check "the broken file's error is in the journal (file:line, key)" \
     wait_until 5 broken
 jlog -u dcevents.service -o cat | grep Bogus | sed 's/^/#   /'
+E systemctl status --no-pager dcevents.service >"$T/status" 2>&1
+check "systemctl status shows it too (README)" contains "$T/status" "dcevents.conf:8: Bogus"
 check "still active after the broken reload" test "$(show dcevents.service ActiveState)" = active
 check "still the same process" test "$(show dcevents.service MainPID)" = "$pid1"
 check "still on the old connection" test "$(connects)" -eq 2

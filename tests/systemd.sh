@@ -231,14 +231,16 @@ BackoffMaxSec=500ms
 $2
 EOF
 }
+# put FILE MODE: standard input into FILE, in the namespace (so that keys
+# never pass through argv).
+put() {
+	E sh -c 'install -m "$2" /dev/null "$1" && cat >"$1"' sh "$1" "$2"
+}
 KEY=k-$$-main
 KEY2=k-$$-acme
-E sh -c "install -m 0644 $T/pki/ca.pem /etc/dcevents/ca.pem &&
-    cat >/etc/dcevents/dcevents.conf &&
-    install -m 0600 /dev/null /etc/dcevents/apikey &&
-    printf '%s\n' $KEY >/etc/dcevents/apikey" <<EOF
-$(conf tester "")
-EOF
+E install -m 0644 "$T/pki/ca.pem" /etc/dcevents/ca.pem
+conf tester "" | put /etc/dcevents/dcevents.conf 0644
+echo "$KEY" | put /etc/dcevents/apikey 0600
 
 # systemd-analyze security, before the test's drop-ins.
 for u in dcevents.service dcevents@acme.service; do
@@ -260,7 +262,7 @@ for u in dcevents.service dcevents@.service; do
 	E sh -c "mkdir -p /etc/systemd/system/$u.d && cat >/etc/systemd/system/$u.d/test.conf" <<EOF
 [Service]
 RestartSec=200ms
-WatchdogSec=2s
+WatchdogSec=3s
 WatchdogSignal=SIGKILL
 $asan
 EOF
@@ -298,7 +300,7 @@ check "systemd-run ... dcevents -t sees the credential" \
 check "dcevents -t does not print the key" lacks "$T/dash-t" "$KEY"
 
 # Reload with a changed file: the new stream setting is used.
-conf tester "Namespace=ns2" | E sh -c 'cat >/etc/dcevents/dcevents.conf'
+conf tester "Namespace=ns2" | put /etc/dcevents/dcevents.conf 0644
 E systemctl reload dcevents.service
 check "reload (changed file) succeeds" test $? -eq 0
 check "the changed file is used (a new connection for the namespace)" \
@@ -323,7 +325,7 @@ check "systemctl status shows it too (README)" contains "$T/status" "dcevents.co
 check "still active after the broken reload" test "$(show dcevents.service ActiveState)" = active
 check "still the same process" test "$(show dcevents.service MainPID)" = "$pid1"
 check "still on the old connection" test "$(connects)" -eq 2
-conf tester "Namespace=ns2" | E sh -c 'cat >/etc/dcevents/dcevents.conf'
+conf tester "Namespace=ns2" | put /etc/dcevents/dcevents.conf 0644
 
 # The watchdog: a stopped daemon is killed and restarted.
 E kill -STOP "$pid1"
@@ -348,10 +350,8 @@ check "exit status 0" test "$(show dcevents.service ExecMainStatus)" = 0
 check "result success" test "$(show dcevents.service Result)" = success
 
 # An instance, with its own file and key.
-E sh -c "cat >/etc/dcevents/acme.conf && install -m 0600 /dev/null /etc/dcevents/acme.apikey &&
-    printf '%s\n' $KEY2 >/etc/dcevents/acme.apikey" <<EOF
-$(conf acme "Namespace=acme")
-EOF
+conf acme "Namespace=acme" | put /etc/dcevents/acme.conf 0644
+echo "$KEY2" | put /etc/dcevents/acme.apikey 0600
 c0=$(connects)
 E systemctl start dcevents@acme.service
 check "dcevents@acme starts" test $? -eq 0
@@ -386,9 +386,7 @@ check "and the unit stays failed" test "$(show dcevents@acme.service ActiveState
 echo "# Result=$(show dcevents@acme.service Result)"
 
 # A missing key: one clear failure naming the file, no restart.
-E sh -c 'cat >/etc/dcevents/nokey.conf' <<EOF
-$(conf nokey "")
-EOF
+conf nokey "" | put /etc/dcevents/nokey.conf 0644
 E systemctl start dcevents@nokey.service >"$T/nokey" 2>&1
 check "dcevents@nokey (no key file) fails to start" test $? -ne 0
 sleep 1 # 5 times RestartSec: a restart would have happened
@@ -402,10 +400,8 @@ check "failed (missing key)" test "$(show dcevents@nokey.service ActiveState)" =
 check "started once" test "$(grep -c '^Starting' "$T/nokey.log")" -eq 1
 
 # A configuration error: exit 1, no restart.
-E sh -c "cat >/etc/dcevents/bad.conf && install -m 0600 /dev/null /etc/dcevents/bad.apikey &&
-    printf '%s\n' k-bad >/etc/dcevents/bad.apikey" <<EOF
-$(conf bad "Bogus=1")
-EOF
+conf bad "Bogus=1" | put /etc/dcevents/bad.conf 0644
+echo k-bad | put /etc/dcevents/bad.apikey 0600
 E systemctl start dcevents@bad.service >/dev/null 2>&1
 check "dcevents@bad (configuration error) fails to start" test $? -ne 0
 sleep 1

@@ -211,7 +211,8 @@ for line in open(sys.argv[1]):
 EOF
 }
 connects() {
-	grep -c '"ev":"connect"' "$T/peer" 2>/dev/null || echo 0
+	_c=$(count "$T/peer" '"ev":"connect"')
+	echo "${_c:-0}"
 }
 has_connects() {
 	[ "$(connects)" -ge "$1" ]

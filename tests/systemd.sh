@@ -249,6 +249,9 @@ for u in dcevents.service dcevents@acme.service; do
 	level=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' "$T/sec")
 	check "$u: systemd-analyze security rates it $level, at most 1.5" \
 	    awk -v l="$level" 'BEGIN { exit !(l != "" && l <= 1.5) }'
+	readme=$(tr '\n' ' ' <"$top_srcdir/README.md" |
+	    sed -n 's/.*`systemd-analyze security` rates both *units \([0-9.]*\).*/\1/p')
+	check "$u: the README says $readme" test "$readme" = "$level"
 done
 
 # Faster restarts, so that a restart that should not happen shows within

@@ -1,0 +1,419 @@
+#!/bin/sh
+# The real units under a real systemd.  systemd 252 boots as PID 1 of new
+# PID, mount, UTS, IPC, network and cgroup namespaces, in a cgroup of its
+# own under the cgroup2 hierarchy, on an overlay of / whose upper layer is
+# a tmpfs: what it writes (units, /etc/dcevents, its journal) exists only
+# there, and the host's journal, units and /dev are never touched.  The
+# build is installed into that root (/usr/sbin, /etc), tests/wspeer.py
+# serves the stream on the namespace's loopback, and the checks drive
+# systemctl and journalctl of that systemd through nsenter: enable --now
+# (Type=notify, the key from LoadCredential=), the events in its journal,
+# STATUS=, reload with a changed and with a broken file, the watchdog,
+# stop, an instance, a missing key and a configuration error that are not
+# restarted, the start limit, the README's systemd-run check, and
+# systemd-analyze security.  On exit the namespace's PID 1 is killed
+# (which ends every process in it and drops its mounts) and the cgroups
+# are removed.  Skips (77) where systemd cannot boot like this.
+
+# sd_pid1 BASE: PID 1 of the new namespaces: build the root in BASE (a
+# tmpfs), install the staged build into it and become systemd.
+sd_pid1() {
+	set -e
+	B=$1
+	mount -t tmpfs -o mode=0755 dcevents-test "$B"
+	mkdir "$B/upper" "$B/work" "$B/root"
+	R=$B/root
+	mount -t overlay -o "lowerdir=/,upperdir=$B/upper,workdir=$B/work" \
+	    overlay "$R"
+	mount -t proc proc "$R/proc"
+	mount -t sysfs -o ro sysfs "$R/sys"
+	mount -t cgroup2 cgroup2 "$R/sys/fs/cgroup"
+	mount -t tmpfs -o mode=0755,nosuid tmpfs "$R/dev"
+	for d in null zero full random urandom tty; do
+		: >"$R/dev/$d"
+		mount --bind "/dev/$d" "$R/dev/$d"
+	done
+	mkdir "$R/dev/pts" "$R/dev/shm"
+	mount -t devpts -o newinstance,ptmxmode=0666 devpts "$R/dev/pts"
+	ln -s pts/ptmx "$R/dev/ptmx"
+	mount -t tmpfs -o mode=1777 tmpfs "$R/dev/shm"
+	mount -t tmpfs -o mode=0755 tmpfs "$R/run"
+	mount -t tmpfs -o mode=1777 tmpfs "$R/tmp"
+	mkdir -p "$R$T"
+	mount --bind "$T" "$R$T"
+	# Units that would touch the kernel or the host, or are not needed.
+	for u in systemd-sysctl.service systemd-modules-load.service \
+	    modprobe@.service systemd-remount-fs.service \
+	    systemd-udevd.service systemd-udev-trigger.service \
+	    systemd-timesyncd.service systemd-journald-audit.socket \
+	    systemd-random-seed.service systemd-pstore.service \
+	    systemd-binfmt.service proc-sys-fs-binfmt_misc.automount \
+	    dev-hugepages.mount dev-mqueue.mount sys-kernel-debug.mount \
+	    sys-kernel-tracing.mount sys-kernel-config.mount \
+	    sys-fs-fuse-connections.mount kmod-static-nodes.service \
+	    systemd-hwdb-update.service systemd-firstboot.service \
+	    systemd-machine-id-commit.service systemd-sysusers.service \
+	    ldconfig.service systemd-update-utmp.service \
+	    systemd-ask-password-console.path \
+	    systemd-ask-password-wall.path apt-daily.timer \
+	    apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer \
+	    fstrim.timer man-db.timer systemd-tmpfiles-clean.timer; do
+		ln -sf /dev/null "$R/etc/systemd/system/$u"
+	done
+	# The build, as "./configure --prefix=/usr --sysconfdir=/etc" would
+	# install it: the staged tree has the configured paths.
+	install -m 0755 "$T/stage$SBINDIR/dcevents" "$R/usr/sbin/dcevents"
+	for u in dcevents.service dcevents@.service; do
+		sed -e "s|$SBINDIR/dcevents|/usr/sbin/dcevents|g" \
+		    -e "s|$SYSCONFDIR/dcevents/|/etc/dcevents/|g" \
+		    "$T/stage$UNITDIR/$u" >"$R/etc/systemd/system/$u"
+	done
+	mkdir -p "$R/etc/dcevents"
+	mkdir "$R/oldroot"
+	cd "$R"
+	pivot_root . oldroot
+	umount -l /oldroot
+	rmdir /oldroot
+	# Without this, LoadCredential= yields an empty credentials folder.
+	mount --make-rshared /
+	export container=dcevents-test
+	exec /lib/systemd/systemd --system --unit=basic.target
+}
+
+if [ "${1:-}" = --pid1 ]; then
+	sd_pid1 "$2"
+	exit 1
+fi
+
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+
+[ "${WITH_SYSTEMD:-yes}" = yes ] || skip "built without libsystemd"
+[ "$(id -u)" -eq 0 ] || skip "booting systemd needs root"
+for c in unshare nsenter pivot_root make /lib/systemd/systemd; do
+	command -v "$c" >/dev/null || skip "needs $c"
+done
+[ -x "$PY" ] || skip "needs $PY (Debian's python3)"
+[ -f "$top_builddir/Makefile" ] || skip "no build tree"
+CGROOT=$(findmnt -n -t cgroup2 -o TARGET 2>/dev/null | head -n 1)
+[ -n "$CGROOT" ] && [ -w "$CGROOT" ] || skip "no writable cgroup2 hierarchy"
+sh "$top_srcdir/tests/certs.sh" "$T/pki" || skip "cannot make test certificates"
+
+# Stage the build.
+mkvar() {
+	sed -n "s/^$1 = //p" "$top_builddir/Makefile" | sed -e "s|\${prefix}|$2|" \
+	    -e "s|\$(prefix)|$2|" -e "s|\${exec_prefix}|$2|"
+}
+prefix=$(mkvar prefix "")
+SBINDIR=$(mkvar sbindir "$prefix")
+SYSCONFDIR=$(mkvar sysconfdir "$prefix")
+UNITDIR=$(mkvar systemdsystemunitdir "$prefix")
+export SBINDIR SYSCONFDIR UNITDIR T
+make -C "$top_builddir" install DESTDIR="$T/stage" >"$T/install.log" 2>&1 ||
+    { sed 's/^/#   /' "$T/install.log" | tail -20; fail "make install"; finish; }
+
+# Boot.
+CG=$CGROOT/dcevents-test.$$
+SDPID=
+UNSHARE=
+# sd_child: the host's PID of the namespace's PID 1 (unshare's child).
+sd_child() {
+	cat "/proc/$UNSHARE/task/$UNSHARE/children" 2>/dev/null | tr -d ' '
+}
+sd_cleanup() {
+	if [ -n "$UNSHARE" ]; then
+		[ -n "$SDPID" ] || SDPID=$(sd_child)
+		[ -n "$SDPID" ] && kill -KILL "$SDPID" 2>/dev/null
+		kill -KILL "$UNSHARE" 2>/dev/null
+		wait "$UNSHARE" 2>/dev/null
+	fi
+	if [ -d "$CG" ]; then
+		_n=100
+		until find "$CG" -depth -type d -exec rmdir {} + 2>/dev/null &&
+		    [ ! -d "$CG" ]; do
+			_n=$((_n - 1))
+			[ "$_n" -gt 0 ] || { echo "# cannot remove $CG"; break; }
+			sleep 0.05
+		done
+	fi
+	cleanup
+}
+trap sd_cleanup EXIT
+mkdir "$CG" || skip "cannot make a cgroup under $CGROOT"
+mkdir "$T/sd"
+sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "$CG" \
+    unshare --pid --fork --mount --uts --ipc --net --cgroup \
+    --propagation private sh "$0" --pid1 "$T/sd" >"$T/console" 2>&1 </dev/null &
+UNSHARE=$!
+wait_until 10 eval '[ -n "$(sd_child)" ]' ||
+    skip "unshare did not start: $(tail -3 "$T/console")"
+SDPID=$(sd_child)
+
+E() {
+	nsenter -t "$SDPID" -a "$@"
+}
+booted() {
+	s=$(E systemctl is-system-running 2>/dev/null)
+	[ "$s" = running ] || [ "$s" = degraded ]
+}
+n=600
+until booted; do
+	kill -0 "$UNSHARE" 2>/dev/null ||
+	    skip "systemd did not boot here: $(tail -3 "$T/console" | tr '\n' ' ')"
+	n=$((n - 1))
+	[ "$n" -gt 0 ] ||
+	    skip "systemd did not boot in 30 s: $(E systemctl is-system-running 2>&1)"
+	sleep 0.05
+done
+E systemctl --failed --no-legend --plain | sed 's/^/# failed at boot: /'
+pass "systemd 252 boots in the namespaces ($(E systemctl is-system-running))"
+
+# show UNIT PROPERTY: one property's value.
+show() {
+	E systemctl show -P "$2" "$1"
+}
+# jlog ARGS: the namespace's journal.
+jlog() {
+	E journalctl --no-pager -q "$@"
+}
+
+# The stream server, on the namespace's loopback.  Each connection gets
+# three container events, then the connection is held.
+"$PY" - "$T/script" <<'EOF'
+import json, sys
+ev = [{"type": "container", "action": "update", "state": s,
+       "uuid": "0b0e3a1c-0000-4000-8000-00000000000%d" % i,
+       "resource_uri": "/api/app/v1/ns/container/0b0e3a1c-%d/" % i,
+       "parents": [], "datetime": "2016-03-08T14:02:1%dZ" % i}
+      for i, s in enumerate(("Starting", "Running", "Stopped"))]
+json.dump([{"messages": [json.dumps(e) for e in ev], "after": "hold"}],
+          open(sys.argv[1], "w"))
+EOF
+rm -f "$T/port"
+nsenter -t "$SDPID" -n "$PY" "$top_srcdir/tests/wspeer.py" --portfile "$T/port" \
+    --log "$T/peer" --script "$T/script" --cert "$T/pki/server.pem" \
+    --key "$T/pki/server.key" 2>"$T/peer.err" &
+PIDS="$PIDS $!"
+wait_until 5 test -s "$T/port" || { fail "the stream server starts"; finish; }
+PORT=$(cat "$T/port")
+
+# peer N FIELD: a field of connection N's "connect" line ("auth": the
+# Authorization header, "path").
+peer() {
+	"$PY" - "$T/peer" "$1" "$2" <<'EOF'
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["ev"] == "connect" and r["n"] == int(sys.argv[2]):
+        if sys.argv[3] == "auth":
+            print(r["headers"].get("authorization", ""))
+        else:
+            print(r[sys.argv[3]])
+EOF
+}
+connects() {
+	_c=$(count "$T/peer" '"ev":"connect"')
+	echo "${_c:-0}"
+}
+has_connects() {
+	[ "$(connects)" -ge "$1" ]
+}
+basic() {
+	printf 'Basic %s\n' "$(printf '%s:%s' "$1" "$2" | base64 -w0)"
+}
+
+conf() {
+	cat <<EOF
+[Stream]
+URL=wss://localhost:$PORT/
+CAFile=/etc/dcevents/ca.pem
+User=$1
+BackoffMinSec=100ms
+BackoffMaxSec=500ms
+$2
+EOF
+}
+# put FILE MODE: standard input into FILE, in the namespace (so that keys
+# never pass through argv).
+put() {
+	E sh -c 'install -m "$2" /dev/null "$1" && cat >"$1"' sh "$1" "$2"
+}
+KEY=k-$$-main
+KEY2=k-$$-acme
+E install -m 0644 "$T/pki/ca.pem" /etc/dcevents/ca.pem
+conf tester "" | put /etc/dcevents/dcevents.conf 0644
+echo "$KEY" | put /etc/dcevents/apikey 0600
+
+# systemd-analyze security, before the test's drop-ins.
+for u in dcevents.service dcevents@acme.service; do
+	E systemd-analyze security --no-pager "$u" >"$T/sec" 2>&1
+	level=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' "$T/sec")
+	check "$u: systemd-analyze security rates it $level, at most 1.5" \
+	    awk -v l="$level" 'BEGIN { exit !(l != "" && l <= 1.5) }'
+	readme=$(tr '\n' ' ' <"$top_srcdir/README.md" |
+	    sed -n 's/.*`systemd-analyze security` rates both *units \([0-9.]*\).*/\1/p')
+	check "$u: the README says $readme" test "$readme" = "$level"
+done
+
+# Faster restarts, so that a restart that should not happen shows within
+# a second; a short watchdog that kills (SIGKILL rather than SIGABRT: the
+# kernel's core_pattern is the host's, and no core may reach its handler).
+# A sanitizer build runs in the sandbox too, but LeakSanitizer stops the
+# world with ptrace(), which SystemCallFilter= forbids (@debug): it would
+# turn every exit into status 1; the other drivers check for leaks.
+asan=
+[ "${WITH_SANITIZERS:-no}" = yes ] && asan=Environment=ASAN_OPTIONS=detect_leaks=0
+for u in dcevents.service dcevents@.service; do
+	E sh -c "mkdir -p /etc/systemd/system/$u.d && cat >/etc/systemd/system/$u.d/test.conf" <<EOF
+[Service]
+RestartSec=200ms
+WatchdogSec=3s
+WatchdogSignal=SIGKILL
+$asan
+EOF
+done
+E systemctl daemon-reload
+
+# enable --now returns once READY=1 came (Type=notify).
+E systemctl enable --now dcevents.service >"$T/enable" 2>&1
+check "systemctl enable --now dcevents succeeds" test $? -eq 0
+check "dcevents is enabled" test "$(E systemctl is-enabled dcevents.service)" = enabled
+check "dcevents is active" test "$(show dcevents.service ActiveState)" = active
+pid1=$(show dcevents.service MainPID)
+check "the server sees a connection" wait_until 5 has_connects 1
+check "the key came by LoadCredential= (Authorization header)" \
+    test "$(peer 1 auth)" = "$(basic tester "$KEY")"
+journal_events() {
+	[ "$(jlog "$@" DOCKERCLOUD_TYPE=container -o cat | wc -l)" -ge 3 ]
+}
+check "journalctl DOCKERCLOUD_TYPE=container shows the events" \
+    wait_until 5 journal_events _SYSTEMD_UNIT=dcevents.service
+jlog DOCKERCLOUD_TYPE=container -o cat | sed 's/^/#   /'
+E systemctl status --no-pager dcevents.service >"$T/status" 2>&1
+check "systemctl status shows an event count" \
+    grep -Eq 'Status: ".*[0-9]+ events' "$T/status"
+grep 'Status:' "$T/status" | sed 's/^/#  /'
+check "no key in the journal" test "$(jlog -u dcevents.service -o cat | grep -c "$KEY")" -eq 0
+
+# README: -t as the unit would run it, with the credential.
+E systemd-run -P --wait -q -p DynamicUser=yes \
+    -p LoadCredential=apikey:/etc/dcevents/apikey \
+    /usr/sbin/dcevents -t -c /etc/dcevents/dcevents.conf >"$T/dash-t" 2>&1
+check "systemd-run ... dcevents -t exits 0" test $? -eq 0
+check "systemd-run ... dcevents -t sees the credential" \
+    contains "$T/dash-t" "# credential: systemd credential /run/credentials/"
+check "dcevents -t does not print the key" lacks "$T/dash-t" "$KEY"
+
+# Reload with a changed file: the new stream setting is used.
+conf tester "Namespace=ns2" | put /etc/dcevents/dcevents.conf 0644
+E systemctl reload dcevents.service
+check "reload (changed file) succeeds" test $? -eq 0
+check "the changed file is used (a new connection for the namespace)" \
+    wait_until 5 has_connects 2
+check "the new connection asks for ns2 ($(peer 2 path))" \
+    eval 'case "$(peer 2 path)" in */ns2/*) ;; *) false ;; esac'
+check "reloaded, not restarted" test "$(show dcevents.service MainPID)" = "$pid1"
+
+# Reload with a broken file: reported in the journal, the old
+# configuration keeps running (systemctl reload itself says nothing).
+E sh -c 'printf "Bogus=1\n" >>/etc/dcevents/dcevents.conf'
+E systemctl reload dcevents.service
+check "reload (broken file) returns 0 all the same" test $? -eq 0
+broken() {
+	jlog -u dcevents.service -o cat | grep -q "dcevents.conf:8: .*Bogus"
+}
+check "the broken file's error is in the journal (file:line, key)" \
+    wait_until 5 broken
+jlog -u dcevents.service -o cat | grep Bogus | sed 's/^/#   /'
+E systemctl status --no-pager dcevents.service >"$T/status" 2>&1
+check "systemctl status shows it too (README)" contains "$T/status" "dcevents.conf:8: Bogus"
+check "still active after the broken reload" test "$(show dcevents.service ActiveState)" = active
+check "still the same process" test "$(show dcevents.service MainPID)" = "$pid1"
+check "still on the old connection" test "$(connects)" -eq 2
+conf tester "Namespace=ns2" | put /etc/dcevents/dcevents.conf 0644
+
+# The watchdog: a stopped daemon is killed and restarted.
+E kill -STOP "$pid1"
+restarted() {
+	p=$(show dcevents.service MainPID)
+	[ "$p" != 0 ] && [ "$p" != "$pid1" ] &&
+	    [ "$(show dcevents.service ActiveState)" = active ]
+}
+check "the watchdog replaces a stopped daemon" wait_until 10 restarted
+check "the journal says it was the watchdog" \
+    wait_until 2 sh -c "nsenter -t $SDPID -a journalctl -q -u dcevents.service -o cat | grep -q 'Watchdog timeout'"
+check "one restart" test "$(show dcevents.service NRestarts)" -eq 1
+
+# Stop: exit 0 within 2 s.
+start=$(now_ms)
+E systemctl stop dcevents.service
+rc=$?
+ms=$(( $(now_ms) - start ))
+check "systemctl stop succeeds" test "$rc" -eq 0
+check "stopped in $ms ms (at most 2000)" test "$ms" -le 2000
+check "exit status 0" test "$(show dcevents.service ExecMainStatus)" = 0
+check "result success" test "$(show dcevents.service Result)" = success
+
+# An instance, with its own file and key.
+conf acme "Namespace=acme" | put /etc/dcevents/acme.conf 0644
+echo "$KEY2" | put /etc/dcevents/acme.apikey 0600
+c0=$(connects)
+E systemctl start dcevents@acme.service
+check "dcevents@acme starts" test $? -eq 0
+check "dcevents@acme is active" test "$(show dcevents@acme.service ActiveState)" = active
+check "dcevents@acme connects" wait_until 5 has_connects $((c0 + 1))
+check "dcevents@acme uses acme.apikey" \
+    test "$(peer $((c0 + 1)) auth)" = "$(basic acme "$KEY2")"
+check "dcevents@acme's events are in the journal" \
+    wait_until 5 journal_events _SYSTEMD_UNIT=dcevents@acme.service
+
+# The start limit: repeated failures end in start-limit-hit.  The unit
+# allows StartLimitBurst=5 starts: the first and 4 restarts after a crash
+# (SIGKILL); the restart after the 5th crash is refused.
+crash() {
+	n=$(show dcevents@acme.service NRestarts)
+	E kill -KILL "$(show dcevents@acme.service MainPID)"
+	wait_until 10 eval '[ "$(show dcevents@acme.service NRestarts)" -gt "$n" ] &&
+	    [ "$(show dcevents@acme.service ActiveState)" = active ]'
+}
+for i in 1 2 3 4; do
+	crash || break
+done
+check "4 crashes: restarted 4 times" test "$(show dcevents@acme.service NRestarts)" -eq 4
+E kill -KILL "$(show dcevents@acme.service MainPID)"
+limit() {
+	[ "$(show dcevents@acme.service ActiveState)" = failed ] &&
+	    jlog -u dcevents@acme.service -o cat |
+	    grep -q "Start request repeated too quickly"
+}
+check "the 5th crash hits the start limit" wait_until 5 limit
+check "and the unit stays failed" test "$(show dcevents@acme.service ActiveState)" = failed
+echo "# Result=$(show dcevents@acme.service Result)"
+
+# A missing key: one clear failure naming the file, no restart.
+conf nokey "" | put /etc/dcevents/nokey.conf 0644
+E systemctl start dcevents@nokey.service >"$T/nokey" 2>&1
+check "dcevents@nokey (no key file) fails to start" test $? -ne 0
+sleep 1 # 5 times RestartSec: a restart would have happened
+jlog -u dcevents@nokey.service -o cat >"$T/nokey.log"
+sed 's/^/#   /' "$T/nokey.log"
+check "the journal names the missing file" \
+    contains "$T/nokey.log" "No API key: /etc/dcevents/nokey.apikey is missing"
+check "not systemd's bare \"Protocol error\"" lacks "$T/nokey.log" "Protocol error"
+check "no restart (missing key)" test "$(show dcevents@nokey.service NRestarts)" = 0
+check "failed (missing key)" test "$(show dcevents@nokey.service ActiveState)" = failed
+check "started once" test "$(grep -c '^Starting' "$T/nokey.log")" -eq 1
+
+# A configuration error: exit 1, no restart.
+conf bad "Bogus=1" | put /etc/dcevents/bad.conf 0644
+echo k-bad | put /etc/dcevents/bad.apikey 0600
+E systemctl start dcevents@bad.service >/dev/null 2>&1
+check "dcevents@bad (configuration error) fails to start" test $? -ne 0
+sleep 1
+jlog -u dcevents@bad.service -o cat >"$T/bad.log"
+check "the error names file, line and key" contains "$T/bad.log" "/etc/dcevents/bad.conf:7:"
+check "exit status 1" test "$(show dcevents@bad.service ExecMainStatus)" = 1
+check "no restart (configuration error)" test "$(show dcevents@bad.service NRestarts)" = 0
+check "failed (configuration error)" test "$(show dcevents@bad.service ActiveState)" = failed
+check "started once (configuration error)" test "$(grep -c '^Starting' "$T/bad.log")" -eq 1
+
+finish

@@ -4,7 +4,9 @@
 # session (serverclose) mid-batch.  Each is reported with what the
 # collector said, the session is opened again after the backoff, and the
 # records the collector did not take are sent again: in the end it has
-# taken every event exactly once, in order.  Then the same under valgrind
+# taken every event exactly once, in order.  The events come over 3 s, so
+# that each misbehaving session still has records to answer when the
+# back-off before it was long (a loaded machine).  Then the same under valgrind
 # memcheck: no error, nothing lost (when valgrind is installed; not in a
 # sanitizer build).  (The real collector, rsyslog's imrelp, restarted
 # mid-stream: tests/outage.sh.)
@@ -19,7 +21,7 @@ msgs = [json.dumps({"type": "container", "action": "update",
                     "state": "Running", "uuid": "ev-%06d" % i,
                     "resource_uri": "/api/app/v1/t/container/c%d/" % i})
         for i in range(int(sys.argv[1]))]
-print(json.dumps([{"messages": msgs, "interval": 0.01, "after": "hold"}]))
+print(json.dumps([{"messages": msgs, "interval": 0.05, "after": "hold"}]))
 PYEOF
 wspeer_start "$T/script.json"
 

@@ -7,7 +7,6 @@
  */
 #include "config.h"
 
-#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <ctype.h>
@@ -111,38 +110,41 @@ struct loader {
 };
 
 /*
- * Secrets live in their own mapping, excluded from core dumps and wiped
- * before it is returned.
+ * $DOCKERCLOUD_AUTH and $DOCKERCLOUD_APIKEY once conf_take_environment()
+ * has moved them out of the environment into secret memory (secret.c).
  */
-static char *
-secret_dup(const char *s, size_t len)
-{
-	size_t total = sizeof(size_t) + len + 1;
-	char *p;
+static const char *const env_secret_names[] = { "DOCKERCLOUD_AUTH",
+	"DOCKERCLOUD_APIKEY" };
+static char *env_secrets[2];
 
-	p = mmap(NULL, total, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	(void)madvise(p, total, MADV_DONTDUMP);
-	memcpy(p, &total, sizeof total);
-	memcpy(p + sizeof total, s, len);
-	p[sizeof total + len] = '\0';
-	return p + sizeof total;
+/*
+ * Move the environment's secrets into secret memory, wiping them in the
+ * environment (the process's initial stack, /proc/PID/environ), so that
+ * every later conf_load() takes them from there; -1 when out of memory.
+ */
+int
+conf_take_environment(void)
+{
+	for (size_t i = 0; i < 2; i++) {
+		const char *v = getenv(env_secret_names[i]);
+
+		secret_free(env_secrets[i]);
+		env_secrets[i] = NULL;
+		if (v != NULL && *v != '\0' &&
+		    (env_secrets[i] = secret_dup(v, strlen(v))) == NULL)
+			return -1;
+		secret_unsetenv(env_secret_names[i]);
+	}
+	return 0;
 }
 
-static void
-secret_free(char *s)
+/* The environment's value of a secret variable, else the one taken. */
+static const char *
+env_secret(size_t i)
 {
-	size_t total;
-	char *p;
+	const char *v = getenv(env_secret_names[i]);
 
-	if (s == NULL)
-		return;
-	p = s - sizeof total;
-	memcpy(&total, p, sizeof total);
-	explicit_bzero(p, total);
-	munmap(p, total);
+	return v != NULL && *v != '\0' ? v : env_secrets[i];
 }
 
 static char *
@@ -695,9 +697,9 @@ conf_assign(struct loader *ld, const char *section, char *key, char *value,
 static void
 conf_read_file(struct loader *ld, const char *path, int missing_ok)
 {
-	char section[64] = "", where[4096];
-	char *line = NULL;
-	size_t cap = 0;
+	char section[64] = "", where[4096], iobuf[BUFSIZ];
+	size_t cap = MAX_SECRET + 64; /* no realloc leaving a key behind */
+	char *line;
 	ssize_t len;
 	unsigned lineno = 0;
 	FILE *f;
@@ -711,6 +713,9 @@ conf_read_file(struct loader *ld, const char *path, int missing_ok)
 		return;
 	}
 	log_debug("reading %s", path);
+	/* stdio's own buffer would keep an APIKey= line: ours is wiped. */
+	setvbuf(f, iobuf, _IOFBF, sizeof iobuf);
+	line = malloc(cap);
 	while ((len = getline(&line, &cap, f)) != -1) {
 		char *s, *eq;
 
@@ -765,6 +770,7 @@ conf_read_file(struct loader *ld, const char *path, int missing_ok)
 		explicit_bzero(line, cap);
 	free(line);
 	fclose(f);
+	explicit_bzero(iobuf, sizeof iobuf);
 }
 
 static int
@@ -935,7 +941,7 @@ conf_credentials(struct loader *ld)
 		c->secret = read_secret_file(ld, path, where, "credential");
 		c->cred_source = CRED_SYSTEMD;
 		c->cred_origin = xstrdup(path);
-	} else if ((e = getenv("DOCKERCLOUD_AUTH")) != NULL && *e != '\0') {
+	} else if ((e = env_secret(0)) != NULL) {
 		if (strpbrk(e, "\r\n") != NULL) {
 			conf_error(ld, "$DOCKERCLOUD_AUTH", NULL,
 			    "contains a line break");
@@ -944,7 +950,7 @@ conf_credentials(struct loader *ld)
 		c->secret = secret_dup(e, strlen(e));
 		c->cred_source = CRED_ENV_AUTH;
 		return; /* sent verbatim, no user needed */
-	} else if ((e = getenv("DOCKERCLOUD_APIKEY")) != NULL && *e != '\0') {
+	} else if ((e = env_secret(1)) != NULL) {
 		where = "$DOCKERCLOUD_APIKEY";
 		c->secret = secret_dup(e, strlen(e));
 		c->cred_source = CRED_ENV_APIKEY;

@@ -132,6 +132,7 @@ struct conf {
 	char **origin;
 };
 
+int conf_take_environment(void);
 struct conf *conf_load(const char *path, int path_given, char *const *overrides,
     size_t noverrides);
 void conf_free(struct conf *);
@@ -256,7 +257,13 @@ int strbuf_printf(struct strbuf *, const char *, ...)
 int strbuf_add_escaped(struct strbuf *, const char *, size_t);
 char *strbuf_finish(struct strbuf *);
 void strbuf_reset(struct strbuf *);
-void wipe_free(char *, size_t);
+
+/* secret.c: memory kept out of core dumps and wiped when freed */
+char *secret_alloc(size_t len);
+char *secret_dup(const char *, size_t);
+void secret_free(char *);
+void secret_unsetenv(const char *name);
+void secret_scrub(void);
 
 /* backoff.c */
 #define BACKOFF_STABLE_MS 60000 /* connected this long resets the backoff */

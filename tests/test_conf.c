@@ -571,6 +571,7 @@ static void
 test_credentials(void)
 {
 	char text[1024], credsdir[512];
+	const char *env;
 	struct conf *c;
 
 	c = load("[Stream]\nUser=u\nAPIKey=k1\n");
@@ -635,6 +636,27 @@ test_credentials(void)
 	    "DOCKERCLOUD_USER and _APIKEY");
 	conf_free(c);
 	clear_env();
+
+	/* At start the daemon moves these secrets out of its environment. */
+	setenv("DOCKERCLOUD_AUTH", "TutumAccessKey taken", 1);
+	setenv("DOCKERCLOUD_APIKEY", "takenkey", 1);
+	env = getenv("DOCKERCLOUD_AUTH");
+	ok(conf_take_environment() == 0 && getenv("DOCKERCLOUD_AUTH") == NULL &&
+		getenv("DOCKERCLOUD_APIKEY") == NULL,
+	    "conf_take_environment() unsets DOCKERCLOUD_AUTH and _APIKEY");
+	ok(memchr(env, 'T', strlen("TutumAccessKey taken")) == NULL,
+	    "... and wipes the value where it was");
+	for (int i = 0; i < 2; i++) {
+		c = load("");
+		ok(c && c->cred_source == CRED_ENV_AUTH &&
+			strcmp(c->secret, "TutumAccessKey taken") == 0,
+		    "load %d still finds the taken DOCKERCLOUD_AUTH", i + 1);
+		conf_free(c);
+	}
+	ok(conf_take_environment() == 0, "taking an empty environment");
+	c = load("");
+	ok(c && c->cred_source == CRED_NONE, "... forgets what was taken");
+	conf_free(c);
 
 	fails_with("[Stream]\nAPIKey=k\n",
 	    "dcevents.conf:2: User: an API key "

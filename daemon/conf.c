@@ -954,8 +954,21 @@ conf_credentials(struct loader *ld)
 		where = "$DOCKERCLOUD_APIKEY";
 		c->secret = secret_dup(e, strlen(e));
 		c->cred_source = CRED_ENV_APIKEY;
-	} else
+	} else {
+		/* Without a key the service would only answer 401. */
+		e = getenv("CREDENTIALS_DIRECTORY");
+		if (*c->user != '\0')
+			conf_error(ld, origin_of(c, "Stream", "User"), "User",
+			    "User= needs an API key and none was found: "
+			    "not in APIKey=, APIKeyFile=, "
+			    "$CREDENTIALS_DIRECTORY/apikey, $DOCKERCLOUD_AUTH "
+			    "or $DOCKERCLOUD_APIKEY%s",
+			    e == NULL || *e == '\0'
+				? " ($CREDENTIALS_DIRECTORY is not set: only "
+				  "the unit's LoadCredential= sets it)"
+				: "");
 		return;
+	}
 	if (c->secret != NULL && *c->user == '\0')
 		conf_error(ld, where, "User",
 		    "an API key needs User= (or "

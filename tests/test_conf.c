@@ -541,6 +541,7 @@ test_environment(void)
 	setenv("DOCKERCLOUD_STREAM_URL", "wss://other.example/", 1);
 	setenv("DOCKERCLOUD_NAMESPACE", "envns", 1);
 	setenv("DOCKERCLOUD_USER", "envuser", 1);
+	setenv("DOCKERCLOUD_APIKEY", "envkey", 1); /* a user needs a key */
 	c = load("");
 	ok(c && strcmp(c->host, "env.example") == 0 &&
 		strcmp(c->port, "8443") == 0,
@@ -662,6 +663,24 @@ test_credentials(void)
 	    "dcevents.conf:2: User: an API key "
 	    "needs User=",
 	    "a key without a user");
+	fails_with("[Stream]\nUser=u\n",
+	    "dcevents.conf:2: User: User= needs an API key and none was found: "
+	    "not in APIKey=, APIKeyFile=, $CREDENTIALS_DIRECTORY/apikey, "
+	    "$DOCKERCLOUD_AUTH or $DOCKERCLOUD_APIKEY ($CREDENTIALS_DIRECTORY "
+	    "is not set",
+	    "a user without a key");
+	setenv("DOCKERCLOUD_USER", "envuser", 1);
+	fails_with("", "$DOCKERCLOUD_USER: User: User= needs an API key",
+	    "a user from the environment without a key");
+	unsetenv("DOCKERCLOUD_USER");
+	snprintf(text, sizeof text, "%s/apikey", credsdir);
+	unlink(text);
+	setenv("CREDENTIALS_DIRECTORY", credsdir, 1);
+	fails_with("[Stream]\nUser=u\n", "User= needs an API key",
+	    "a credentials directory without apikey");
+	ok(strstr(errbuf, "is not set") == NULL,
+	    "... says nothing of $CREDENTIALS_DIRECTORY being unset");
+	unsetenv("CREDENTIALS_DIRECTORY");
 	fails_with("[Stream]\nUser=u\nAPIKeyFile=/nonexistent/key\n",
 	    "dcevents.conf:3: APIKeyFile: cannot open /nonexistent/key",
 	    "a missing key file");

@@ -13,6 +13,8 @@
 # ASan reserves terabytes of shadow memory that gcore would write out.
 [ "${WITH_SANITIZERS:-no}" = yes ] &&
     skip "under the sanitizers a core is tens of GB (ASan's shadow memory)"
+ldd "$DCEVENTS" 2>/dev/null | grep -q 'lib[at]san' &&
+    skip "$DCEVENTS is built with a sanitizer: a core would be tens of GB"
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the websocket peer"
 command -v gcore >/dev/null || skip "needs gcore (package gdb)"
 command -v openssl >/dev/null || skip "needs openssl for test certificates"
@@ -20,8 +22,14 @@ command -v base64 >/dev/null || skip "needs base64 (coreutils)"
 sh "$top_srcdir/tests/certs.sh" "$T/pki" || skip "cannot make test certificates"
 export DEBUGINFOD_URLS= # gdb must not go looking for debug symbols
 
-# core FILE PID: a core of PID in FILE (a few MB, about a second).
+# core FILE PID: a core of PID in FILE (a few MB, about a second); never
+# of a process larger than 1 GiB, so that the disk cannot fill.
 core() {
+	vm=$(awk '/^VmSize:/ { print $2 }' "/proc/$2/status")
+	if [ "${vm:-0}" -gt 1048576 ]; then
+		echo "refusing to dump $2: VmSize $vm kB" >"$T/gcore.log"
+		return 1
+	fi
 	timeout 60 gcore -o "$T/gcore" "$2" >"$T/gcore.log" 2>&1 &&
 	    mv "$T/gcore.$2" "$1"
 }

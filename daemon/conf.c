@@ -1051,6 +1051,7 @@ conf_load(
 	conf_credentials(&ld);
 	conf_validate(&ld);
 	secret_free(ld.apikey);
+	secret_scrub(); /* the keys went through read(), memcpy, trim() */
 	if (ld.errors != 0) {
 		log_err("%s: %d error%s in the configuration", path, ld.errors,
 		    ld.errors == 1 ? "" : "s");

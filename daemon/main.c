@@ -194,6 +194,7 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	changed = conf_stream_changed(dc.conf, next);
+	secret_scrub(); /* it compared the keys */
 	output_reconfigure(dc.output, next);
 	conn_reconfigure(dc.conn, next, changed);
 	conf_free(dc.conf);

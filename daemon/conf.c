@@ -10,7 +10,6 @@
  */
 #include "config.h"
 
-#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <ctype.h>
@@ -115,38 +114,41 @@ struct loader {
 };
 
 /*
- * Secrets live in their own mapping, excluded from core dumps and wiped
- * before it is returned.
+ * $DOCKERCLOUD_AUTH and $DOCKERCLOUD_APIKEY once conf_take_environment()
+ * has moved them out of the environment into secret memory (secret.c).
  */
-static char *
-secret_dup(const char *s, size_t len)
-{
-	size_t total = sizeof(size_t) + len + 1;
-	char *p;
+static const char *const env_secret_names[] = { "DOCKERCLOUD_AUTH",
+	"DOCKERCLOUD_APIKEY" };
+static char *env_secrets[2];
 
-	p = mmap(NULL, total, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	(void)madvise(p, total, MADV_DONTDUMP);
-	memcpy(p, &total, sizeof total);
-	memcpy(p + sizeof total, s, len);
-	p[sizeof total + len] = '\0';
-	return p + sizeof total;
+/*
+ * Move the environment's secrets into secret memory, wiping them in the
+ * environment (the process's initial stack, /proc/PID/environ), so that
+ * every later conf_load() takes them from there; -1 when out of memory.
+ */
+int
+conf_take_environment(void)
+{
+	for (size_t i = 0; i < 2; i++) {
+		const char *v = getenv(env_secret_names[i]);
+
+		secret_free(env_secrets[i]);
+		env_secrets[i] = NULL;
+		if (v != NULL && *v != '\0' &&
+		    (env_secrets[i] = secret_dup(v, strlen(v))) == NULL)
+			return -1;
+		secret_unsetenv(env_secret_names[i]);
+	}
+	return 0;
 }
 
-static void
-secret_free(char *s)
+/* The environment's value of a secret variable, else the one taken. */
+static const char *
+env_secret(size_t i)
 {
-	size_t total;
-	char *p;
+	const char *v = getenv(env_secret_names[i]);
 
-	if (s == NULL)
-		return;
-	p = s - sizeof total;
-	memcpy(&total, p, sizeof total);
-	explicit_bzero(p, total);
-	munmap(p, total);
+	return v != NULL && *v != '\0' ? v : env_secrets[i];
 }
 
 static char *
@@ -812,9 +814,9 @@ conf_assign(struct loader *ld, const char *section, const char *key,
 static void
 conf_read_file(struct loader *ld, const char *path, int missing_ok)
 {
-	char section[64] = "", where[4096];
-	char *line = NULL;
-	size_t cap = 0;
+	char section[64] = "", where[4096], iobuf[BUFSIZ];
+	size_t cap = MAX_SECRET + 64; /* no realloc leaving a key behind */
+	char *line;
 	ssize_t len;
 	unsigned lineno = 0;
 	FILE *f;
@@ -828,6 +830,9 @@ conf_read_file(struct loader *ld, const char *path, int missing_ok)
 		return;
 	}
 	conf_log(7, "reading %s", path);
+	/* stdio's own buffer would keep an APIKey= line: ours is wiped. */
+	setvbuf(f, iobuf, _IOFBF, sizeof iobuf);
+	line = malloc(cap);
 	while ((len = getline(&line, &cap, f)) != -1) {
 		char *s, *eq;
 
@@ -882,6 +887,7 @@ conf_read_file(struct loader *ld, const char *path, int missing_ok)
 		explicit_bzero(line, cap);
 	free(line);
 	fclose(f);
+	explicit_bzero(iobuf, sizeof iobuf);
 }
 
 static int
@@ -1061,7 +1067,7 @@ conf_credentials(struct loader *ld)
 		c->secret = read_secret_file(ld, path, where, "credential");
 		c->cred_source = CRED_SYSTEMD;
 		c->cred_origin = xstrdup(path);
-	} else if ((e = getenv("DOCKERCLOUD_AUTH")) != NULL && *e != '\0') {
+	} else if ((e = env_secret(0)) != NULL) {
 		if ((why = text_problem(e)) != NULL) {
 			conf_error(ld, "$DOCKERCLOUD_AUTH", NULL, "%s", why);
 			return;
@@ -1069,7 +1075,7 @@ conf_credentials(struct loader *ld)
 		c->secret = secret_dup(e, strlen(e));
 		c->cred_source = CRED_ENV_AUTH;
 		return; /* sent verbatim, no user needed */
-	} else if ((e = getenv("DOCKERCLOUD_APIKEY")) != NULL && *e != '\0') {
+	} else if ((e = env_secret(1)) != NULL) {
 		where = "$DOCKERCLOUD_APIKEY";
 		if ((why = text_problem(e)) != NULL) {
 			conf_error(ld, where, NULL, "%s", why);
@@ -1077,8 +1083,21 @@ conf_credentials(struct loader *ld)
 		}
 		c->secret = secret_dup(e, strlen(e));
 		c->cred_source = CRED_ENV_APIKEY;
-	} else
+	} else {
+		/* Without a key the service would only answer 401. */
+		e = getenv("CREDENTIALS_DIRECTORY");
+		if (*c->user != '\0')
+			conf_error(ld, origin_of(c, "Stream", "User"), "User",
+			    "User= needs an API key and none was found: "
+			    "not in APIKey=, APIKeyFile=, "
+			    "$CREDENTIALS_DIRECTORY/apikey, $DOCKERCLOUD_AUTH "
+			    "or $DOCKERCLOUD_APIKEY%s",
+			    e == NULL || *e == '\0'
+				? " ($CREDENTIALS_DIRECTORY is not set: only "
+				  "the unit's LoadCredential= sets it)"
+				: "");
 		return;
+	}
 	if (c->secret != NULL && *c->user == '\0')
 		conf_error(ld, where, "User",
 		    "an API key needs User= (or "
@@ -1161,6 +1180,7 @@ conf_load(
 	conf_credentials(&ld);
 	conf_validate(&ld);
 	secret_free(ld.apikey);
+	secret_scrub(); /* the keys went through read(), memcpy, trim() */
 	if (ld.errors != 0) {
 		conf_log(3, "%s: %d error%s in the configuration", path,
 		    ld.errors, ld.errors == 1 ? "" : "s");

@@ -133,6 +133,7 @@ struct conf {
 	char **origin;
 };
 
+int conf_take_environment(void);
 struct conf *conf_load(const char *path, int path_given, char *const *overrides,
     size_t noverrides);
 void conf_free(struct conf *);
@@ -265,7 +266,13 @@ struct utf8 {
 int utf8_check(struct utf8 *, const uint8_t *, size_t);
 char *strbuf_finish(struct strbuf *);
 void strbuf_reset(struct strbuf *);
-void wipe_free(char *, size_t);
+
+/* secret.c: memory kept out of core dumps and wiped when freed */
+char *secret_alloc(size_t len);
+char *secret_dup(const char *, size_t);
+void secret_free(char *);
+void secret_unsetenv(const char *name);
+void secret_scrub(void);
 
 /* backoff.c */
 uint64_t backoff_delay(

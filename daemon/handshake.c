@@ -104,19 +104,31 @@ handshake_accept(const char *key, char out[HS_ACCEPT_LEN + 1])
 	EVP_EncodeBlock((unsigned char *)out, md, sizeof md);
 }
 
+/* Append n bytes at p; where they end. */
+static char *
+put(char *p, const void *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
+}
+
 /*
- * The whole upgrade request for target (NULL: handshake_target()).  It
- * holds the credential: the caller wipes and frees it with wipe_free()
- * once written.
+ * The whole upgrade request for target (NULL: handshake_target()), in
+ * secret memory: the caller hands it on without copying it and frees it
+ * with secret_free().  The credential goes from the secret memory of conf
+ * into it by memcpy and base64 only: no stdio, no buffer that grows.
  */
 char *
 handshake_request_for(
     const struct conf *c, const char *target, const char *key, size_t *len)
 {
+	static const char basic[] = "Authorization: Basic ";
+	static const char verbatim[] = "Authorization: ";
 	struct strbuf b = { 0 };
-	char *own = NULL;
+	char *own = NULL, *head, *req, *p;
 	const char *defport = c->secure ? "443" : "80";
 	int v6 = strchr(c->host, ':') != NULL;
+	size_t hlen, alen = 0, plen = 0;
 
 	if (target == NULL && (target = own = handshake_target(c)) == NULL)
 		return NULL;
@@ -130,30 +142,45 @@ handshake_request_for(
 	    "User-Agent: dcevents/%s\r\n",
 	    key, PACKAGE_VERSION);
 	free(own);
-	if (c->cred_source == CRED_ENV_AUTH) {
-		strbuf_printf(&b, "Authorization: %s\r\n", c->secret);
-	} else if (c->secret != NULL) {
-		size_t ulen = strlen(c->user), klen = strlen(c->secret);
-		size_t plain_len = ulen + 1 + klen;
-		unsigned char *plain = malloc(plain_len + 1);
-		unsigned char *enc = malloc(4 * ((plain_len + 2) / 3) + 1);
-
-		if (plain != NULL && enc != NULL) {
-			memcpy(plain, c->user, ulen);
-			plain[ulen] = ':';
-			memcpy(plain + ulen + 1, c->secret, klen);
-			EVP_EncodeBlock(enc, plain, (int)plain_len);
-			strbuf_printf(&b, "Authorization: Basic %s\r\n", enc);
-			explicit_bzero(plain, plain_len);
-			explicit_bzero(enc, strlen((char *)enc));
-		} else
-			b.failed = 1;
-		free(plain);
-		free(enc);
+	if ((head = strbuf_finish(&b)) == NULL)
+		return NULL;
+	hlen = strlen(head);
+	if (c->cred_source == CRED_ENV_AUTH)
+		alen = sizeof verbatim - 1 + strlen(c->secret) + 2;
+	else if (c->secret != NULL) {
+		plen = strlen(c->user) + 1 + strlen(c->secret);
+		alen = sizeof basic - 1 + 4 * ((plen + 2) / 3) + 2;
 	}
-	strbuf_add(&b, "\r\n", 2);
-	*len = b.len;
-	return strbuf_finish(&b);
+	if ((req = secret_alloc(hlen + alen + 2)) == NULL) {
+		free(head);
+		return NULL;
+	}
+	p = put(req, head, hlen);
+	free(head);
+	if (c->cred_source == CRED_ENV_AUTH) {
+		p = put(p, verbatim, sizeof verbatim - 1);
+		p = put(p, c->secret, strlen(c->secret));
+		p = put(p, "\r\n", 2);
+	} else if (c->secret != NULL) {
+		char *plain = secret_alloc(plen);
+
+		if (plain == NULL) {
+			secret_free(req);
+			return NULL;
+		}
+		put(put(put(plain, c->user, strlen(c->user)), ":", 1),
+		    c->secret, strlen(c->secret));
+		p = put(p, basic, sizeof basic - 1);
+		p += EVP_EncodeBlock(
+		    (unsigned char *)p, (unsigned char *)plain, (int)plen);
+		secret_free(plain);
+		p = put(p, "\r\n", 2);
+	}
+	secret_scrub(); /* memcpy and base64 went through registers */
+	p = put(p, "\r\n", 2);
+	*p = '\0';
+	*len = (size_t)(p - req);
+	return req;
 }
 
 /* The upgrade request for the events stream of c. */

@@ -61,14 +61,18 @@ usage(FILE *f)
 	    DEFAULT_CONF);
 }
 
-/* Keep our own copy of each -o and hide secrets from /proc/PID/cmdline. */
+/*
+ * Keep our own copy of each -o (in secret memory: one may be the key) and
+ * hide secrets from /proc/PID/cmdline.
+ */
 static void
 save_override(char *arg)
 {
 	char **n;
 
 	n = reallocarray(dc.overrides, dc.noverrides + 1, sizeof *n);
-	if (n == NULL || (n[dc.noverrides] = strdup(arg)) == NULL) {
+	if (n == NULL ||
+	    (n[dc.noverrides] = secret_dup(arg, strlen(arg))) == NULL) {
 		log_err("out of memory");
 		exit(EXIT_FATAL);
 	}
@@ -193,6 +197,7 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	changed = conf_stream_changed(dc.conf, next);
+	secret_scrub(); /* it compared the keys */
 	output_reconfigure(dc.output, next);
 	conn_reconfigure(dc.conn, next, changed);
 	conf_free(dc.conf);
@@ -247,6 +252,10 @@ main(int argc, char *argv[])
 		return EXIT_CONFIG;
 	}
 	log_set_verbosity(verbosity);
+	if (conf_take_environment() == -1) {
+		log_err("out of memory");
+		return EXIT_FATAL;
+	}
 
 	if ((dc.conf = conf_load(
 		 dc.path, dc.path_given, dc.overrides, dc.noverrides)) == NULL)
@@ -323,7 +332,7 @@ main(int argc, char *argv[])
 	event_base_free(dc.base);
 	conf_free(dc.conf);
 	for (size_t i = 0; i < dc.noverrides; i++)
-		wipe_free(dc.overrides[i], strlen(dc.overrides[i]));
+		secret_free(dc.overrides[i]);
 	free(dc.overrides);
 	log_info("stopped");
 	return dc.exit_status;

@@ -288,13 +288,3 @@ strbuf_reset(struct strbuf *b)
 	if (b->buf != NULL)
 		b->buf[0] = '\0';
 }
-
-/* Free a buffer that held a secret, wiping it first. */
-void
-wipe_free(char *p, size_t len)
-{
-	if (p == NULL)
-		return;
-	explicit_bzero(p, len);
-	free(p);
-}

@@ -165,6 +165,42 @@ check "debug under JOURNAL_STREAM has <7>" contains "$T/stream" "<7>reading $con
 JOURNAL_STREAM=1:2 "$DCEVENTS" -t -c "$T/bad.conf" >"$T/out" 2>"$T/err"
 check "another JOURNAL_STREAM: plain text" contains "$T/err" "dcevents: error: $T/bad.conf:3"
 
+# User= without a key anywhere: the service would answer 401 and the
+# daemon wait AuthBackoffSec.  It refuses to start, -t says the same and
+# exits 1 too, and a reload to such a file keeps the running settings.
+noenv="env -u CREDENTIALS_DIRECTORY -u DOCKERCLOUD_AUTH -u DOCKERCLOUD_APIKEY -u DOCKERCLOUD_USER"
+printf '[Stream]\nURL=ws://127.0.0.1:1/\nAllowInsecure=yes\nUser=alice\n[Output]\nJournal=no\nStdout=yes\n' >"$T/nokey.conf"
+$noenv timeout 3 "$DCEVENTS" -c "$T/nokey.conf" >"$T/out" 2>"$T/err"
+check "User= without a key: the daemon exits 1" test $? -eq 1
+check "User= without a key: it does not start" lacks "$T/err" "started"
+check "User= without a key: User= is named, with file and line" \
+    contains "$T/err" "$T/nokey.conf:4: User: User= needs an API key and none was found"
+for place in APIKey= APIKeyFile= '$CREDENTIALS_DIRECTORY/apikey' '$DOCKERCLOUD_AUTH' '$DOCKERCLOUD_APIKEY'; do
+	check "User= without a key: $place is named as searched" contains "$T/err" "$place"
+done
+mv "$T/err" "$T/start.err"
+$noenv "$DCEVENTS" -t -c "$T/nokey.conf" >"$T/out" 2>"$T/err"
+check "User= without a key: -t exits 1 as starting would" test $? -eq 1
+check "User= without a key: -t prints the same message" \
+    contains "$T/err" "$(grep 'User=' "$T/start.err")"
+mkdir "$T/creds"
+printf 'credential-key-77\n' >"$T/creds/apikey"
+$noenv CREDENTIALS_DIRECTORY="$T/creds" "$DCEVENTS" -t -c "$T/nokey.conf" >"$T/out" 2>"$T/err"
+check "User= with the key where the unit puts it: -t exits 0" test $? -eq 0
+printf '[Stream]\nURL=ws://127.0.0.1:1/\nAllowInsecure=yes\nUser=alice\nAPIKeyFile=%s\n[Output]\nJournal=no\nStdout=yes\n' "$T/key" >"$T/reload.conf"
+$noenv "$DCEVENTS" -c "$T/reload.conf" >"$T/out" 2>"$T/err" &
+pid=$!
+PIDS="$PIDS $pid"
+wait_for "$T/err" "started"
+cp "$T/nokey.conf" "$T/reload.conf"
+kill -HUP "$pid"
+check "a reload to User= without a key is refused" wait_for "$T/err" "reload failed; keeping the previous configuration"
+check "... with the same message" contains "$T/err" "$T/reload.conf:4: User: User= needs an API key"
+check "... and the daemon runs on" kill -0 "$pid"
+kill "$pid"
+wait "$pid"
+check "... and exits 0 on SIGTERM" test $? -eq 0
+
 # A key given with -o leaves the process list.
 printf '[Output]\nStdout=yes\n' >"$T/run.conf"
 "$DCEVENTS" -c "$T/run.conf" -o Stream.User=bob -o Stream.APIKey=argv-secret-42 >"$T/out" 2>"$T/err" &

@@ -543,6 +543,7 @@ test_environment(void)
 	setenv("DOCKERCLOUD_STREAM_URL", "wss://other.example/", 1);
 	setenv("DOCKERCLOUD_NAMESPACE", "envns", 1);
 	setenv("DOCKERCLOUD_USER", "envuser", 1);
+	setenv("DOCKERCLOUD_APIKEY", "envkey", 1); /* a user needs a key */
 	c = load("");
 	ok(c && strcmp(c->host, "env.example") == 0 &&
 		strcmp(c->port, "8443") == 0,
@@ -573,6 +574,7 @@ static void
 test_credentials(void)
 {
 	char text[1024], credsdir[512];
+	const char *env;
 	struct conf *c;
 
 	c = load("[Stream]\nUser=u\nAPIKey=k1\n");
@@ -638,10 +640,49 @@ test_credentials(void)
 	conf_free(c);
 	clear_env();
 
+	/* At start the daemon moves these secrets out of its environment. */
+	setenv("DOCKERCLOUD_AUTH", "TutumAccessKey taken", 1);
+	setenv("DOCKERCLOUD_APIKEY", "takenkey", 1);
+	env = getenv("DOCKERCLOUD_AUTH");
+	ok(conf_take_environment() == 0 && getenv("DOCKERCLOUD_AUTH") == NULL &&
+		getenv("DOCKERCLOUD_APIKEY") == NULL,
+	    "conf_take_environment() unsets DOCKERCLOUD_AUTH and _APIKEY");
+	ok(memchr(env, 'T', strlen("TutumAccessKey taken")) == NULL,
+	    "... and wipes the value where it was");
+	for (int i = 0; i < 2; i++) {
+		c = load("");
+		ok(c && c->cred_source == CRED_ENV_AUTH &&
+			strcmp(c->secret, "TutumAccessKey taken") == 0,
+		    "load %d still finds the taken DOCKERCLOUD_AUTH", i + 1);
+		conf_free(c);
+	}
+	ok(conf_take_environment() == 0, "taking an empty environment");
+	c = load("");
+	ok(c && c->cred_source == CRED_NONE, "... forgets what was taken");
+	conf_free(c);
+
 	fails_with("[Stream]\nAPIKey=k\n",
 	    "dcevents.conf:2: User: an API key "
 	    "needs User=",
 	    "a key without a user");
+	fails_with("[Stream]\nUser=u\n",
+	    "dcevents.conf:2: User: User= needs an API key and none was found: "
+	    "not in APIKey=, APIKeyFile=, $CREDENTIALS_DIRECTORY/apikey, "
+	    "$DOCKERCLOUD_AUTH or $DOCKERCLOUD_APIKEY ($CREDENTIALS_DIRECTORY "
+	    "is not set",
+	    "a user without a key");
+	setenv("DOCKERCLOUD_USER", "envuser", 1);
+	fails_with("", "$DOCKERCLOUD_USER: User: User= needs an API key",
+	    "a user from the environment without a key");
+	unsetenv("DOCKERCLOUD_USER");
+	snprintf(text, sizeof text, "%s/apikey", credsdir);
+	unlink(text);
+	setenv("CREDENTIALS_DIRECTORY", credsdir, 1);
+	fails_with("[Stream]\nUser=u\n", "User= needs an API key",
+	    "a credentials directory without apikey");
+	ok(strstr(errbuf, "is not set") == NULL,
+	    "... says nothing of $CREDENTIALS_DIRECTORY being unset");
+	unsetenv("CREDENTIALS_DIRECTORY");
 	fails_with("[Stream]\nUser=u\nAPIKeyFile=/nonexistent/key\n",
 	    "dcevents.conf:3: APIKeyFile: cannot open /nonexistent/key",
 	    "a missing key file");

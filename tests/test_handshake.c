@@ -101,7 +101,7 @@ test_request(void)
 	ok(r && len == strlen(r) && len > 4 &&
 		strcmp(r + len - 4, "\r\n\r\n") == 0,
 	    "ends with an empty line, length right");
-	free(r);
+	secret_free(r);
 	conf_free(c);
 
 	c = conf_from_text("[Stream]\nURL=wss://[::1]:8443/\n");
@@ -109,7 +109,7 @@ test_request(void)
 	ok(r && strstr(r, "\r\nHost: [::1]:8443\r\n"),
 	    "Host: IPv6 in brackets, port");
 	ok(r && !strstr(r, "Authorization"), "no credential, no Authorization");
-	free(r);
+	secret_free(r);
 	conf_free(c);
 
 	setenv("DOCKERCLOUD_AUTH", "TutumAccessKey abc123", 1);
@@ -119,7 +119,7 @@ test_request(void)
 	ok(r && strstr(r, "\r\nAuthorization: TutumAccessKey abc123\r\n"),
 	    "DOCKERCLOUD_AUTH verbatim");
 	ok(r && strstr(r, "\r\nHost: h\r\n"), "ws default port 80 omitted");
-	free(r);
+	secret_free(r);
 	conf_free(c);
 }
 

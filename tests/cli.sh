@@ -138,9 +138,11 @@ roundtrip "-o Stream.APIKey (masked)" -c "$conf" -o Stream.User=bob -o Stream.AP
 printf '[Output]\nStdout=yes\n' >"$T/rt.conf"
 roundtrip "-o with blanks around the value" -c "$T/rt.conf" \
 	-o "Stream.Namespace=$(printf '\t ns-o \r')"
+# (User= needs a key: the file names one, so that -t's output has it too.)
+printf '[Stream]\nAPIKeyFile=%s\n[Output]\nStdout=yes\n' "$T/key" >"$T/rt-env.conf"
 DOCKERCLOUD_NAMESPACE=" env-ns " DOCKERCLOUD_USER="$(printf '\tenvuser\n')" \
 	DOCKERCLOUD_STREAM_URL="wss://env.example:8443/x" \
-	roundtrip "DOCKERCLOUD_* variables, blanks removed" -c "$T/rt.conf"
+	roundtrip "DOCKERCLOUD_* variables, blanks removed" -c "$T/rt-env.conf"
 check "the environment layer was used" contains "$T/rt1" '# from $DOCKERCLOUD_USER'
 check "blanks around an environment value are removed" contains "$T/rt1" "Namespace=env-ns"
 printf '[Stream]\r\nNamespace=\t caf\303\251 \t\r\nPingIntervalSec=1500ms\r\nBackoffMaxSec=1min 30s\r\n[Output]\r\nSyslog=relp+tls://[::1]:2514\r\nQueueMaxBytes=64K\r\n[Priority]\r\nDefault=info\r\nservice.Partly running=err\r\n' >"$T/crlf.conf"

@@ -797,7 +797,8 @@ test_control(void)
 
 	/* Surrounding blanks (and a CRLF line end) are not part of a value. */
 	c = load(
-	    "[Stream]\r\nNamespace=\t ns \t\r\nUser=\xc3\xa9t\xc3\xa9\r\n");
+	    "[Stream]\r\nNamespace=\t ns \t\r\nUser=\xc3\xa9t\xc3\xa9\r\n"
+	    "APIKey=k\r\n");
 	ok(c && strcmp(c->ns, "ns") == 0, "blanks around a value are removed");
 	ok(c && strcmp(c->user, "\xc3\xa9t\xc3\xa9") == 0,
 	    "a UTF-8 value is accepted");

@@ -449,6 +449,9 @@ extern const struct sink_ops journal_ops;
 void *journal_open(const struct conf *);
 void syslog_format(const struct conf *, const struct event *, int priority,
     const char *message, size_t mlen, struct strbuf *);
+void syslog_format_within(const struct conf *, const struct event *,
+    int priority, const char *message, size_t mlen, size_t max,
+    struct strbuf *);
 /* A RELP frame from the collector (sink_syslog.c). */
 #define RELP_IN_MAX 4096 /* longest answer taken */
 struct relp_frame {

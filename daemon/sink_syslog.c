@@ -2,8 +2,9 @@
  * The syslog output.  `local` writes RFC 3164 datagrams to /dev/log, as
  * logger(1) does: the MESSAGE followed by key="value" pairs.  Remote
  * targets get RFC 5424 with MSGID = the event type and the structured
- * data element [dockercloud@32473 ...]: over UDP one datagram per record,
- * over TCP and TLS with RFC 6587 octet counting, over RELP (plain or TLS)
+ * data element [dockercloud@32473 ...]: over UDP one datagram per record
+ * (one too large is cut to DGRAM_MAX and stays well-formed: see
+ * syslog_format_within()), over TCP and TLS with RFC 6587 octet counting, over RELP (plain or TLS)
  * one acknowledged transaction each.  TLS verifies the
  * collector's chain and host name against CAFile/CAPath of [Stream] or
  * the system store.  The writer thread owns the socket and uses it
@@ -76,16 +77,58 @@ escape_param(unsigned char ch, char *out)
 	return 1 + escape_control(ch, out + 1);
 }
 
-/* ` name="value"` */
-static void
-add_pair(
-    struct strbuf *b, const char *name, size_t nlen, const char *v, size_t n)
+/*
+ * How a record is cut to fit a datagram: never inside a UTF-8 sequence,
+ * never inside an escape.  A unit is one character (a lead byte and its
+ * continuation bytes, or one byte that is not UTF-8); *w is what it takes
+ * written (escaped, in a value), the result how many bytes of v it is.
+ */
+static size_t
+unit_at(const char *v, size_t n, size_t i, int escaped, size_t *w)
 {
-	/* Written in place up to the first byte to escape, if any. */
-	size_t k = plain_span(v, n, '"', '\\', ']', 0x7f);
-	char *p = strbuf_room(b, nlen + k + 4);
+	unsigned char ch = (unsigned char)v[i];
+	size_t k = 1;
+	char e[8];
 
-	if (p == NULL)
+	if (escaped && (ch < 0x20 || ch == 0x7f || ch == '"' || ch == '\\' ||
+			   ch == ']')) {
+		*w = escape_param(ch, e);
+		return 1;
+	}
+	if (ch >= 0xc0)
+		while (k < 4 && i + k < n &&
+		    ((unsigned char)v[i + k] & 0xc0) == 0x80)
+			k++;
+	*w = k;
+	return k;
+}
+
+/* The longest run of whole units at the start of v taking at most max. */
+static size_t
+fit_prefix(const char *v, size_t n, size_t max, int escaped)
+{
+	size_t i = 0, used = 0, w, k;
+
+	while (i < n && (k = unit_at(v, n, i, escaped, &w), w <= max - used)) {
+		used += w;
+		i += k;
+	}
+	return i;
+}
+
+/* ` name="value"`, the value cut to cap bytes written (SIZE_MAX: whole) */
+static void
+add_pair(struct strbuf *b, const char *name, size_t nlen, const char *v,
+    size_t n, size_t cap)
+{
+	size_t k;
+	char *p;
+
+	if (cap != SIZE_MAX)
+		n = fit_prefix(v, n, cap, 1);
+	/* Written in place up to the first byte to escape, if any. */
+	k = plain_span(v, n, '"', '\\', ']', 0x7f);
+	if ((p = strbuf_room(b, nlen + k + 4)) == NULL)
 		return;
 	*p++ = ' ';
 	memcpy(p, name, nlen);
@@ -104,28 +147,32 @@ add_pair(
 	}
 }
 
-#define add_param(b, name, e, s)                                               \
+#define add_param(b, name, e, s, cap)                                          \
 	do {                                                                   \
 		if ((s).off != SPAN_NONE)                                      \
-			add_pair(                                              \
-			    b, name, sizeof name - 1, ev_str(e, s), (s).len);  \
+			add_pair(b, name, sizeof name - 1, ev_str(e, s),       \
+			    (s).len, cap);                                     \
 	} while (0)
 
-/* The event's key="value" pairs (5424 SD-PARAMs or 3164 trailer). */
+/*
+ * The event's key="value" pairs (5424 SD-PARAMs or 3164 trailer), each
+ * value cut to cap bytes written.
+ */
 static void
-add_params(struct strbuf *b, const struct conf *c, const struct event *e)
+add_params(struct strbuf *b, const struct conf *c, const struct event *e,
+    size_t cap)
 {
-	add_param(b, "type", e, e->type);
-	add_param(b, "action", e, e->action);
-	add_param(b, "state", e, e->state);
-	add_param(b, "uuid", e, e->uuid);
-	add_param(b, "resource_uri", e, e->resource_uri);
+	add_param(b, "type", e, e->type, cap);
+	add_param(b, "action", e, e->action, cap);
+	add_param(b, "state", e, e->state, cap);
+	add_param(b, "uuid", e, e->uuid, cap);
+	add_param(b, "resource_uri", e, e->resource_uri, cap);
 	for (unsigned i = 0; i < e->nparents; i++)
-		add_param(b, "parent", e, e->parents[i]);
-	add_param(b, "datetime", e, e->datetime);
-	add_param(b, "error", e, e->error);
+		add_param(b, "parent", e, e->parents[i], cap);
+	add_param(b, "datetime", e, e->datetime, cap);
+	add_param(b, "error", e, e->error, cap);
 	if (*c->ns != '\0')
-		add_pair(b, "namespace", 9, c->ns, strlen(c->ns));
+		add_pair(b, "namespace", 9, c->ns, strlen(c->ns), cap);
 	for (unsigned i = 0; i < e->nextras; i++) {
 		const char *name = ev_str(e, e->extras[i].name);
 		char sd[33];
@@ -143,7 +190,7 @@ add_params(struct strbuf *b, const struct conf *c, const struct event *e)
 				: '_');
 		}
 		add_pair(b, sd, n, ev_str(e, e->extras[i].value),
-		    e->extras[i].value.len);
+		    e->extras[i].value.len, cap);
 	}
 }
 
@@ -270,25 +317,86 @@ add_frame(const struct conf *c, struct strbuf *b, size_t start)
 	memcpy(b->buf + start, len, n);
 }
 
-/* One event as a syslog record, appended to b. */
+/* After the header: MSG and the pairs, values cut to cap bytes. */
+static void
+add_body(struct strbuf *b, const struct conf *c, const struct event *e,
+    const char *message, size_t mlen, size_t cap)
+{
+	if (c->syslog_mode == SYSLOG_LOCAL) {
+		strbuf_add(b, message, mlen);
+		add_params(b, c, e, cap);
+	} else {
+		strbuf_addstr(b, "[dockercloud@32473");
+		add_params(b, c, e, cap);
+		strbuf_addstr(b, "] ");
+		strbuf_add(b, message, mlen);
+	}
+}
+
+/*
+ * One event as a syslog record of at most max bytes, appended to b.  A
+ * record too long stays well-formed: MSG is shortened first, then the
+ * values, the longest ones (each to the same largest length that fits),
+ * every value still quoted and the element closed, cut only between
+ * characters and escapes.  Only when the header and the names alone take
+ * more than max is the record longer.  The first cut is reported once.
+ */
+void
+syslog_format_within(const struct conf *c, const struct event *e,
+    int priority, const char *message, size_t mlen, size_t max,
+    struct strbuf *b)
+{
+	static int warned;
+	size_t start = b->len, head, full, fixed, m, cap = SIZE_MAX;
+
+	add_header(b, c, priority, ev_str(e, e->type) ? ev_str(e, e->type) : "",
+	    e->type.len);
+	head = b->len;
+	add_body(b, c, e, message, mlen, SIZE_MAX);
+	if (b->len - start > max && !b->failed) {
+		full = b->len - start;
+		fixed = full - mlen;
+		if (fixed <= max)
+			m = fit_prefix(message, mlen, max - fixed, 0);
+		else {
+			/* no MSG: the largest cap on the values that fits */
+			size_t lo = 0, hi = max, mid;
+
+			m = 0;
+			while (lo < hi && !b->failed) {
+				mid = lo + (hi - lo + 1) / 2;
+				strbuf_end_at(b, b->buf + head);
+				add_body(b, c, e, message, 0, mid);
+				if (b->len - start <= max)
+					lo = mid;
+				else
+					hi = mid - 1;
+			}
+			cap = lo;
+		}
+		strbuf_end_at(b, b->buf + head);
+		add_body(b, c, e, message, m, cap);
+		if (!warned++)
+			log_warn("syslog: a record of %zu bytes was cut to %zu "
+				 "to fit a datagram (MSG by %zu bytes, the "
+				 "structured data by %zu); records too large "
+				 "later are cut the same way without a warning",
+			    full, b->len - start, mlen - m,
+			    fixed - (b->len - start - m));
+	}
+	add_frame(c, b, start);
+}
+
+/* One event as a syslog record, appended to b; one datagram at most. */
 void
 syslog_format(const struct conf *c, const struct event *e, int priority,
     const char *message, size_t mlen, struct strbuf *b)
 {
-	size_t start = b->len;
-
-	add_header(b, c, priority, ev_str(e, e->type) ? ev_str(e, e->type) : "",
-	    e->type.len);
-	if (c->syslog_mode == SYSLOG_LOCAL) {
-		strbuf_add(b, message, mlen);
-		add_params(b, c, e);
-	} else {
-		strbuf_addstr(b, "[dockercloud@32473");
-		add_params(b, c, e);
-		strbuf_addstr(b, "] ");
-		strbuf_add(b, message, mlen);
-	}
-	add_frame(c, b, start);
+	syslog_format_within(c, e, priority, message, mlen,
+	    c->syslog_mode == SYSLOG_UDP || c->syslog_mode == SYSLOG_LOCAL
+		? DGRAM_MAX
+		: SIZE_MAX,
+	    b);
 }
 
 /* A record of the daemon's own (connected, gap, ...) for syslog. */
@@ -693,23 +801,24 @@ syslog_dead(struct syslog *s)
 		errno != EINTR);
 }
 
-/* One datagram (UDP or /dev/log), cut to DGRAM_MAX if it must be. */
+/*
+ * One datagram (UDP or /dev/log).  The formatter keeps records within
+ * DGRAM_MAX; one the socket still refuses as too large (a small send
+ * buffer) is dropped with an error rather than cut malformed or retried
+ * for ever.
+ */
 static int
 syslog_send(struct syslog *s, const struct rec *r)
 {
-	size_t n = r->len;
-
 	for (;;) {
-		ssize_t w = send(s->fd, r->data, n, MSG_NOSIGNAL);
+		ssize_t w = send(s->fd, r->data, r->len, MSG_NOSIGNAL);
 
 		if (w == -1 && errno == EINTR)
 			continue;
-		if (w == -1 && errno == EMSGSIZE && n > DGRAM_MAX) {
-			log_warn("syslog: a record of %zu bytes was cut to %d "
-				 "(datagram limit)",
-			    r->len, DGRAM_MAX);
-			n = DGRAM_MAX;
-			continue;
+		if (w == -1 && errno == EMSGSIZE) {
+			log_err("syslog: a record of %zu bytes was dropped: %s",
+			    r->len, strerror(errno));
+			return 0;
 		}
 		if (w == -1)
 			return syslog_fail(s, "write", strerror(errno));
@@ -719,7 +828,7 @@ syslog_send(struct syslog *s, const struct rec *r)
 
 /*
  * Datagrams, many with one sendmmsg(); the number sent, or -1.  A record
- * too large for a datagram goes alone through syslog_send(), cut.
+ * refused as too large goes alone through syslog_send().
  */
 static int
 dgram_write(struct syslog *s, struct rec **recs, size_t n)

@@ -113,6 +113,8 @@ struct conf {
 	char *syslog_host;
 	char *syslog_port;
 	int syslog_facility; /* facility number, 0..23 */
+	char *syslog_cafile; /* the collector's trust anchors, not [Stream]'s */
+	char *syslog_capath;
 	int stdout_json;
 	char *identifier;
 	uint64_t queue_max;
@@ -329,7 +331,7 @@ int utf8_check(struct utf8 *, const uint8_t *, size_t);
 
 /* conn.c */
 typedef struct ssl_ctx_st SSL_CTX;
-int tls_anchors(SSL_CTX *, const struct conf *);
+int tls_anchors(SSL_CTX *, const char *cafile, const char *capath);
 struct conn;
 struct evdns_base;
 struct conn *conn_new(

@@ -6,8 +6,9 @@
  * (one too large is cut to DGRAM_MAX and stays well-formed: see
  * syslog_format_within()), over TCP and TLS with RFC 6587 octet counting, over RELP (plain or TLS)
  * one acknowledged transaction each.  TLS verifies the
- * collector's chain and host name against CAFile/CAPath of [Stream] or
- * the system store.  The writer thread owns the socket and uses it
+ * collector's chain and host name against SyslogCAFile/SyslogCAPath of
+ * [Output] or the system store (never [Stream]'s anchors: the stream and
+ * the collector are different peers).  The writer thread owns the socket and uses it
  * blocking; a dead connection is noticed before a batch is written (a
  * collector that closed has sent FIN) so that records are not written
  * into a connection that is already gone.
@@ -966,8 +967,14 @@ syslog_open(const struct conf *c)
 		}
 		SSL_CTX_set_min_proto_version(s->ctx, TLS1_2_VERSION);
 		SSL_CTX_set_verify(s->ctx, SSL_VERIFY_PEER, NULL);
-		if ((ok = tls_anchors(s->ctx, c)) != 1) {
-			log_err("syslog: cannot load the trust anchors");
+		if ((ok = tls_anchors(
+			 s->ctx, c->syslog_cafile, c->syslog_capath)) != 1) {
+			char e[200];
+
+			ERR_error_string_n(ERR_get_error(), e, sizeof e);
+			log_err("syslog: cannot load the trust anchors "
+				"(SyslogCAFile=%s SyslogCAPath=%s): %s",
+			    c->syslog_cafile, c->syslog_capath, e);
 			syslog_close(s);
 			return NULL;
 		}

@@ -32,6 +32,7 @@ run() {
 	wait_until 5 test -s "$T/port" || { fail "$tr: peer did not start"; return; }
 	"$DCEVENTS" -c /dev/null -o "Stream.URL=wss://localhost:$(cat "$T/port")/" \
 	    -o "Stream.CAFile=$T/pki/ca.pem" -o Stream.Namespace=demo \
+	    -o "Output.SyslogCAFile=$T/pki/ca.pem" \
 	    -o Output.Journal=no -o "Output.Syslog=$2" \
 	    -o Output.Identifier=dce-syslog -o Output.SyslogFacility=local1 \
 	    >"$T/out.$tr" 2>"$T/err.$tr" &

@@ -102,6 +102,9 @@ test_defaults(void)
 	is_str(c->parent, "", "Parent default empty");
 	is_str(c->cafile, "", "CAFile default: system store");
 	is_str(c->capath, "", "CAPath default: system store");
+	is_str(c->syslog_cafile, "",
+	    "SyslogCAFile default: the system store, not CAFile");
+	is_str(c->syslog_capath, "", "SyslogCAPath default: system store");
 	is_int(c->allow_insecure, 0, "AllowInsecure default no");
 	is_int(c->connect_timeout_ms, 10000, "ConnectTimeoutSec default 10");
 	is_int(c->ping_interval_ms, 10000, "PingIntervalSec default 10");
@@ -149,10 +152,10 @@ test_every_key(void)
 	    "AuthBackoffSec=10min\nMaxMessageBytes=64K\n"
 	    "[Output]\nJournal=no\nSyslog=tcp://[::1]:1514\n"
 	    "SyslogFacility=local7\nStdout=yes\nIdentifier=dce-test\n"
-	    "QueueMax=42\n"
+	    "QueueMax=42\nSyslogCAFile=%s/ca.pem\nSyslogCAPath=%s/\n"
 	    "[Priority]\nDefault=notice\ncontainer=debug\n"
 	    "container.Partly running=crit\n",
-	    dir, dir, dir);
+	    dir, dir, dir, dir, dir);
 	c = load(text);
 	if (!ok(c != NULL, "a file setting every key loads")) {
 		printf("# %s\n", errbuf);
@@ -172,6 +175,10 @@ test_every_key(void)
 	is_str(c->parent, "/api/app/v1/stack/2/", "Parent");
 	ok(strstr(c->cafile, "/ca.pem") != NULL, "CAFile");
 	is_str(c->capath, dir, "CAPath");
+	ok(strstr(c->syslog_cafile, "/ca.pem") != NULL, "SyslogCAFile");
+	ok(strncmp(c->syslog_capath, dir, strlen(dir)) == 0 &&
+		strcmp(c->syslog_capath, dir) != 0,
+	    "SyslogCAPath, apart from CAPath");
 	is_int(c->allow_insecure, 1, "AllowInsecure");
 	is_int(c->connect_timeout_ms, 5000, "ConnectTimeoutSec plain seconds");
 	is_int(c->ping_interval_ms, 2500, "PingIntervalSec in ms");
@@ -376,6 +383,12 @@ test_values(void)
 	    ":2: CAFile: "
 	    "/nonexistent/ca.pem: No such file",
 	    "missing CAFile");
+	fails_with("[Output]\nSyslogCAFile=/nonexistent/ca.pem\n",
+	    ":2: SyslogCAFile: /nonexistent/ca.pem: No such file",
+	    "missing SyslogCAFile");
+	fails_with("[Output]\nSyslogCAPath=/nonexistent/certs\n",
+	    ":2: SyslogCAPath: /nonexistent/certs: No such file",
+	    "missing SyslogCAPath");
 	fails_with("[Output]\nJournal=no\nStdout=no\n", "no output enabled",
 	    "no output at all");
 #ifndef HAVE_SYSTEMD

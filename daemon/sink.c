@@ -46,6 +46,7 @@ struct sink {
 	int waiting; /* the writer sleeps on cv */
 	struct timespec deadline; /* for stop */
 	int down; /* 0 up, 1 failed, 2 failure reported, 3 back, to report */
+	char why[640]; /* the output's error when it went down */
 	struct event *wake; /* on the loop: resume reading, report */
 	struct event *kick; /* on the loop: wake the writer, once per turn */
 	int kicking; /* kick is active */
@@ -214,6 +215,9 @@ sink_main(void *arg)
 		s->n -= done;
 		if (rc < 0 && done < n) {
 			if (!s->down) {
+				/* the first failure is the news, not the retries' */
+				snprintf(s->why, sizeof s->why, "%s",
+				    s->ops->error(s->arg));
 				s->down = 1;
 				event_active(s->wake, EV_READ, 0);
 			}
@@ -246,10 +250,12 @@ sink_wake_cb(evutil_socket_t fd, short what, void *arg)
 	struct sink *s = arg;
 	int down, resume = 0;
 	size_t n;
+	char why[sizeof s->why];
 
 	pthread_mutex_lock(&s->mu);
 	down = s->down;
 	n = s->n;
+	memcpy(why, s->why, sizeof why);
 	if (s->full && sink_below_half(s)) {
 		s->full = 0;
 		resume = 1;
@@ -257,7 +263,7 @@ sink_wake_cb(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&s->mu);
 	if (down == 1) {
 		log_warn("%s output is down: %s; %zu records wait", s->name,
-		    s->ops->error(s->arg), n);
+		    why, n);
 		pthread_mutex_lock(&s->mu);
 		if (s->down == 1)
 			s->down = 2; /* reported */

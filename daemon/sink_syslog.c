@@ -11,7 +11,10 @@
  * the collector are different peers).  The writer thread owns the socket and uses it
  * blocking; a dead connection is noticed before a batch is written (a
  * collector that closed has sent FIN) so that records are not written
- * into a connection that is already gone.
+ * into a connection that is already gone.  Closing, TLS ends with a
+ * close_notify (waiting briefly for the collector's); a failure is said
+ * in words (errno, the collector closing, OpenSSL's reason), never as an
+ * empty OpenSSL error.
  */
 #include "config.h"
 
@@ -47,6 +50,7 @@
 #define RELP_BATCH_BYTES (256 * 1024)
 #define BATCH_RECS 64 /* datagrams per sendmmsg() */
 #define TLS_BATCH_BYTES 16384 /* one TLS record */
+#define SHUTDOWN_MS 200 /* for the collector's close_notify at a close */
 
 struct syslog {
 	enum syslog_mode mode;
@@ -426,10 +430,83 @@ is_relp(enum syslog_mode m)
 	return m == SYSLOG_RELP || m == SYSLOG_RELP_TLS;
 }
 
+/*
+ * Why a TLS call that returned r failed, in words: the collector closed
+ * (with or without a close_notify), the system's errno, OpenSSL's error
+ * queue, or a timeout; never an empty OpenSSL error.  Call it at once,
+ * with errno as the call left it.
+ */
+static const char *
+tls_why(SSL *ssl, int r, char *buf, size_t n)
+{
+	int err = errno, e = SSL_get_error(ssl, r);
+	unsigned long q = ERR_peek_last_error();
+	const char *reason;
+
+	if (e == SSL_ERROR_ZERO_RETURN)
+		return "connection closed by the collector (TLS close_notify)";
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ||
+	    (q == 0 && (err == EAGAIN || err == EWOULDBLOCK)))
+		return "no answer in time";
+	if (q != 0) {
+		reason = ERR_reason_error_string(q);
+		if (reason != NULL)
+			snprintf(buf, n, "%s", reason);
+		else
+			ERR_error_string_n(q, buf, n);
+		ERR_clear_error();
+		return buf;
+	}
+	if (e == SSL_ERROR_SYSCALL && err != 0)
+		return strerror(err);
+	return "connection closed by the collector (no TLS close_notify)";
+}
+
+/*
+ * End TLS as RFC 5246 7.2.1 asks: our close_notify, then the collector's
+ * for up to SHUTDOWN_MS (it acknowledges, and what it sent meanwhile, a
+ * session ticket say, is read, so that close() sends no reset).  Never
+ * longer, so that a collector that is gone does not hold up a stop.
+ */
 static void
-syslog_disconnect(struct syslog *s)
+tls_shutdown(struct syslog *s)
+{
+	struct timespec t0, t;
+	int flags, r, e, left;
+
+	if ((SSL_get_shutdown(s->ssl) & SSL_SENT_SHUTDOWN) ||
+	    !SSL_is_init_finished(s->ssl))
+		return;
+	flags = fcntl(s->fd, F_GETFL);
+	fcntl(s->fd, F_SETFL, flags | O_NONBLOCK);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct pollfd p = { s->fd, 0, 0 };
+
+		ERR_clear_error();
+		if ((r = SSL_shutdown(s->ssl)) == 1)
+			break;
+		e = r == 0 ? SSL_ERROR_WANT_READ : SSL_get_error(s->ssl, r);
+		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+			break;
+		p.events = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		left = SHUTDOWN_MS - (int)((t.tv_sec - t0.tv_sec) * 1000 +
+					 (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0 || poll(&p, 1, left) <= 0)
+			break;
+	}
+	ERR_clear_error();
+	fcntl(s->fd, F_SETFL, flags);
+}
+
+/* Close the connection; clean (a TLS close_notify) unless after an error. */
+static void
+syslog_disconnect(struct syslog *s, int clean)
 {
 	if (s->ssl != NULL) {
+		if (clean && s->fd != -1)
+			tls_shutdown(s);
 		SSL_free(s->ssl);
 		s->ssl = NULL;
 	}
@@ -443,7 +520,7 @@ static int
 syslog_fail(struct syslog *s, const char *what, const char *why)
 {
 	snprintf(s->error, sizeof s->error, "%s: %s", what, why);
-	syslog_disconnect(s);
+	syslog_disconnect(s, 0);
 	return -1;
 }
 
@@ -452,12 +529,15 @@ static int
 sock_write(struct syslog *s, const void *p, size_t n)
 {
 	if (is_tls(s->mode)) {
+		int r;
+
 		ERR_clear_error();
-		if (SSL_write(s->ssl, p, (int)n) != (int)n) {
+		errno = 0;
+		if ((r = SSL_write(s->ssl, p, (int)n)) != (int)n) {
 			char e[200];
 
-			ERR_error_string_n(ERR_get_error(), e, sizeof e);
-			return syslog_fail(s, "TLS write", e);
+			return syslog_fail(
+			    s, "TLS write", tls_why(s->ssl, r, e, sizeof e));
 		}
 		return 0;
 	}
@@ -483,17 +563,15 @@ sock_read(struct syslog *s)
 	ssize_t r;
 
 	if (is_tls(s->mode)) {
-		int k, e;
+		int k;
 
 		ERR_clear_error();
+		errno = 0;
 		if ((k = SSL_read(s->ssl, p, (int)room)) <= 0) {
-			e = SSL_get_error(s->ssl, k);
-			return syslog_fail(s, "TLS read",
-			    e == SSL_ERROR_ZERO_RETURN ? "connection closed"
-				: e == SSL_ERROR_SYSCALL &&
-				    (errno == EAGAIN || errno == EWOULDBLOCK)
-				? "no answer in time"
-				: "connection failed");
+			char e[200];
+
+			return syslog_fail(
+			    s, "TLS read", tls_why(s->ssl, k, e, sizeof e));
 		}
 		r = k;
 	} else {
@@ -746,17 +824,19 @@ syslog_connect(struct syslog *s)
 	}
 	SSL_set_fd(s->ssl, s->fd);
 	ERR_clear_error();
-	if (SSL_connect(s->ssl) != 1) {
+	errno = 0;
+	if ((r = SSL_connect(s->ssl)) != 1) {
 		long v = SSL_get_verify_result(s->ssl);
-		char e[200];
+		char e[200], why[240];
 
 		if (v != X509_V_OK)
-			snprintf(e, sizeof e,
+			snprintf(why, sizeof why,
 			    "TLS certificate verification failed: %s",
 			    X509_verify_cert_error_string(v));
 		else
-			ERR_error_string_n(ERR_get_error(), e, sizeof e);
-		return syslog_fail(s, where, e);
+			snprintf(why, sizeof why, "TLS handshake: %s",
+			    tls_why(s->ssl, r, e, sizeof e));
+		return syslog_fail(s, where, why);
 	}
 	return is_relp(s->mode) ? relp_open(s) : 0;
 }
@@ -885,11 +965,24 @@ static int
 syslog_write(void *arg, struct rec **recs, size_t n)
 {
 	struct syslog *s = arg;
+	int closed = 0;
 
-	if (s->fd != -1 && syslog_dead(s))
+	if (s->fd != -1 && syslog_dead(s)) {
 		syslog_fail(s, "collector", "connection closed");
-	if (s->fd == -1 && syslog_connect(s) == -1)
+		closed = 1;
+	}
+	if (s->fd == -1 && syslog_connect(s) == -1) {
+		if (closed) { /* both: what happened, then the retry's error */
+			char e[sizeof s->error];
+
+			memcpy(e, s->error, sizeof e);
+			snprintf(s->error, sizeof s->error,
+			    "the collector closed the connection; connecting "
+			    "again: %.560s",
+			    e);
+		}
 		return -1;
+	}
 	switch (s->mode) {
 	case SYSLOG_RELP:
 	case SYSLOG_RELP_TLS:
@@ -906,7 +999,7 @@ syslog_write(void *arg, struct rec **recs, size_t n)
 static void
 syslog_reset(void *arg)
 {
-	syslog_disconnect(arg);
+	syslog_disconnect(arg, 0);
 }
 
 static const char *
@@ -931,7 +1024,7 @@ syslog_close(void *arg)
 		if (sock_write(s, bye, (size_t)n) == 0)
 			relp_answer(s, t);
 	}
-	syslog_disconnect(s);
+	syslog_disconnect(s, 1);
 	free(strbuf_finish(&s->out));
 	SSL_CTX_free(s->ctx);
 	free(s->host);

@@ -5,7 +5,8 @@
  * loop, the pings or the other outputs.  A record leaves the queue only
  * once its output took it whole; when an output fails, the thread waits
  * (backoff, 100 ms doubling to 5 s) and retries the same record, so
- * records are neither lost nor reordered.  The loop is told through
+ * records are neither lost nor reordered; the flush at a stop keeps the
+ * same backoff (after one retry at once), up to its deadline.  The loop is told through
  * event_active() when a queue falls below half (to resume reading) and
  * when an output goes down or comes back.
  */
@@ -43,6 +44,7 @@ struct sink {
 	size_t max_bytes; /* QueueMaxBytes */
 	int full; /* reached max; waiting for half */
 	int stop; /* flush and exit */
+	int stop_retried; /* the one retry at once after the stop was made */
 	int waiting; /* the writer sleeps on cv */
 	struct timespec deadline; /* for stop */
 	int down; /* 0 up, 1 failed, 2 failure reported, 3 back, to report */
@@ -149,15 +151,34 @@ rec_writev(int fd, struct rec **recs, size_t n)
 	return (int)k;
 }
 
-/* Wait up to ms for a stop request; returns with the lock held. */
+/*
+ * The back-off after a failure: wait ms (the lock held).  A stop request
+ * cuts one wait short, so that the output, back by now perhaps, is tried
+ * once more at once; after that the waits run their course up to the
+ * stop's deadline, as while running: a stop never hammers an output
+ * that stays down (a refused connection, a certificate that fails, a
+ * journald that is gone).
+ */
 static void
 sink_pause(struct sink *s, uint64_t ms)
 {
 	struct timespec ts;
 
 	ts_after_ms(&ts, ms);
-	while (!s->stop && !ts_passed(&ts))
-		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+	while (!ts_passed(&ts)) {
+		if (s->stop && !s->stop_retried) {
+			s->stop_retried = 1;
+			return;
+		}
+		if (s->stop && ts_passed(&s->deadline))
+			return;
+		pthread_cond_timedwait(&s->cv, &s->mu,
+		    s->stop && (s->deadline.tv_sec < ts.tv_sec ||
+				   (s->deadline.tv_sec == ts.tv_sec &&
+				       s->deadline.tv_nsec < ts.tv_nsec))
+			? &s->deadline
+			: &ts);
+	}
 }
 
 static void *

@@ -6,7 +6,8 @@
  * once its output took it whole; when an output fails, the thread waits
  * (backoff, 100 ms doubling to 5 s) and retries the same record, so
  * records are neither lost nor reordered; the flush at a stop keeps the
- * same backoff (after one retry at once), up to its deadline.  The loop is told through
+ * same backoff (after one retry at once), and gives up when the next try
+ * would come after its deadline.  The loop is told through
  * event_active() when a queue falls below half (to resume reading) and
  * when an output goes down or comes back.
  */
@@ -151,33 +152,39 @@ rec_writev(int fd, struct rec **recs, size_t n)
 	return (int)k;
 }
 
+/* a is earlier than b. */
+static int
+ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec ||
+	    (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
 /*
  * The back-off after a failure: wait ms (the lock held).  A stop request
  * cuts one wait short, so that the output, back by now perhaps, is tried
- * once more at once; after that the waits run their course up to the
- * stop's deadline, as while running: a stop never hammers an output
- * that stays down (a refused connection, a certificate that fails, a
- * journald that is gone).
+ * once more at once; after that the waits run their course, as while
+ * running, so that a stop never hammers an output that stays down (a
+ * refused connection, a certificate that fails, a journald that is
+ * gone).  Returns 1 when the writer should give up: stopping, and the
+ * next try would come after the deadline.
  */
-static void
+static int
 sink_pause(struct sink *s, uint64_t ms)
 {
 	struct timespec ts;
 
 	ts_after_ms(&ts, ms);
-	while (!ts_passed(&ts)) {
+	for (;;) {
 		if (s->stop && !s->stop_retried) {
 			s->stop_retried = 1;
-			return;
+			return 0;
 		}
-		if (s->stop && ts_passed(&s->deadline))
-			return;
-		pthread_cond_timedwait(&s->cv, &s->mu,
-		    s->stop && (s->deadline.tv_sec < ts.tv_sec ||
-				   (s->deadline.tv_sec == ts.tv_sec &&
-				       s->deadline.tv_nsec < ts.tv_nsec))
-			? &s->deadline
-			: &ts);
+		if (s->stop && !ts_before(&ts, &s->deadline))
+			return 1;
+		if (ts_passed(&ts))
+			return 0;
+		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
 	}
 }
 
@@ -247,7 +254,8 @@ sink_main(void *arg)
 			pthread_mutex_unlock(&s->mu);
 			s->ops->reset(s->arg);
 			pthread_mutex_lock(&s->mu);
-			sink_pause(s, retry);
+			if (sink_pause(s, retry))
+				break;
 			retry =
 			    retry * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : retry * 2;
 			continue;

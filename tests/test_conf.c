@@ -717,6 +717,8 @@ test_print(void)
 	    "credential source");
 	ok(strstr(out1, "service.Partly running=err\n") != NULL,
 	    "-t prints [Priority] rules");
+	ok(strstr(out1, "\nSyslogCAFile=\nSyslogCAPath=\n") != NULL,
+	    "-t prints the collector's trust anchors");
 	conf_free(c);
 
 	/* Fed back in (with the key again), it gives the same settings. */
@@ -751,6 +753,11 @@ test_changed(void)
 	ok(a && b && !conf_stream_changed(a, b),
 	    "an output change keeps the "
 	    "connection");
+	conf_free(b);
+	b = load("[Stream]\nURL=wss://a.example/\n[Output]\n"
+		 "SyslogCAFile=/dev/null\n");
+	ok(a && b && !conf_stream_changed(a, b),
+	    "the collector's trust anchors keep the connection");
 	conf_free(b);
 	b = load("[Stream]\nURL=wss://b.example/\n");
 	ok(a && b && conf_stream_changed(a, b), "a new URL reconnects");

@@ -50,7 +50,7 @@
 #define RELP_BATCH_BYTES (256 * 1024)
 #define BATCH_RECS 64 /* datagrams per sendmmsg() */
 #define TLS_BATCH_BYTES 16384 /* one TLS record */
-#define SHUTDOWN_MS 200 /* for the collector's close_notify at a close */
+#define SHUTDOWN_MS 100 /* for the collector's close_notify at a close */
 
 struct syslog {
 	enum syslog_mode mode;

@@ -97,6 +97,81 @@ for tr in tls relptls; do
 	sed 's/^/#   rsyslog: /' "$T/rsyslog-internal.log"
 done
 
+# The same seen by the collector for relp+tls, where rsyslog (librelp)
+# says nothing: a RELP collector on Python's ssl, strict about the end
+# of TLS (unexpected EOFs not ignored, suppress_ragged_eofs off), says
+# how the session ended.
+rm -f "$T/relpc.port"
+"$PY" - "$T/relpc.port" "$T/pki/server.pem" "$T/pki/server.key" \
+    >"$T/relpc.log" 2>&1 <<'PYEOF' &
+import os, socket, ssl, sys
+port, cert, key = sys.argv[1:]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF  # Python's default hides it
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(4)
+open(port + ".tmp", "w").write("%d\n" % s.getsockname()[1])
+os.rename(port + ".tmp", port)
+t = ctx.wrap_socket(s.accept()[0], server_side=True,
+                    suppress_ragged_eofs=False)
+buf, took = b"", []
+def frame():
+    # "TXNR CMD LEN[ DATA]LF", or None while incomplete
+    global buf
+    head = buf.split(b" ", 3)
+    if len(head) < 3 or b"\n" not in buf:
+        return None
+    txnr, cmd = head[0], head[1]
+    digits = head[2].split(b"\n", 1)[0]
+    start = len(txnr) + len(cmd) + len(digits) + 3
+    n = int(digits)
+    if len(buf) < start + n + (1 if n else 0):
+        return None
+    buf = buf[start + n + (1 if n else 0):] if n else buf[start:]
+    return txnr, cmd
+while True:
+    try:
+        data = t.recv(65536)
+    except ssl.SSLError as e:
+        print("%d records, then ended without a close_notify: %s" %
+              (len(took), e), flush=True)
+        break
+    if not data:
+        print("%d records, then ended with a close_notify" % len(took),
+              flush=True)
+        t.unwrap()
+        break
+    buf += data
+    while (f := frame()) is not None:
+        txnr, cmd = f
+        text = b"200 OK"
+        if cmd == b"open":
+            text += b"\nrelp_version=0\nrelp_software=test\ncommands=syslog"
+        if cmd == b"syslog":
+            took.append(1)
+        t.sendall(b"%s rsp %d %s\n" % (txnr, len(text), text))
+t.close()
+PYEOF
+relpc=$!
+PIDS="$PIDS $relpc"
+if wait_until 5 test -s "$T/relpc.port"; then
+	peer "$T/script.json"
+	dc relpc -o "Output.Syslog=relp+tls://localhost:$(cat "$T/relpc.port")" \
+	    -o "Output.SyslogCAFile=$T/pki/ca.pem"
+	sleep 1
+	stop
+	check "relp+tls: exit 0 after SIGTERM" test "$rc" -eq 0
+	kill "$PEER"
+	wait "$relpc"
+	sed 's/^/#   collector: /' "$T/relpc.log"
+	check "relp+tls: the session ended with a close_notify (the collector)" \
+	    grep -qE "^[1-9][0-9]* records, then ended with a close_notify" "$T/relpc.log"
+else
+	fail "the relp+tls collector did not start"
+fi
+
 # 2. SyslogCAFile= unset: the system store, which lacks the collector's
 # private CA, not Stream.CAFile=.  The stream still runs.
 peer "$T/script.json"

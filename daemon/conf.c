@@ -967,11 +967,11 @@ check_anchors(struct loader *ld, const struct conf *c, const char *section,
     const char *fkey, const char *file, const char *pkey, const char *path)
 {
 	if (*file != '\0' && access(file, R_OK) == -1)
-		conf_error(ld, origin_of(c, section, fkey), fkey, "%s: %s", file,
-		    strerror(errno));
+		conf_error(ld, origin_of(c, section, fkey), fkey, "%s: %s",
+		    file, strerror(errno));
 	if (*path != '\0' && access(path, R_OK | X_OK) == -1)
-		conf_error(ld, origin_of(c, section, pkey), pkey, "%s: %s", path,
-		    strerror(errno));
+		conf_error(ld, origin_of(c, section, pkey), pkey, "%s: %s",
+		    path, strerror(errno));
 }
 
 /* Checks that involve more than one key. */
@@ -996,8 +996,8 @@ conf_validate(struct loader *ld)
 			conf_error(ld, origin_of(c, "Stream", "BackoffMinSec"),
 			    "BackoffMinSec", "larger than BackoffMaxSec");
 	}
-	check_anchors(ld, c, "Stream", "CAFile", c->cafile, "CAPath",
-	    c->capath);
+	check_anchors(
+	    ld, c, "Stream", "CAFile", c->cafile, "CAPath", c->capath);
 	check_anchors(ld, c, "Output", "SyslogCAFile", c->syslog_cafile,
 	    "SyslogCAPath", c->syslog_capath);
 #ifndef HAVE_SYSTEMD

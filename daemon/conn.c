@@ -748,8 +748,8 @@ tls_anchors(SSL_CTX *ctx, const char *cafile, const char *capath)
 	const char *dir = getenv(X509_get_default_cert_dir_env());
 
 	if (*cafile != '\0' || *capath != '\0')
-		return SSL_CTX_load_verify_locations(ctx,
-		    *cafile ? cafile : NULL, *capath ? capath : NULL);
+		return SSL_CTX_load_verify_locations(
+		    ctx, *cafile ? cafile : NULL, *capath ? capath : NULL);
 	if (dir == NULL)
 		dir = X509_get_default_cert_dir();
 	if (getenv(X509_get_default_cert_file_env()) == NULL &&

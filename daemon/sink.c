@@ -291,8 +291,8 @@ sink_wake_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	pthread_mutex_unlock(&s->mu);
 	if (down == 1) {
-		log_warn("%s output is down: %s; %zu records wait", s->name,
-		    why, n);
+		log_warn(
+		    "%s output is down: %s; %zu records wait", s->name, why, n);
 		pthread_mutex_lock(&s->mu);
 		if (s->down == 1)
 			s->down = 2; /* reported */

@@ -95,8 +95,8 @@ unit_at(const char *v, size_t n, size_t i, int escaped, size_t *w)
 	size_t k = 1;
 	char e[8];
 
-	if (escaped && (ch < 0x20 || ch == 0x7f || ch == '"' || ch == '\\' ||
-			   ch == ']')) {
+	if (escaped &&
+	    (ch < 0x20 || ch == 0x7f || ch == '"' || ch == '\\' || ch == ']')) {
 		*w = escape_param(ch, e);
 		return 1;
 	}
@@ -164,8 +164,8 @@ add_pair(struct strbuf *b, const char *name, size_t nlen, const char *v,
  * value cut to cap bytes written.
  */
 static void
-add_params(struct strbuf *b, const struct conf *c, const struct event *e,
-    size_t cap)
+add_params(
+    struct strbuf *b, const struct conf *c, const struct event *e, size_t cap)
 {
 	add_param(b, "type", e, e->type, cap);
 	add_param(b, "action", e, e->action, cap);
@@ -347,9 +347,8 @@ add_body(struct strbuf *b, const struct conf *c, const struct event *e,
  * more than max is the record longer.  The first cut is reported once.
  */
 void
-syslog_format_within(const struct conf *c, const struct event *e,
-    int priority, const char *message, size_t mlen, size_t max,
-    struct strbuf *b)
+syslog_format_within(const struct conf *c, const struct event *e, int priority,
+    const char *message, size_t mlen, size_t max, struct strbuf *b)
 {
 	static int warned;
 	size_t start = b->len, head, full, fixed, m, cap = SIZE_MAX;
@@ -491,8 +490,9 @@ tls_shutdown(struct syslog *s)
 			break;
 		p.events = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
 		clock_gettime(CLOCK_MONOTONIC, &t);
-		left = SHUTDOWN_MS - (int)((t.tv_sec - t0.tv_sec) * 1000 +
-					 (t.tv_nsec - t0.tv_nsec) / 1000000);
+		left = SHUTDOWN_MS -
+		    (int)((t.tv_sec - t0.tv_sec) * 1000 +
+			(t.tv_nsec - t0.tv_nsec) / 1000000);
 		if (left <= 0 || poll(&p, 1, left) <= 0)
 			break;
 	}

@@ -559,16 +559,16 @@ sd_parse(const char *rec, char **vals, int nmax, const char **msg)
 		struct strbuf v = { 0 };
 		const char *name = ++p;
 
-		while (*p > ' ' && *p < 127 && *p != '=' && *p != ']' &&
-		    *p != '"')
+		while (
+		    *p > ' ' && *p < 127 && *p != '=' && *p != ']' && *p != '"')
 			p++;
 		if (p == name || p - name > 32 || p[0] != '=' || p[1] != '"')
 			return -1;
 		for (p += 2; *p != '"'; p++) {
 			if (*p == '\0' || *p == ']')
 				return -1;
-			if (*p == '\\' && (p[1] == '"' || p[1] == '\\' ||
-					      p[1] == ']'))
+			if (*p == '\\' &&
+			    (p[1] == '"' || p[1] == '\\' || p[1] == ']'))
 				p++;
 			else if (*p == '\\')
 				return -1;
@@ -642,18 +642,21 @@ test_truncation(void)
 	ok(strlen(s) <= 65000 && strlen(s) > 64900,
 	    "UDP: a record of 100000 bytes cut to 65000 at most (%zu)",
 	    strlen(s));
-	ok(n == 5, "UDP cut: the structured data parses back, every value "
-		   "quoted, the element closed (%d)", n);
+	ok(n == 5,
+	    "UDP cut: the structured data parses back, every value "
+	    "quoted, the element closed (%d)",
+	    n);
 	if (n == 5) {
-		ok(strcmp(v[0], "container") == 0 && strcmp(v[1], "Running") ==
-			    0 && strcmp(v[2], "u1") == 0 &&
-			strcmp(v[3], "acme") == 0,
+		ok(strcmp(v[0], "container") == 0 &&
+			strcmp(v[1], "Running") == 0 &&
+			strcmp(v[2], "u1") == 0 && strcmp(v[3], "acme") == 0,
 		    "UDP cut: the short values whole");
 		ok(*m == '\0', "UDP cut: MSG shortened first (to nothing)");
 		ok(strlen(v[4]) > 50000 &&
 			cut_between_units(raw.buf, raw.len, strlen(v[4])),
 		    "UDP cut: the long value cut between characters and "
-		    "escapes (%zu bytes)", strlen(v[4]));
+		    "escapes (%zu bytes)",
+		    strlen(v[4]));
 		for (int i = 0; i < n; i++)
 			free(v[i]);
 	}
@@ -677,13 +680,14 @@ test_truncation(void)
 
 	/* Every limit from the header alone to the whole record. */
 	strbuf_reset(&j);
-	strbuf_addstr(&j, "{\"type\":\"container\",\"state\":\"Run\\\"ning]\","
-			  "\"uuid\":\"");
+	strbuf_addstr(&j,
+	    "{\"type\":\"container\",\"state\":\"Run\\\"ning]\","
+	    "\"uuid\":\"");
 	for (int i = 0; i < 6; i++)
 		strbuf_addstr(&j, unit);
 	strbuf_addstr(&j, "\"}");
-	syslog_format_within(c, event_of(j.buf), 6, "m\xc3\xa9 x", 5,
-	    SIZE_MAX, &b);
+	syslog_format_within(
+	    c, event_of(j.buf), 6, "m\xc3\xa9 x", 5, SIZE_MAX, &b);
 	full = strbuf_finish(&b);
 	n = sd_parse(full, fv, 16, &fm);
 	raws[2] = raw.buf; /* the uuid: six units */
@@ -691,17 +695,18 @@ test_truncation(void)
 	for (size_t max = 40; good && max <= strlen(full); max++) {
 		int k;
 
-		syslog_format_within(c, event_of(j.buf), 6, "m\xc3\xa9 x", 5,
-		    max, &b);
+		syslog_format_within(
+		    c, event_of(j.buf), 6, "m\xc3\xa9 x", 5, max, &b);
 		s = strbuf_finish(&b);
 		k = sd_parse(s, v, 16, &m);
 		good = k == n && strncmp(fm, m, strlen(m)) == 0 &&
 		    strlen(m) != 2 && /* not inside the é */
 		    (strlen(s) <= max || *m == '\0');
 		for (int i = 0; i < k; i++) {
-			good = good && strncmp(fv[i], v[i], strlen(v[i])) == 0 &&
-			    cut_between_units(raws[i], strlen(raws[i]),
-				strlen(v[i]));
+			good = good &&
+			    strncmp(fv[i], v[i], strlen(v[i])) == 0 &&
+			    cut_between_units(
+				raws[i], strlen(raws[i]), strlen(v[i]));
 			if (strlen(v[i]) < strlen(fv[i]))
 				good = good && *m == '\0';
 			free(v[i]);
@@ -710,8 +715,9 @@ test_truncation(void)
 			printf("# max %zu: %s\n", max, s);
 		free(s);
 	}
-	ok(good, "every limit: well-formed, within it, MSG first, values "
-		 "prefixes of the whole ones");
+	ok(good,
+	    "every limit: well-formed, within it, MSG first, values "
+	    "prefixes of the whole ones");
 	for (int i = 0; i < n; i++)
 		free(fv[i]);
 	free(full);

@@ -54,8 +54,8 @@ check_sd(const char *p, const char *end, struct sd *sd)
 		sd->v[sd->count] = p + 2;
 		for (p += 2; p < end && *p != '"'; p++) {
 			if (*p == '\\') {
-				if (++p >= end || (*p != '"' && *p != '\\' &&
-						      *p != ']'))
+				if (++p >= end ||
+				    (*p != '"' && *p != '\\' && *p != ']'))
 					abort();
 			} else if (*p == ']')
 				abort();
@@ -165,7 +165,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    memcmp(whole.msg, m.buf, m.len))
 		abort();
 
-	/* The raw values in the order of the pairs (sink_syslog.c). */
+		/* The raw values in the order of the pairs (sink_syslog.c). */
 #define RAW(s)                                                                 \
 	do {                                                                   \
 		if ((s).off != SPAN_NONE) {                                    \

@@ -4,17 +4,17 @@
  * targets get RFC 5424 with MSGID = the event type and the structured
  * data element [dockercloud@32473 ...]: over UDP one datagram per record
  * (one too large is cut to DGRAM_MAX and stays well-formed: see
- * syslog_format_within()), over TCP and TLS with RFC 6587 octet counting, over RELP (plain or TLS)
- * one acknowledged transaction each.  TLS verifies the
- * collector's chain and host name against SyslogCAFile/SyslogCAPath of
- * [Output] or the system store (never [Stream]'s anchors: the stream and
- * the collector are different peers).  The writer thread owns the socket and uses it
- * blocking; a dead connection is noticed before a batch is written (a
- * collector that closed has sent FIN) so that records are not written
- * into a connection that is already gone.  Closing, TLS ends with a
- * close_notify (waiting briefly for the collector's); a failure is said
- * in words (errno, the collector closing, OpenSSL's reason), never as an
- * empty OpenSSL error.
+ * syslog_format_within()), over TCP and TLS with RFC 6587 octet
+ * counting, over RELP (plain or TLS) one acknowledged transaction each.
+ * TLS verifies the collector's chain and host name against
+ * SyslogCAFile/SyslogCAPath of [Output] or the system store (never
+ * [Stream]'s anchors: the stream and the collector are different peers).
+ * The writer thread owns the socket and uses it blocking; a dead
+ * connection is noticed before a batch is written (a collector that
+ * closed has sent FIN) so that records are not written into a connection
+ * that is already gone.  Closing, TLS ends with a close_notify (waiting
+ * briefly for the collector's); a failure is said in words (errno, the
+ * collector closing, OpenSSL's reason), never as an empty OpenSSL error.
  */
 #include "config.h"
 

@@ -89,6 +89,8 @@ static const struct key keys[] = {
 	{ "Output", "Syslog", K_SYSLOG, O(syslog), "no" },
 	{ "Output", "SyslogFacility", K_FACILITY, O(syslog_facility),
 	    "daemon" },
+	{ "Output", "SyslogCAFile", K_PATH, O(syslog_cafile), "" },
+	{ "Output", "SyslogCAPath", K_PATH, O(syslog_capath), "" },
 	{ "Output", "Stdout", K_BOOL, O(stdout_json), STDOUT_DEFAULT },
 	{ "Output", "Identifier", K_IDENT, O(identifier), "dcevents" },
 	{ "Output", "QueueMax", K_COUNT, O(queue_max), "100000" },
@@ -1107,6 +1109,19 @@ conf_credentials(struct loader *ld)
 		    "a user name cannot contain ':'");
 }
 
+/* Trust anchors given must be readable (a directory also searchable). */
+static void
+check_anchors(struct loader *ld, const struct conf *c, const char *section,
+    const char *fkey, const char *file, const char *pkey, const char *path)
+{
+	if (*file != '\0' && access(file, R_OK) == -1)
+		conf_error(ld, origin_of(c, section, fkey), fkey, "%s: %s",
+		    file, strerror(errno));
+	if (*path != '\0' && access(path, R_OK | X_OK) == -1)
+		conf_error(ld, origin_of(c, section, pkey), pkey, "%s: %s",
+		    path, strerror(errno));
+}
+
 /* Checks that involve more than one key. */
 static void
 conf_validate(struct loader *ld)
@@ -1129,12 +1144,10 @@ conf_validate(struct loader *ld)
 			conf_error(ld, origin_of(c, "Stream", "BackoffMinSec"),
 			    "BackoffMinSec", "larger than BackoffMaxSec");
 	}
-	if (*c->cafile != '\0' && access(c->cafile, R_OK) == -1)
-		conf_error(ld, origin_of(c, "Stream", "CAFile"), "CAFile",
-		    "%s: %s", c->cafile, strerror(errno));
-	if (*c->capath != '\0' && access(c->capath, R_OK | X_OK) == -1)
-		conf_error(ld, origin_of(c, "Stream", "CAPath"), "CAPath",
-		    "%s: %s", c->capath, strerror(errno));
+	check_anchors(
+	    ld, c, "Stream", "CAFile", c->cafile, "CAPath", c->capath);
+	check_anchors(ld, c, "Output", "SyslogCAFile", c->syslog_cafile,
+	    "SyslogCAPath", c->syslog_capath);
 #ifndef HAVE_SYSTEMD
 	if (c->journal)
 		conf_error(ld, origin_of(c, "Output", "Journal"), "Journal",

@@ -912,8 +912,8 @@ has_hash_links(const char *list)
 }
 
 /*
- * The trust anchors for a TLS context: CAFile and CAPath when set, else
- * the system's.  OpenSSL's default paths read the whole bundle file at
+ * The trust anchors for a TLS context: cafile and capath when either is
+ * set ("" for none), else the system's.  OpenSSL's default paths read the whole bundle file at
  * once (on Debian the ca-certificates.crt of about 140 certificates: 1.4
  * MiB of memory); the certificate directory, where update-ca-certificates
  * keeps each anchor under its subject hash, has the same anchors, read
@@ -921,14 +921,13 @@ has_hash_links(const char *list)
  * and SSL_CERT_FILE names no bundle; the default paths otherwise.
  */
 int
-tls_anchors(SSL_CTX *ctx, const struct conf *conf)
+tls_anchors(SSL_CTX *ctx, const char *cafile, const char *capath)
 {
 	const char *dir = getenv(X509_get_default_cert_dir_env());
 
-	if (*conf->cafile != '\0' || *conf->capath != '\0')
-		return SSL_CTX_load_verify_locations(ctx,
-		    *conf->cafile ? conf->cafile : NULL,
-		    *conf->capath ? conf->capath : NULL);
+	if (*cafile != '\0' || *capath != '\0')
+		return SSL_CTX_load_verify_locations(
+		    ctx, *cafile ? cafile : NULL, *capath ? capath : NULL);
 	if (dir == NULL)
 		dir = X509_get_default_cert_dir();
 	if (getenv(X509_get_default_cert_file_env()) == NULL &&
@@ -949,7 +948,7 @@ conn_ssl_ctx(const struct conf *conf)
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-	if ((ok = tls_anchors(ctx, conf)) != 1) {
+	if ((ok = tls_anchors(ctx, conf->cafile, conf->capath)) != 1) {
 		char e[200];
 
 		ERR_error_string_n(ERR_get_error(), e, sizeof e);

@@ -114,6 +114,8 @@ struct conf {
 	char *syslog_host;
 	char *syslog_port;
 	int syslog_facility; /* facility number, 0..23 */
+	char *syslog_cafile; /* the collector's trust anchors, not [Stream]'s */
+	char *syslog_capath;
 	int stdout_json;
 	char *identifier;
 	uint64_t queue_max;
@@ -340,7 +342,7 @@ void ws_close_codes(const struct ws *, uint16_t *sent, uint16_t *received);
 
 /* conn.c */
 typedef struct ssl_ctx_st SSL_CTX;
-int tls_anchors(SSL_CTX *, const struct conf *);
+int tls_anchors(SSL_CTX *, const char *cafile, const char *capath);
 struct conn;
 struct evdns_base;
 struct conn *conn_new(
@@ -462,6 +464,9 @@ extern const struct sink_ops journal_ops;
 void *journal_open(const struct conf *);
 void syslog_format(const struct conf *, const struct event *, int priority,
     const char *message, size_t mlen, struct strbuf *);
+void syslog_format_within(const struct conf *, const struct event *,
+    int priority, const char *message, size_t mlen, size_t max,
+    struct strbuf *);
 /* A RELP frame from the collector (sink_syslog.c). */
 #define RELP_IN_MAX 4096 /* longest answer taken */
 struct relp_frame {

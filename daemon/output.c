@@ -146,8 +146,8 @@ output_reconfigure(struct output *o, const struct conf *c)
 		output_drop(o, &o->out);
 	if (o->syslog != NULL &&
 	    (strcmp(old->syslog, c->syslog) != 0 ||
-		strcmp(old->cafile, c->cafile) != 0 ||
-		strcmp(old->capath, c->capath) != 0)) {
+		strcmp(old->syslog_cafile, c->syslog_cafile) != 0 ||
+		strcmp(old->syslog_capath, c->syslog_capath) != 0)) {
 		/* The new target first: if it cannot be used, keep the old. */
 		struct sink *n = c->syslog_mode == SYSLOG_NO
 		    ? NULL

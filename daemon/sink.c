@@ -5,7 +5,9 @@
  * loop, the pings or the other outputs.  A record leaves the queue only
  * once its output took it whole; when an output fails, the thread waits
  * (backoff, 100 ms doubling to 5 s) and retries the same record, so
- * records are neither lost nor reordered.  The loop is told through
+ * records are neither lost nor reordered; the flush at a stop keeps the
+ * same backoff (after one retry at once), and gives up when the next try
+ * would come after its deadline.  The loop is told through
  * event_active() when a queue falls below half (to resume reading) and
  * when an output goes down or comes back.
  */
@@ -43,9 +45,11 @@ struct sink {
 	size_t max_bytes; /* QueueMaxBytes */
 	int full; /* reached max; waiting for half */
 	int stop; /* flush and exit */
+	int stop_retried; /* the one retry at once after the stop was made */
 	int waiting; /* the writer sleeps on cv */
 	struct timespec deadline; /* for stop */
 	int down; /* 0 up, 1 failed, 2 failure reported, 3 back, to report */
+	char why[640]; /* the output's error when it went down */
 	struct event *wake; /* on the loop: resume reading, report */
 	struct event *kick; /* on the loop: wake the writer, once per turn */
 	int kicking; /* kick is active */
@@ -148,15 +152,40 @@ rec_writev(int fd, struct rec **recs, size_t n)
 	return (int)k;
 }
 
-/* Wait up to ms for a stop request; returns with the lock held. */
-static void
+/* a is earlier than b. */
+static int
+ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec ||
+	    (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/*
+ * The back-off after a failure: wait ms (the lock held).  A stop request
+ * cuts one wait short, so that the output, back by now perhaps, is tried
+ * once more at once; after that the waits run their course, as while
+ * running, so that a stop never hammers an output that stays down (a
+ * refused connection, a certificate that fails, a journald that is
+ * gone).  Returns 1 when the writer should give up: stopping, and the
+ * next try would come after the deadline.
+ */
+static int
 sink_pause(struct sink *s, uint64_t ms)
 {
 	struct timespec ts;
 
 	ts_after_ms(&ts, ms);
-	while (!s->stop && !ts_passed(&ts))
+	for (;;) {
+		if (s->stop && !s->stop_retried) {
+			s->stop_retried = 1;
+			return 0;
+		}
+		if (s->stop && !ts_before(&ts, &s->deadline))
+			return 1;
+		if (ts_passed(&ts))
+			return 0;
 		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+	}
 }
 
 static void *
@@ -214,6 +243,9 @@ sink_main(void *arg)
 		s->n -= done;
 		if (rc < 0 && done < n) {
 			if (!s->down) {
+				/* the first failure is the news, not the retries' */
+				snprintf(s->why, sizeof s->why, "%s",
+				    s->ops->error(s->arg));
 				s->down = 1;
 				event_active(s->wake, EV_READ, 0);
 			}
@@ -222,7 +254,8 @@ sink_main(void *arg)
 			pthread_mutex_unlock(&s->mu);
 			s->ops->reset(s->arg);
 			pthread_mutex_lock(&s->mu);
-			sink_pause(s, retry);
+			if (sink_pause(s, retry))
+				break;
 			retry =
 			    retry * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : retry * 2;
 			continue;
@@ -246,18 +279,20 @@ sink_wake_cb(evutil_socket_t fd, short what, void *arg)
 	struct sink *s = arg;
 	int down, resume = 0;
 	size_t n;
+	char why[sizeof s->why];
 
 	pthread_mutex_lock(&s->mu);
 	down = s->down;
 	n = s->n;
+	memcpy(why, s->why, sizeof why);
 	if (s->full && sink_below_half(s)) {
 		s->full = 0;
 		resume = 1;
 	}
 	pthread_mutex_unlock(&s->mu);
 	if (down == 1) {
-		log_warn("%s output is down: %s; %zu records wait", s->name,
-		    s->ops->error(s->arg), n);
+		log_warn(
+		    "%s output is down: %s; %zu records wait", s->name, why, n);
 		pthread_mutex_lock(&s->mu);
 		if (s->down == 1)
 			s->down = 2; /* reported */

@@ -2,14 +2,19 @@
  * The syslog output.  `local` writes RFC 3164 datagrams to /dev/log, as
  * logger(1) does: the MESSAGE followed by key="value" pairs.  Remote
  * targets get RFC 5424 with MSGID = the event type and the structured
- * data element [dockercloud@32473 ...]: over UDP one datagram per record,
- * over TCP and TLS with RFC 6587 octet counting, over RELP (plain or TLS)
- * one acknowledged transaction each.  TLS verifies the
- * collector's chain and host name against CAFile/CAPath of [Stream] or
- * the system store.  The writer thread owns the socket and uses it
- * blocking; a dead connection is noticed before a batch is written (a
- * collector that closed has sent FIN) so that records are not written
- * into a connection that is already gone.
+ * data element [dockercloud@32473 ...]: over UDP one datagram per record
+ * (one too large is cut to DGRAM_MAX and stays well-formed: see
+ * syslog_format_within()), over TCP and TLS with RFC 6587 octet
+ * counting, over RELP (plain or TLS) one acknowledged transaction each.
+ * TLS verifies the collector's chain and host name against
+ * SyslogCAFile/SyslogCAPath of [Output] or the system store (never
+ * [Stream]'s anchors: the stream and the collector are different peers).
+ * The writer thread owns the socket and uses it blocking; a dead
+ * connection is noticed before a batch is written (a collector that
+ * closed has sent FIN) so that records are not written into a connection
+ * that is already gone.  Closing, TLS ends with a close_notify (waiting
+ * briefly for the collector's); a failure is said in words (errno, the
+ * collector closing, OpenSSL's reason), never as an empty OpenSSL error.
  */
 #include "config.h"
 
@@ -45,6 +50,7 @@
 #define RELP_BATCH_BYTES (256 * 1024)
 #define BATCH_RECS 64 /* datagrams per sendmmsg() */
 #define TLS_BATCH_BYTES 16384 /* one TLS record */
+#define SHUTDOWN_MS 100 /* for the collector's close_notify at a close */
 
 struct syslog {
 	enum syslog_mode mode;
@@ -76,16 +82,58 @@ escape_param(unsigned char ch, char *out)
 	return 1 + escape_control(ch, out + 1);
 }
 
-/* ` name="value"` */
-static void
-add_pair(
-    struct strbuf *b, const char *name, size_t nlen, const char *v, size_t n)
+/*
+ * How a record is cut to fit a datagram: never inside a UTF-8 sequence,
+ * never inside an escape.  A unit is one character (a lead byte and its
+ * continuation bytes, or one byte that is not UTF-8); *w is what it takes
+ * written (escaped, in a value), the result how many bytes of v it is.
+ */
+static size_t
+unit_at(const char *v, size_t n, size_t i, int escaped, size_t *w)
 {
-	/* Written in place up to the first byte to escape, if any. */
-	size_t k = plain_span(v, n, '"', '\\', ']', 0x7f);
-	char *p = strbuf_room(b, nlen + k + 4);
+	unsigned char ch = (unsigned char)v[i];
+	size_t k = 1;
+	char e[8];
 
-	if (p == NULL)
+	if (escaped &&
+	    (ch < 0x20 || ch == 0x7f || ch == '"' || ch == '\\' || ch == ']')) {
+		*w = escape_param(ch, e);
+		return 1;
+	}
+	if (ch >= 0xc0)
+		while (k < 4 && i + k < n &&
+		    ((unsigned char)v[i + k] & 0xc0) == 0x80)
+			k++;
+	*w = k;
+	return k;
+}
+
+/* The longest run of whole units at the start of v taking at most max. */
+static size_t
+fit_prefix(const char *v, size_t n, size_t max, int escaped)
+{
+	size_t i = 0, used = 0, w, k;
+
+	while (i < n && (k = unit_at(v, n, i, escaped, &w), w <= max - used)) {
+		used += w;
+		i += k;
+	}
+	return i;
+}
+
+/* ` name="value"`, the value cut to cap bytes written (SIZE_MAX: whole) */
+static void
+add_pair(struct strbuf *b, const char *name, size_t nlen, const char *v,
+    size_t n, size_t cap)
+{
+	size_t k;
+	char *p;
+
+	if (cap != SIZE_MAX)
+		n = fit_prefix(v, n, cap, 1);
+	/* Written in place up to the first byte to escape, if any. */
+	k = plain_span(v, n, '"', '\\', ']', 0x7f);
+	if ((p = strbuf_room(b, nlen + k + 4)) == NULL)
 		return;
 	*p++ = ' ';
 	memcpy(p, name, nlen);
@@ -104,28 +152,32 @@ add_pair(
 	}
 }
 
-#define add_param(b, name, e, s)                                               \
+#define add_param(b, name, e, s, cap)                                          \
 	do {                                                                   \
 		if ((s).off != SPAN_NONE)                                      \
-			add_pair(                                              \
-			    b, name, sizeof name - 1, ev_str(e, s), (s).len);  \
+			add_pair(b, name, sizeof name - 1, ev_str(e, s),       \
+			    (s).len, cap);                                     \
 	} while (0)
 
-/* The event's key="value" pairs (5424 SD-PARAMs or 3164 trailer). */
+/*
+ * The event's key="value" pairs (5424 SD-PARAMs or 3164 trailer), each
+ * value cut to cap bytes written.
+ */
 static void
-add_params(struct strbuf *b, const struct conf *c, const struct event *e)
+add_params(
+    struct strbuf *b, const struct conf *c, const struct event *e, size_t cap)
 {
-	add_param(b, "type", e, e->type);
-	add_param(b, "action", e, e->action);
-	add_param(b, "state", e, e->state);
-	add_param(b, "uuid", e, e->uuid);
-	add_param(b, "resource_uri", e, e->resource_uri);
+	add_param(b, "type", e, e->type, cap);
+	add_param(b, "action", e, e->action, cap);
+	add_param(b, "state", e, e->state, cap);
+	add_param(b, "uuid", e, e->uuid, cap);
+	add_param(b, "resource_uri", e, e->resource_uri, cap);
 	for (unsigned i = 0; i < e->nparents; i++)
-		add_param(b, "parent", e, e->parents[i]);
-	add_param(b, "datetime", e, e->datetime);
-	add_param(b, "error", e, e->error);
+		add_param(b, "parent", e, e->parents[i], cap);
+	add_param(b, "datetime", e, e->datetime, cap);
+	add_param(b, "error", e, e->error, cap);
 	if (*c->ns != '\0')
-		add_pair(b, "namespace", 9, c->ns, strlen(c->ns));
+		add_pair(b, "namespace", 9, c->ns, strlen(c->ns), cap);
 	for (unsigned i = 0; i < e->nextras; i++) {
 		const char *name = ev_str(e, e->extras[i].name);
 		char sd[33];
@@ -145,7 +197,7 @@ add_params(struct strbuf *b, const struct conf *c, const struct event *e)
 				: '_');
 		}
 		add_pair(b, sd, p + n, ev_str(e, e->extras[i].value),
-		    e->extras[i].value.len);
+		    e->extras[i].value.len, cap);
 	}
 }
 
@@ -272,25 +324,85 @@ add_frame(const struct conf *c, struct strbuf *b, size_t start)
 	memcpy(b->buf + start, len, n);
 }
 
-/* One event as a syslog record, appended to b. */
+/* After the header: MSG and the pairs, values cut to cap bytes. */
+static void
+add_body(struct strbuf *b, const struct conf *c, const struct event *e,
+    const char *message, size_t mlen, size_t cap)
+{
+	if (c->syslog_mode == SYSLOG_LOCAL) {
+		strbuf_add(b, message, mlen);
+		add_params(b, c, e, cap);
+	} else {
+		strbuf_addstr(b, "[dockercloud@32473");
+		add_params(b, c, e, cap);
+		strbuf_addstr(b, "] ");
+		strbuf_add(b, message, mlen);
+	}
+}
+
+/*
+ * One event as a syslog record of at most max bytes, appended to b.  A
+ * record too long stays well-formed: MSG is shortened first, then the
+ * values, the longest ones (each to the same largest length that fits),
+ * every value still quoted and the element closed, cut only between
+ * characters and escapes.  Only when the header and the names alone take
+ * more than max is the record longer.  The first cut is reported once.
+ */
+void
+syslog_format_within(const struct conf *c, const struct event *e, int priority,
+    const char *message, size_t mlen, size_t max, struct strbuf *b)
+{
+	static int warned;
+	size_t start = b->len, head, full, fixed, m, cap = SIZE_MAX;
+
+	add_header(b, c, priority, ev_str(e, e->type) ? ev_str(e, e->type) : "",
+	    e->type.len);
+	head = b->len;
+	add_body(b, c, e, message, mlen, SIZE_MAX);
+	if (b->len - start > max && !b->failed) {
+		full = b->len - start;
+		fixed = full - mlen;
+		if (fixed <= max)
+			m = fit_prefix(message, mlen, max - fixed, 0);
+		else {
+			/* no MSG: the largest cap on the values that fits */
+			size_t lo = 0, hi = max, mid;
+
+			m = 0;
+			while (lo < hi && !b->failed) {
+				mid = lo + (hi - lo + 1) / 2;
+				strbuf_end_at(b, b->buf + head);
+				add_body(b, c, e, message, 0, mid);
+				if (b->len - start <= max)
+					lo = mid;
+				else
+					hi = mid - 1;
+			}
+			cap = lo;
+		}
+		strbuf_end_at(b, b->buf + head);
+		add_body(b, c, e, message, m, cap);
+		if (!warned++)
+			log_warn("syslog: a record of %zu bytes was cut to %zu "
+				 "to fit a datagram (MSG by %zu bytes, the "
+				 "structured data by %zu); records too large "
+				 "later are cut the same way without a warning",
+			    full, b->len - start, mlen - m,
+			    fixed - (b->len - start - m));
+	}
+	add_frame(c, b, start);
+}
+
+/* One event as a syslog record, appended to b; one datagram at most. */
 void
 syslog_format(const struct conf *c, const struct event *e, int priority,
     const char *message, size_t mlen, struct strbuf *b)
 {
-	size_t start = b->len;
-
-	add_header(b, c, priority, ev_str(e, e->type) ? ev_str(e, e->type) : "",
-	    e->type.len);
-	if (c->syslog_mode == SYSLOG_LOCAL) {
-		strbuf_add(b, message, mlen);
-		add_params(b, c, e);
-	} else {
-		strbuf_addstr(b, "[dockercloud@32473");
-		add_params(b, c, e);
-		strbuf_addstr(b, "] ");
-		strbuf_add(b, message, mlen);
-	}
-	add_frame(c, b, start);
+	syslog_format_within(c, e, priority, message, mlen,
+	    c->syslog_mode == SYSLOG_UDP || c->syslog_mode == SYSLOG_LOCAL
+		? DGRAM_MAX
+		: SIZE_MAX,
+	    b);
 }
 
 /* A record of the daemon's own (connected, gap, ...) for syslog. */
@@ -319,10 +431,84 @@ is_relp(enum syslog_mode m)
 	return m == SYSLOG_RELP || m == SYSLOG_RELP_TLS;
 }
 
+/*
+ * Why a TLS call that returned r failed, in words: the collector closed
+ * (with or without a close_notify), the system's errno, OpenSSL's error
+ * queue, or a timeout; never an empty OpenSSL error.  Call it at once,
+ * with errno as the call left it.
+ */
+static const char *
+tls_why(SSL *ssl, int r, char *buf, size_t n)
+{
+	int err = errno, e = SSL_get_error(ssl, r);
+	unsigned long q = ERR_peek_last_error();
+	const char *reason;
+
+	if (e == SSL_ERROR_ZERO_RETURN)
+		return "connection closed by the collector (TLS close_notify)";
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ||
+	    (q == 0 && (err == EAGAIN || err == EWOULDBLOCK)))
+		return "no answer in time";
+	if (q != 0) {
+		reason = ERR_reason_error_string(q);
+		if (reason != NULL)
+			snprintf(buf, n, "%s", reason);
+		else
+			ERR_error_string_n(q, buf, n);
+		ERR_clear_error();
+		return buf;
+	}
+	if (e == SSL_ERROR_SYSCALL && err != 0)
+		return strerror(err);
+	return "connection closed by the collector (no TLS close_notify)";
+}
+
+/*
+ * End TLS as RFC 5246 7.2.1 asks: our close_notify, then the collector's
+ * for up to SHUTDOWN_MS (it acknowledges, and what it sent meanwhile, a
+ * session ticket say, is read, so that close() sends no reset).  Never
+ * longer, so that a collector that is gone does not hold up a stop.
+ */
 static void
-syslog_disconnect(struct syslog *s)
+tls_shutdown(struct syslog *s)
+{
+	struct timespec t0, t;
+	int flags, r, e, left;
+
+	if ((SSL_get_shutdown(s->ssl) & SSL_SENT_SHUTDOWN) ||
+	    !SSL_is_init_finished(s->ssl))
+		return;
+	flags = fcntl(s->fd, F_GETFL);
+	fcntl(s->fd, F_SETFL, flags | O_NONBLOCK);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct pollfd p = { s->fd, 0, 0 };
+
+		ERR_clear_error();
+		if ((r = SSL_shutdown(s->ssl)) == 1)
+			break;
+		e = r == 0 ? SSL_ERROR_WANT_READ : SSL_get_error(s->ssl, r);
+		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+			break;
+		p.events = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		left = SHUTDOWN_MS -
+		    (int)((t.tv_sec - t0.tv_sec) * 1000 +
+			(t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0 || poll(&p, 1, left) <= 0)
+			break;
+	}
+	ERR_clear_error();
+	fcntl(s->fd, F_SETFL, flags);
+}
+
+/* Close the connection; clean (a TLS close_notify) unless after an error. */
+static void
+syslog_disconnect(struct syslog *s, int clean)
 {
 	if (s->ssl != NULL) {
+		if (clean && s->fd != -1)
+			tls_shutdown(s);
 		SSL_free(s->ssl);
 		s->ssl = NULL;
 	}
@@ -336,7 +522,7 @@ static int
 syslog_fail(struct syslog *s, const char *what, const char *why)
 {
 	snprintf(s->error, sizeof s->error, "%s: %s", what, why);
-	syslog_disconnect(s);
+	syslog_disconnect(s, 0);
 	return -1;
 }
 
@@ -345,12 +531,15 @@ static int
 sock_write(struct syslog *s, const void *p, size_t n)
 {
 	if (is_tls(s->mode)) {
+		int r;
+
 		ERR_clear_error();
-		if (SSL_write(s->ssl, p, (int)n) != (int)n) {
+		errno = 0;
+		if ((r = SSL_write(s->ssl, p, (int)n)) != (int)n) {
 			char e[200];
 
-			ERR_error_string_n(ERR_get_error(), e, sizeof e);
-			return syslog_fail(s, "TLS write", e);
+			return syslog_fail(
+			    s, "TLS write", tls_why(s->ssl, r, e, sizeof e));
 		}
 		return 0;
 	}
@@ -376,17 +565,15 @@ sock_read(struct syslog *s)
 	ssize_t r;
 
 	if (is_tls(s->mode)) {
-		int k, e;
+		int k;
 
 		ERR_clear_error();
+		errno = 0;
 		if ((k = SSL_read(s->ssl, p, (int)room)) <= 0) {
-			e = SSL_get_error(s->ssl, k);
-			return syslog_fail(s, "TLS read",
-			    e == SSL_ERROR_ZERO_RETURN ? "connection closed"
-				: e == SSL_ERROR_SYSCALL &&
-				    (errno == EAGAIN || errno == EWOULDBLOCK)
-				? "no answer in time"
-				: "connection failed");
+			char e[200];
+
+			return syslog_fail(
+			    s, "TLS read", tls_why(s->ssl, k, e, sizeof e));
 		}
 		r = k;
 	} else {
@@ -639,17 +826,19 @@ syslog_connect(struct syslog *s)
 	}
 	SSL_set_fd(s->ssl, s->fd);
 	ERR_clear_error();
-	if (SSL_connect(s->ssl) != 1) {
+	errno = 0;
+	if ((r = SSL_connect(s->ssl)) != 1) {
 		long v = SSL_get_verify_result(s->ssl);
-		char e[200];
+		char e[200], why[240];
 
 		if (v != X509_V_OK)
-			snprintf(e, sizeof e,
+			snprintf(why, sizeof why,
 			    "TLS certificate verification failed: %s",
 			    X509_verify_cert_error_string(v));
 		else
-			ERR_error_string_n(ERR_get_error(), e, sizeof e);
-		return syslog_fail(s, where, e);
+			snprintf(why, sizeof why, "TLS handshake: %s",
+			    tls_why(s->ssl, r, e, sizeof e));
+		return syslog_fail(s, where, why);
 	}
 	return is_relp(s->mode) ? relp_open(s) : 0;
 }
@@ -695,23 +884,24 @@ syslog_dead(struct syslog *s)
 		errno != EINTR);
 }
 
-/* One datagram (UDP or /dev/log), cut to DGRAM_MAX if it must be. */
+/*
+ * One datagram (UDP or /dev/log).  The formatter keeps records within
+ * DGRAM_MAX; one the socket still refuses as too large (a small send
+ * buffer) is dropped with an error rather than cut malformed or retried
+ * for ever.
+ */
 static int
 syslog_send(struct syslog *s, const struct rec *r)
 {
-	size_t n = r->len;
-
 	for (;;) {
-		ssize_t w = send(s->fd, r->data, n, MSG_NOSIGNAL);
+		ssize_t w = send(s->fd, r->data, r->len, MSG_NOSIGNAL);
 
 		if (w == -1 && errno == EINTR)
 			continue;
-		if (w == -1 && errno == EMSGSIZE && n > DGRAM_MAX) {
-			log_warn("syslog: a record of %zu bytes was cut to %d "
-				 "(datagram limit)",
-			    r->len, DGRAM_MAX);
-			n = DGRAM_MAX;
-			continue;
+		if (w == -1 && errno == EMSGSIZE) {
+			log_err("syslog: a record of %zu bytes was dropped: %s",
+			    r->len, strerror(errno));
+			return 0;
 		}
 		if (w == -1)
 			return syslog_fail(s, "write", strerror(errno));
@@ -721,7 +911,7 @@ syslog_send(struct syslog *s, const struct rec *r)
 
 /*
  * Datagrams, many with one sendmmsg(); the number sent, or -1.  A record
- * too large for a datagram goes alone through syslog_send(), cut.
+ * refused as too large goes alone through syslog_send().
  */
 static int
 dgram_write(struct syslog *s, struct rec **recs, size_t n)
@@ -777,11 +967,24 @@ static int
 syslog_write(void *arg, struct rec **recs, size_t n)
 {
 	struct syslog *s = arg;
+	int closed = 0;
 
-	if (s->fd != -1 && syslog_dead(s))
+	if (s->fd != -1 && syslog_dead(s)) {
 		syslog_fail(s, "collector", "connection closed");
-	if (s->fd == -1 && syslog_connect(s) == -1)
+		closed = 1;
+	}
+	if (s->fd == -1 && syslog_connect(s) == -1) {
+		if (closed) { /* both: what happened, then the retry's error */
+			char e[sizeof s->error];
+
+			memcpy(e, s->error, sizeof e);
+			snprintf(s->error, sizeof s->error,
+			    "the collector closed the connection; connecting "
+			    "again: %.560s",
+			    e);
+		}
 		return -1;
+	}
 	switch (s->mode) {
 	case SYSLOG_RELP:
 	case SYSLOG_RELP_TLS:
@@ -798,7 +1001,7 @@ syslog_write(void *arg, struct rec **recs, size_t n)
 static void
 syslog_reset(void *arg)
 {
-	syslog_disconnect(arg);
+	syslog_disconnect(arg, 0);
 }
 
 static const char *
@@ -823,7 +1026,7 @@ syslog_close(void *arg)
 		if (sock_write(s, bye, (size_t)n) == 0)
 			relp_answer(s, t);
 	}
-	syslog_disconnect(s);
+	syslog_disconnect(s, 1);
 	free(strbuf_finish(&s->out));
 	SSL_CTX_free(s->ctx);
 	free(s->host);
@@ -859,8 +1062,14 @@ syslog_open(const struct conf *c)
 		}
 		SSL_CTX_set_min_proto_version(s->ctx, TLS1_2_VERSION);
 		SSL_CTX_set_verify(s->ctx, SSL_VERIFY_PEER, NULL);
-		if ((ok = tls_anchors(s->ctx, c)) != 1) {
-			log_err("syslog: cannot load the trust anchors");
+		if ((ok = tls_anchors(
+			 s->ctx, c->syslog_cafile, c->syslog_capath)) != 1) {
+			char e[200];
+
+			ERR_error_string_n(ERR_get_error(), e, sizeof e);
+			log_err("syslog: cannot load the trust anchors "
+				"(SyslogCAFile=%s SyslogCAPath=%s): %s",
+			    c->syslog_cafile, c->syslog_capath, e);
 			syslog_close(s);
 			return NULL;
 		}

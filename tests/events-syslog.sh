@@ -32,6 +32,7 @@ run() {
 	wait_until 5 test -s "$T/port" || { fail "$tr: peer did not start"; return; }
 	"$DCEVENTS" -c /dev/null -o "Stream.URL=wss://localhost:$(cat "$T/port")/" \
 	    -o "Stream.CAFile=$T/pki/ca.pem" -o Stream.Namespace=demo \
+	    -o "Output.SyslogCAFile=$T/pki/ca.pem" \
 	    -o Output.Journal=no -o "Output.Syslog=$2" \
 	    -o Output.Identifier=dce-syslog -o Output.SyslogFacility=local1 \
 	    >"$T/out.$tr" 2>"$T/err.$tr" &
@@ -59,12 +60,16 @@ else
 fi
 run local local local
 
-# A record larger than a UDP datagram can be is cut to 65000 bytes, with a
-# warning, and the records after it still arrive.
+# Records larger than a UDP datagram can be are cut to 65000 bytes, still
+# well-formed RFC 5424 (MSG first, then the long value, between characters
+# and escapes, the element closed), with one warning for both; the records
+# after them still arrive.
 "$PY" - >"$T/big.json" <<'PYEOF2'
 import json
+pad = 'p"\u00e9\\]\u20ac' * 20000
 msgs = [json.dumps({"type": "container", "uuid": "big-%d" % i,
-                    "pad": "p" * (80000 if i == 1 else 10)}) for i in range(3)]
+                    "state": "Running",
+                    "pad": pad if i in (1, 2) else "small"}) for i in range(4)]
 print(json.dumps([{"messages": msgs, "after": "hold"}]))
 PYEOF2
 before=$(wc -l <"$T/rsyslog-udp.json")
@@ -75,17 +80,42 @@ wspeer_start "$T/big.json"
     >"$T/out.big" 2>"$T/err.big" &
 dc=$!
 PIDS="$PIDS $dc"
-check "udp: the connected record and three events, one cut" \
-    rsyslog_wait "$T/rsyslog-udp.json" $((before + 4)) 10
-check "udp: the cut is reported" contains "$T/err.big" "was cut to 65000 (datagram limit)"
-check "udp: the events in order, the large one cut to 65000 bytes" \
+check "udp: the connected record and four events, two cut" \
+    rsyslog_wait "$T/rsyslog-udp.json" $((before + 5)) 10
+check "udp: the cut is reported once, with its size" \
+    test "$(grep -cE 'a record of [0-9]+ bytes was cut to [0-9]+ to fit a datagram \(MSG by [0-9]+ bytes, the structured data by [0-9]+\)' "$T/err.big")" -eq 1
+check "udp: the cut records parse back as RFC 5424, values whole or cut between characters" \
     "$PY" - "$T/rsyslog-udp.json" "$before" <<'PYEOF2'
-import json, sys
-recs = [json.loads(l) for l in open(sys.argv[1])][int(sys.argv[2]):]
+import json, re, sys
+recs = [json.loads(l) for l in open(sys.argv[1], errors="surrogateescape")]
+recs = recs[int(sys.argv[2]):]
 ev = [r for r in recs if "big-" in r["structured_data"]]
-ok = [("big-%d" % i) in ev[i]["structured_data"] for i in range(3)]
-sys.exit(not (all(ok) and len(ev) == 3 and len(ev[1]["rawmsg"]) <= 65000
-              and len(ev[1]["rawmsg"]) > 60000))
+pad = 'p"\u00e9\\]\u20ac' * 20000
+def params(sd):
+    # RFC 5424 SD-ELEMENT: [ID name="value"...], in a value \" \\ \] only
+    m = re.fullmatch(r'\[dockercloud@32473((?: [^ ="\]]{1,32}="(?:[^"\\\]]|\\["\\\]])*")*)\]',
+                     sd)
+    if not m:
+        print("# not a well-formed element:", sd[:80], "...", sd[-80:])
+        return None
+    return {k: re.sub(r'\\(.)', r'\1', v) for k, v in
+            re.findall(r' ([^=]+)="((?:[^"\\]|\\.)*)"', m.group(1))}
+ok = len(ev) == 4
+for i, r in enumerate(ev):
+    p = params(r["structured_data"])
+    big = i in (1, 2)
+    good = (p is not None and r["protocol_version"] == "1" and
+            p.get("uuid") == "big-%d" % i and p.get("state") == "Running" and
+            p.get("type") == "container" and len(r["rawmsg"].encode("utf-8", "surrogateescape")) <= 65000)
+    if good and big:
+        good = (r["msg"] == "" and len(p["pad"]) > 30000 and
+                pad.startswith(p["pad"]))
+    elif good:
+        good = p["pad"] == "small" and r["msg"] == "container: Running"
+    if not good:
+        print("# record %d: %s" % (i, r["rawmsg"][:300]))
+    ok = ok and good
+sys.exit(not ok)
 PYEOF2
 kill "$dc"
 wait "$dc"

@@ -165,7 +165,8 @@ for tr in relp relptls tcp tls; do
 		continue
 	fi
 	peer "s$tr" $N 0.005
-	dc "s$tr" -o Output.Journal=no -o "Output.Syslog=$target"
+	dc "s$tr" -o Output.Journal=no -o "Output.Syslog=$target" \
+	    -o "Output.SyslogCAFile=$T/pki/ca.pem"
 	check "$tr collector restart: the first events arrive" rsyslog_wait "$T/rsyslog-$tr.json" 100 10
 	rsyslog_stop
 	sleep 1

@@ -103,6 +103,9 @@ test_defaults(void)
 	is_str(c->parent, "", "Parent default empty");
 	is_str(c->cafile, "", "CAFile default: system store");
 	is_str(c->capath, "", "CAPath default: system store");
+	is_str(c->syslog_cafile, "",
+	    "SyslogCAFile default: the system store, not CAFile");
+	is_str(c->syslog_capath, "", "SyslogCAPath default: system store");
 	is_int(c->allow_insecure, 0, "AllowInsecure default no");
 	is_int(c->connect_timeout_ms, 10000, "ConnectTimeoutSec default 10");
 	is_int(c->ping_interval_ms, 10000, "PingIntervalSec default 10");
@@ -151,10 +154,10 @@ test_every_key(void)
 	    "AuthBackoffSec=10min\nMaxMessageBytes=64K\n"
 	    "[Output]\nJournal=no\nSyslog=tcp://[::1]:1514\n"
 	    "SyslogFacility=local7\nStdout=yes\nIdentifier=dce-test\n"
-	    "QueueMax=42\n"
+	    "QueueMax=42\nSyslogCAFile=%s/ca.pem\nSyslogCAPath=%s/\n"
 	    "[Priority]\nDefault=notice\ncontainer=debug\n"
 	    "container.Partly running=crit\n",
-	    dir, dir, dir);
+	    dir, dir, dir, dir, dir);
 	c = load(text);
 	if (!ok(c != NULL, "a file setting every key loads")) {
 		printf("# %s\n", errbuf);
@@ -174,6 +177,10 @@ test_every_key(void)
 	is_str(c->parent, "/api/app/v1/stack/2/", "Parent");
 	ok(strstr(c->cafile, "/ca.pem") != NULL, "CAFile");
 	is_str(c->capath, dir, "CAPath");
+	ok(strstr(c->syslog_cafile, "/ca.pem") != NULL, "SyslogCAFile");
+	ok(strncmp(c->syslog_capath, dir, strlen(dir)) == 0 &&
+		strcmp(c->syslog_capath, dir) != 0,
+	    "SyslogCAPath, apart from CAPath");
 	is_int(c->allow_insecure, 1, "AllowInsecure");
 	is_int(c->connect_timeout_ms, 5000, "ConnectTimeoutSec plain seconds");
 	is_int(c->ping_interval_ms, 2500, "PingIntervalSec in ms");
@@ -378,6 +385,12 @@ test_values(void)
 	    ":2: CAFile: "
 	    "/nonexistent/ca.pem: No such file",
 	    "missing CAFile");
+	fails_with("[Output]\nSyslogCAFile=/nonexistent/ca.pem\n",
+	    ":2: SyslogCAFile: /nonexistent/ca.pem: No such file",
+	    "missing SyslogCAFile");
+	fails_with("[Output]\nSyslogCAPath=/nonexistent/certs\n",
+	    ":2: SyslogCAPath: /nonexistent/certs: No such file",
+	    "missing SyslogCAPath");
 	fails_with("[Output]\nJournal=no\nStdout=no\n", "no output enabled",
 	    "no output at all");
 #ifndef HAVE_SYSTEMD
@@ -942,6 +955,8 @@ test_print(void)
 	    "credential source");
 	ok(strstr(out1, "service.Partly running=err\n") != NULL,
 	    "-t prints [Priority] rules");
+	ok(strstr(out1, "\nSyslogCAFile=\nSyslogCAPath=\n") != NULL,
+	    "-t prints the collector's trust anchors");
 	conf_free(c);
 
 	/* Fed back in (with the key again), it gives the same settings. */
@@ -976,6 +991,11 @@ test_changed(void)
 	ok(a && b && !conf_stream_changed(a, b),
 	    "an output change keeps the "
 	    "connection");
+	conf_free(b);
+	b = load("[Stream]\nURL=wss://a.example/\n[Output]\n"
+		 "SyslogCAFile=/dev/null\n");
+	ok(a && b && !conf_stream_changed(a, b),
+	    "the collector's trust anchors keep the connection");
 	conf_free(b);
 	b = load("[Stream]\nURL=wss://b.example/\n");
 	ok(a && b && conf_stream_changed(a, b), "a new URL reconnects");

@@ -2,7 +2,7 @@
  * Unit tests of the event layer: the chunk-fed parser (every split, down
  * to one byte at a time), limits and errors, priorities, MESSAGE,
  * MESSAGE_IDs, journal field names, the duplicate filter, and the syslog
- * and stdout formats.
+ * and stdout formats (syslog records cut to a datagram well-formed).
  */
 #include "config.h"
 
@@ -828,6 +828,7 @@ test_data(void)
 	    "syslog: data.NAME parameters");
 	free(s);
 	conf_free(c);
+	test_truncation();
 }
 
 /* plain_span() against the byte-by-byte definition, every length and
@@ -943,6 +944,7 @@ main(void)
 	test_formats();
 	test_utf8();
 	test_data();
+	test_truncation();
 	test_plain_span();
 	test_reuse();
 	json_free(J);

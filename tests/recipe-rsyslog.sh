@@ -52,15 +52,9 @@ check "the certificate is valid for localhost under the CA" \
     openssl verify -CAfile "$T/etc/rsyslog/ca.pem" -verify_hostname localhost \
     -purpose sslserver "$T/etc/rsyslog/cert.pem"
 
-# The syslog output's own trust anchors when the build has them (issue
-# 14 item 13), else [Stream] CAFile=, which the syslog output uses too;
-# the stream itself is ws:// here.
-if "$DCEVENTS" -c /dev/null -t -o "Output.SyslogCAFile=$T/etc/rsyslog/ca.pem" \
-    >/dev/null 2>&1; then
-	CA="Output.SyslogCAFile=$T/etc/rsyslog/ca.pem"
-else
-	CA="Stream.CAFile=$T/etc/rsyslog/ca.pem"
-fi
+# The collector's CA, as the README says: [Output] SyslogCAFile= (the
+# stream itself is ws:// here).
+CA="Output.SyslogCAFile=$T/etc/rsyslog/ca.pem"
 
 "$PY" - >"$T/script.json" <<'PYEOF'
 import json

@@ -101,7 +101,7 @@ main(int argc, char **argv)
 	j = json_new();
 	t0 = cpu_ns();
 	for (size_t i = 0; i < count; i++) {
-		const struct event *e;
+		const struct dc_event *e;
 		const char *why, *ex;
 
 		json_begin(j);

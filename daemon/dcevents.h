@@ -147,127 +147,7 @@ const char *conf_priority_name(int);
 int conf_priority_for(
     const struct conf *, const char *type, const char *state, int fallback);
 
-/* strbuf.c */
-struct strbuf {
-	char *buf;
-	size_t len;
-	size_t cap;
-	int failed;
-};
-int strbuf_grow(struct strbuf *, size_t more);
-/*
- * Room for len more bytes and the NUL: where they go, or NULL.  The caller
- * writes up to len bytes there, then ends the string with strbuf_end_at().
- */
-static inline char *
-strbuf_room(struct strbuf *b, size_t len)
-{
-	if ((b->failed || b->len + len + 1 > b->cap) &&
-	    strbuf_grow(b, len) == -1)
-		return NULL;
-	return b->buf + b->len;
-}
-/* The string now ends at end, a pointer into the room given. */
-static inline void
-strbuf_end_at(struct strbuf *b, char *end)
-{
-	*end = '\0';
-	b->len = (size_t)(end - b->buf);
-}
-/* Append len bytes (inline: records are built from many small pieces). */
-static inline int
-strbuf_add(struct strbuf *b, const void *data, size_t len)
-{
-	if (strbuf_room(b, len) == NULL)
-		return -1;
-	memcpy(b->buf + b->len, data, len);
-	b->len += len;
-	b->buf[b->len] = '\0';
-	return 0;
-}
-int strbuf_addstr(struct strbuf *, const char *);
-/*
- * How many bytes at the start of p need no escaping: none below 0x20 and
- * none equal to c1 .. c4 (0 for none).  Sixteen at a time (GCC's vector
- * extension: SSE2 on x86-64, NEON on arm64), the last sixteen again if
- * they overlap, byte by byte below sixteen.
- */
-typedef unsigned char u8x16 __attribute__((vector_size(16)));
-
-static inline int
-plain16(const char *p, unsigned char c1, unsigned char c2, unsigned char c3,
-    unsigned char c4)
-{
-	u8x16 v, m;
-	uint64_t h[2];
-
-	memcpy(&v, p, 16);
-	m = (u8x16)((v < 0x20) | (v == c1) | (v == c2) | (v == c3) |
-	    (v == c4));
-	memcpy(h, &m, 16);
-	return (h[0] | h[1]) == 0;
-}
-
-static inline size_t
-plain_span(const char *p, size_t n, unsigned char c1, unsigned char c2,
-    unsigned char c3, unsigned char c4)
-{
-	size_t i = 0;
-
-	if (n >= 16) {
-		for (; i + 16 <= n; i += 16)
-			if (!plain16(p + i, c1, c2, c3, c4))
-				goto bytes;
-		if (i == n || plain16(p + n - 16, c1, c2, c3, c4))
-			return n;
-	}
-bytes:
-	for (; i < n; i++) {
-		unsigned char ch = (unsigned char)p[i];
-
-		if (ch < 0x20 || ch == c1 || ch == c2 || ch == c3 || ch == c4)
-			break;
-	}
-	return i;
-}
-/*
- * Append v, each byte below 0x20 or equal to c1 .. c4 (0 for none)
- * replaced by what esc writes for it (at most 8 bytes; it returns how
- * many), the runs between copied whole.  Inline, so that each caller's
- * bytes to stop at are constants.
- */
-static inline int
-strbuf_add_escaping(struct strbuf *b, const char *v, size_t n,
-    unsigned char c1, unsigned char c2, unsigned char c3, unsigned char c4,
-    size_t (*esc)(unsigned char, char *))
-{
-	size_t start = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		char e[8];
-
-		if ((i += plain_span(v + i, n - i, c1, c2, c3, c4)) == n)
-			break;
-		strbuf_add(b, v + start, i - start);
-		strbuf_add(b, e, esc((unsigned char)v[i], e));
-		start = i + 1;
-	}
-	return strbuf_add(b, v + start, n - start);
-}
-size_t escape_control(unsigned char, char *);
-int strbuf_printf(struct strbuf *, const char *, ...)
-    __attribute__((format(printf, 2, 3)));
-int strbuf_add_escaped(struct strbuf *, const char *, size_t);
-int strbuf_add_utf8(struct strbuf *, const char *, size_t, int hex);
-size_t utf8_complete(const char *, size_t);
-/* Incremental UTF-8 check: a zeroed struct utf8 starts; complete when
- * need is 0 again. */
-struct utf8 {
-	uint8_t need, lo, hi;
-};
-int utf8_check(struct utf8 *, const uint8_t *, size_t);
-char *strbuf_finish(struct strbuf *);
-void strbuf_reset(struct strbuf *);
+#include "strbuf.h"
 
 /* secret.c: memory kept out of core dumps and wiped when freed */
 char *secret_alloc(size_t len);
@@ -371,7 +251,7 @@ struct span {
 	uint32_t len;
 };
 #define SPAN_NONE UINT32_MAX
-struct event {
+struct dc_event {
 	struct strbuf buf; /* every decoded string of the event */
 	struct span type, action, state, uuid, resource_uri, datetime, error;
 	struct span parents[EVENT_MAX_PARENTS];
@@ -390,21 +270,21 @@ struct json *json_new(void);
 void json_free(struct json *);
 void json_begin(struct json *);
 void json_feed(struct json *, const uint8_t *, size_t);
-const struct event *json_end(
+const struct dc_event *json_end(
     struct json *, const char **why, const char **excerpt);
 static inline const char *
-ev_str(const struct event *e, struct span s)
+ev_str(const struct dc_event *e, struct span s)
 {
 	return s.off == SPAN_NONE ? NULL : e->buf.buf + s.off;
 }
 
 /* event.c */
-const char *event_message_id(const struct event *);
-int event_default_priority(const struct event *);
-int event_priority(const struct conf *, const struct event *);
-struct span event_object_uuid(const struct event *);
-void event_message(const struct event *, struct strbuf *);
-int event_field_name(const char *, size_t, int in_data, char out[65]);
+const char *dc_event_message_id(const struct dc_event *);
+int dc_event_default_priority(const struct dc_event *);
+int dc_event_priority(const struct conf *, const struct dc_event *);
+struct span dc_event_object_uuid(const struct dc_event *);
+void dc_event_message(const struct dc_event *, struct strbuf *);
+int dc_event_field_name(const char *, size_t, int in_data, char out[65]);
 struct dedup;
 struct dedup *dedup_new(void);
 void dedup_free(struct dedup *);
@@ -448,7 +328,7 @@ struct output;
 struct output *output_new(struct event_base *, const struct conf *,
     void (*pause)(void *), void (*resume)(void *), void *arg);
 void output_reconfigure(struct output *, const struct conf *);
-void output_event(struct output *, const struct event *);
+void output_event(struct output *, const struct dc_event *);
 void output_daemon(struct output *, const char *mid, int priority,
     const char *const *fields, const char *message);
 size_t output_close(struct output *, uint64_t ms);
@@ -462,9 +342,9 @@ void journal_rec_add(
 struct rec *journal_rec_finish(struct strbuf *);
 extern const struct sink_ops journal_ops;
 void *journal_open(const struct conf *);
-void syslog_format(const struct conf *, const struct event *, int priority,
+void syslog_format(const struct conf *, const struct dc_event *, int priority,
     const char *message, size_t mlen, struct strbuf *);
-void syslog_format_within(const struct conf *, const struct event *,
+void syslog_format_within(const struct conf *, const struct dc_event *,
     int priority, const char *message, size_t mlen, size_t max,
     struct strbuf *);
 /* A RELP frame from the collector (sink_syslog.c). */
@@ -481,7 +361,7 @@ void syslog_format_daemon(const struct conf *, int priority, const char *msgid,
     const char *message, struct strbuf *);
 extern const struct sink_ops syslog_ops;
 void *syslog_open(const struct conf *);
-void stdout_format(const struct conf *, const struct event *, struct strbuf *);
+void stdout_format(const struct conf *, const struct dc_event *, struct strbuf *);
 extern const struct sink_ops stdout_ops;
 void *stdout_open(const struct conf *);
 

@@ -33,14 +33,14 @@ static const struct {
 #define MID_OTHER_TYPE "60ac6ef7c5b84cd7a9261121a1bf88bd"
 
 static int
-event_type_is(const struct event *e, const char *t)
+event_type_is(const struct dc_event *e, const char *t)
 {
 	return e->type.off != SPAN_NONE && e->type.len == strlen(t) &&
 	    memcmp(ev_str(e, e->type), t, e->type.len) == 0;
 }
 
 static int
-event_state_is(const struct event *e, const char *s)
+event_state_is(const struct dc_event *e, const char *s)
 {
 	return e->state.off != SPAN_NONE && e->state.len == strlen(s) &&
 	    memcmp(ev_str(e, e->state), s, e->state.len) == 0;
@@ -48,7 +48,7 @@ event_state_is(const struct event *e, const char *s)
 
 /* auth and user-notification(s): what older servers sent, at debug. */
 static int
-event_is_notice(const struct event *e)
+event_is_notice(const struct dc_event *e)
 {
 	return event_type_is(e, "auth") ||
 	    event_type_is(e, "user-notification") ||
@@ -57,7 +57,7 @@ event_is_notice(const struct event *e)
 
 /* The MESSAGE_ID for the event's type; unknown types share one. */
 const char *
-event_message_id(const struct event *e)
+dc_event_message_id(const struct dc_event *e)
 {
 	for (size_t i = 0; i < sizeof event_mids / sizeof event_mids[0]; i++)
 		if (event_type_is(e, event_mids[i].type))
@@ -67,7 +67,7 @@ event_message_id(const struct event *e)
 
 /* The built-in priority of SPEC 5.3. */
 int
-event_default_priority(const struct event *e)
+dc_event_default_priority(const struct dc_event *e)
 {
 	static const char *const warning[] = { "Unreachable", "Partly running",
 		"Partly deployed" };
@@ -88,17 +88,17 @@ event_default_priority(const struct event *e)
 }
 
 int
-event_priority(const struct conf *c, const struct event *e)
+dc_event_priority(const struct conf *c, const struct dc_event *e)
 {
 	const char *type = ev_str(e, e->type), *state = ev_str(e, e->state);
 
 	return conf_priority_for(
-	    c, type ? type : "", state, event_default_priority(e));
+	    c, type ? type : "", state, dc_event_default_priority(e));
 }
 
 /* The last path segment of the resource URI: the object's uuid. */
 struct span
-event_object_uuid(const struct event *e)
+dc_event_object_uuid(const struct dc_event *e)
 {
 	struct span s = { SPAN_NONE, 0 };
 	const char *u = ev_str(e, e->resource_uri);
@@ -119,7 +119,7 @@ event_object_uuid(const struct event *e)
 }
 
 static void
-add_span(struct strbuf *b, const struct event *e, struct span s)
+add_span(struct strbuf *b, const struct dc_event *e, struct span s)
 {
 	strbuf_add_escaped(b, ev_str(e, s), s.len);
 }
@@ -130,7 +130,7 @@ add_span(struct strbuf *b, const struct event *e, struct span s)
  * " NAME=VALUE", "message" as " VALUE".  0 if data had nothing.
  */
 static int
-add_data(struct strbuf *b, const struct event *e)
+add_data(struct strbuf *b, const struct dc_event *e)
 {
 	int n = 0;
 
@@ -161,9 +161,9 @@ add_data(struct strbuf *b, const struct event *e)
  * Control characters are escaped.
  */
 void
-event_message(const struct event *e, struct strbuf *b)
+dc_event_message(const struct dc_event *e, struct strbuf *b)
 {
-	struct span obj = event_object_uuid(e);
+	struct span obj = dc_event_object_uuid(e);
 
 	if (e->type.off != SPAN_NONE)
 		add_span(b, e, e->type);
@@ -218,7 +218,7 @@ static const char *const event_reserved[] = { "TYPE", "ACTION", "STATE", "UUID",
  * our fields.
  */
 int
-event_field_name(const char *name, size_t n, int in_data, char out[65])
+dc_event_field_name(const char *name, size_t n, int in_data, char out[65])
 {
 	const char *prefix = in_data ? "DOCKERCLOUD_DATA_" : "DOCKERCLOUD_";
 	size_t p = strlen(prefix);

@@ -55,7 +55,7 @@ struct json {
 	int big; /* h holds a block over JSON_BIG */
 	int done; /* the top-level object has ended: only whitespace may follow */
 	size_t done_at; /* where, in the chunk in which it ended */
-	struct event ev;
+	struct dc_event ev;
 	int depth; /* 1 inside the top-level object */
 	enum json_key key; /* the current top-level member */
 	struct span key_name; /* its name, for unknown members */
@@ -125,7 +125,7 @@ static void
 json_extra(struct json *j, struct span name, const char *p, size_t n,
     int is_string, int in_data)
 {
-	struct event *e = &j->ev;
+	struct dc_event *e = &j->ev;
 
 	if (e->nextras == EVENT_MAX_EXTRAS) {
 		e->dropped++;
@@ -142,7 +142,7 @@ json_extra(struct json *j, struct span name, const char *p, size_t n,
 static int
 json_scalar(struct json *j, const char *p, size_t n, int is_string)
 {
-	struct event *e = &j->ev;
+	struct dc_event *e = &j->ev;
 	struct span *dst = NULL;
 
 	if (j->depth == 0)
@@ -368,7 +368,7 @@ json_free(struct json *j)
 void
 json_begin(struct json *j)
 {
-	struct event *e = &j->ev;
+	struct dc_event *e = &j->ev;
 	yajl_handle h = j->h;
 	struct strbuf buf = e->buf, scratch = j->scratch;
 
@@ -527,7 +527,7 @@ json_feed(struct json *j, const uint8_t *p, size_t n)
  * The message is complete: the event, or NULL with why and a short
  * escaped excerpt of the message (both valid until the next json_begin).
  */
-const struct event *
+const struct dc_event *
 json_end(struct json *j, const char **why, const char **excerpt)
 {
 	static char esc[JSON_EXCERPT * 4 + 8];

@@ -106,7 +106,7 @@ msg_data(void *arg, const uint8_t *p, size_t n)
 static void
 msg_end(void *arg)
 {
-	const struct event *e;
+	const struct dc_event *e;
 	const char *why, *excerpt;
 
 	if ((e = json_end(dc.json, &why, &excerpt)) != NULL) {

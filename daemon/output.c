@@ -167,7 +167,7 @@ output_reconfigure(struct output *o, const struct conf *c)
 
 static void
 add_field(
-    struct strbuf *b, const char *name, const struct event *e, struct span s)
+    struct strbuf *b, const char *name, const struct dc_event *e, struct span s)
 {
 	if (s.off != SPAN_NONE)
 		journal_rec_add(b, name, ev_str(e, s), s.len);
@@ -191,7 +191,7 @@ add_common(struct output *o, int priority, const char *mid, const char *msg,
 /* The journal record of SPEC 5.1. */
 static struct rec *
 output_journal_rec(
-    struct output *o, const struct event *e, int priority, const char *mid)
+    struct output *o, const struct dc_event *e, int priority, const char *mid)
 {
 	static int warned;
 	struct strbuf *b = &o->b;
@@ -205,7 +205,7 @@ output_journal_rec(
 	add_field(b, "DOCKERCLOUD_STATE", e, e->state);
 	add_field(b, "DOCKERCLOUD_UUID", e, e->uuid);
 	add_field(b, "DOCKERCLOUD_RESOURCE_URI", e, e->resource_uri);
-	add_field(b, "DOCKERCLOUD_OBJECT_UUID", e, event_object_uuid(e));
+	add_field(b, "DOCKERCLOUD_OBJECT_UUID", e, dc_event_object_uuid(e));
 	for (unsigned i = 0; i < e->nparents; i++)
 		add_field(b, "DOCKERCLOUD_PARENT", e, e->parents[i]);
 	add_field(b, "DOCKERCLOUD_DATETIME", e, e->datetime);
@@ -214,7 +214,7 @@ output_journal_rec(
 		    b, "DOCKERCLOUD_NAMESPACE", c->ns, strlen(c->ns));
 	add_field(b, "DOCKERCLOUD_ERROR", e, e->error);
 	for (unsigned i = 0; i < e->nextras; i++) {
-		if (event_field_name(ev_str(e, e->extras[i].name),
+		if (dc_event_field_name(ev_str(e, e->extras[i].name),
 			e->extras[i].name.len, e->extras[i].in_data,
 			name) == -1) {
 			struct span n = e->extras[i].name;
@@ -234,7 +234,7 @@ output_journal_rec(
 }
 
 void
-output_event(struct output *o, const struct event *e)
+output_event(struct output *o, const struct dc_event *e)
 {
 	const char *mid;
 	int priority;
@@ -254,7 +254,7 @@ output_event(struct output *o, const struct event *e)
 	    log_get_verbosity() > 0) {
 		/* stdout alone needs no MESSAGE */
 		strbuf_reset(&o->msg);
-		event_message(e, &o->msg);
+		dc_event_message(e, &o->msg);
 		if (o->msg.failed) {
 			log_err("out of memory");
 			exit(EXIT_FATAL);
@@ -262,8 +262,8 @@ output_event(struct output *o, const struct event *e)
 		if (log_get_verbosity() > 0)
 			log_debug("event: %s", o->msg.buf);
 	}
-	priority = event_priority(o->conf, e);
-	mid = event_message_id(e);
+	priority = dc_event_priority(o->conf, e);
+	mid = dc_event_message_id(e);
 	if (o->journal != NULL)
 		output_push(
 		    o, o->journal, output_journal_rec(o, e, priority, mid));

@@ -66,7 +66,7 @@ add_member(struct strbuf *b, int *first, const char *name, size_t nlen,
 }
 
 static void
-add_span(struct strbuf *b, int *first, const struct event *e, const char *name,
+add_span(struct strbuf *b, int *first, const struct dc_event *e, const char *name,
     struct span s)
 {
 	if (s.off != SPAN_NONE)
@@ -75,7 +75,7 @@ add_span(struct strbuf *b, int *first, const struct event *e, const char *name,
 
 /* The kept members of data (in_data), or the unknown ones, typed. */
 static void
-add_extras(struct strbuf *b, int *first, const struct event *e, int in_data)
+add_extras(struct strbuf *b, int *first, const struct dc_event *e, int in_data)
 {
 	for (unsigned i = 0; i < e->nextras; i++) {
 		const char *v = ev_str(e, e->extras[i].value);
@@ -94,7 +94,7 @@ add_extras(struct strbuf *b, int *first, const struct event *e, int in_data)
 
 /* The event as one JSON line (with the newline) appended to b. */
 void
-stdout_format(const struct conf *c, const struct event *e, struct strbuf *b)
+stdout_format(const struct conf *c, const struct dc_event *e, struct strbuf *b)
 {
 	int first = 1, data = 0;
 

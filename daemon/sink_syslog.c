@@ -165,7 +165,7 @@ add_pair(struct strbuf *b, const char *name, size_t nlen, const char *v,
  */
 static void
 add_params(
-    struct strbuf *b, const struct conf *c, const struct event *e, size_t cap)
+    struct strbuf *b, const struct conf *c, const struct dc_event *e, size_t cap)
 {
 	add_param(b, "type", e, e->type, cap);
 	add_param(b, "action", e, e->action, cap);
@@ -326,7 +326,7 @@ add_frame(const struct conf *c, struct strbuf *b, size_t start)
 
 /* After the header: MSG and the pairs, values cut to cap bytes. */
 static void
-add_body(struct strbuf *b, const struct conf *c, const struct event *e,
+add_body(struct strbuf *b, const struct conf *c, const struct dc_event *e,
     const char *message, size_t mlen, size_t cap)
 {
 	if (c->syslog_mode == SYSLOG_LOCAL) {
@@ -349,7 +349,7 @@ add_body(struct strbuf *b, const struct conf *c, const struct event *e,
  * more than max is the record longer.  The first cut is reported once.
  */
 void
-syslog_format_within(const struct conf *c, const struct event *e, int priority,
+syslog_format_within(const struct conf *c, const struct dc_event *e, int priority,
     const char *message, size_t mlen, size_t max, struct strbuf *b)
 {
 	static int warned;
@@ -395,7 +395,7 @@ syslog_format_within(const struct conf *c, const struct event *e, int priority,
 
 /* One event as a syslog record, appended to b; one datagram at most. */
 void
-syslog_format(const struct conf *c, const struct event *e, int priority,
+syslog_format(const struct conf *c, const struct dc_event *e, int priority,
     const char *message, size_t mlen, struct strbuf *b)
 {
 	syslog_format_within(c, e, priority, message, mlen,

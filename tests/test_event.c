@@ -18,7 +18,7 @@ static struct json *J;
 
 static void
 add_span(
-    struct strbuf *b, const struct event *e, const char *name, struct span s)
+    struct strbuf *b, const struct dc_event *e, const char *name, struct span s)
 {
 	strbuf_printf(b, "%s=", name);
 	if (s.off == SPAN_NONE)
@@ -33,7 +33,7 @@ add_span(
 
 /* The event as a canonical string, or "ERROR: why [excerpt]". */
 static char *
-canon(const struct event *e, const char *why, const char *excerpt)
+canon(const struct dc_event *e, const char *why, const char *excerpt)
 {
 	struct strbuf b = { 0 };
 
@@ -65,7 +65,7 @@ canon(const struct event *e, const char *why, const char *excerpt)
 static char *
 parse_split(const char *msg, size_t len, size_t first, size_t chunk)
 {
-	const struct event *e;
+	const struct dc_event *e;
 	const char *why = NULL, *ex = NULL;
 
 	json_begin(J);
@@ -262,7 +262,7 @@ test_parse(void)
 		json_feed(J, (const uint8_t *)m, strlen(m));
 		{
 			const char *why, *ex;
-			const struct event *e = json_end(J, &why, &ex);
+			const struct dc_event *e = json_end(J, &why, &ex);
 
 			ok(e && e->nparents == 64 && e->nextras == 32 &&
 				e->dropped == 6 + 8,
@@ -272,7 +272,7 @@ test_parse(void)
 	}
 }
 
-static const struct event *
+static const struct dc_event *
 event_of(const char *msg)
 {
 	const char *why, *ex;
@@ -289,7 +289,7 @@ prio_of(const char *type, const char *state)
 
 	snprintf(
 	    msg, sizeof msg, "{\"type\":\"%s\",\"state\":\"%s\"}", type, state);
-	return event_default_priority(event_of(msg));
+	return dc_event_default_priority(event_of(msg));
 }
 
 static void
@@ -328,15 +328,15 @@ test_priority(void)
 		    "priority of %s %s", table[i].type, table[i].state);
 
 	c = conf_from_text(text);
-	is_int(event_priority(c,
+	is_int(dc_event_priority(c,
 		   event_of("{\"type\":\"container\",\"state\":"
 			    "\"Stopped\"}")),
 	    4, "[Priority] TYPE.STATE first");
-	is_int(event_priority(c,
+	is_int(dc_event_priority(c,
 		   event_of("{\"type\":\"container\",\"state\":"
 			    "\"Running\"}")),
 	    7, "then TYPE");
-	is_int(event_priority(c,
+	is_int(dc_event_priority(c,
 		   event_of("{\"type\":\"node\",\"state\":"
 			    "\"Deployed\"}")),
 	    5, "then Default");
@@ -349,26 +349,26 @@ test_message(void)
 	struct strbuf b = { 0 };
 	char *s;
 
-	event_message(event_of(FULL), &b);
+	dc_event_message(event_of(FULL), &b);
 	s = strbuf_finish(&b);
 	is_str(s,
 	    "container 0b0e3a1c update: Running "
 	    "(/api/app/v1/ns/container/0b0e3a1c-9f6d-4e44/)",
 	    "MESSAGE of an object event");
 	free(s);
-	event_message(event_of("{\"type\":\"error\",\"data\":{\"errorMessage\":"
+	dc_event_message(event_of("{\"type\":\"error\",\"data\":{\"errorMessage\":"
 			       "\"bad\\nthing\\u0001\"}}"),
 	    &b);
 	s = strbuf_finish(&b);
 	is_str(s, "error: bad\\nthing\\x01", "MESSAGE of an error, escaped");
 	free(s);
-	event_message(event_of("{\"type\":\"x\\ny\",\"state\":\"S\\t\","
+	dc_event_message(event_of("{\"type\":\"x\\ny\",\"state\":\"S\\t\","
 			       "\"resource_uri\":\"/a/b\"}"),
 	    &b);
 	s = strbuf_finish(&b);
 	is_str(s, "x\\ny b: S\\t (/a/b)", "control characters escaped");
 	free(s);
-	event_message(event_of("{\"type\":\"t\",\"resource_uri\":"
+	dc_event_message(event_of("{\"type\":\"t\",\"resource_uri\":"
 			       "\"/x/\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
 			       "\u00e9\u00e9/\"}"),
 	    &b);
@@ -377,17 +377,17 @@ test_message(void)
 				"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9 (", 20) == 0,
 	    "the object's first 8 characters, not bytes");
 	free(s);
-	event_message(event_of("{}"), &b);
+	dc_event_message(event_of("{}"), &b);
 	s = strbuf_finish(&b);
 	is_str(s, "event", "an empty object");
 	free(s);
 
-	is_str(event_message_id(event_of("{\"type\":\"container\"}")),
+	is_str(dc_event_message_id(event_of("{\"type\":\"container\"}")),
 	    "2d5b08411d17441eb2311e51539d27d3", "MESSAGE_ID of container");
-	ok(strcmp(event_message_id(event_of("{\"type\":\"stack\"}")),
-	       event_message_id(event_of("{\"type\":\"service\"}"))) != 0,
+	ok(strcmp(dc_event_message_id(event_of("{\"type\":\"stack\"}")),
+	       dc_event_message_id(event_of("{\"type\":\"service\"}"))) != 0,
 	    "each type its own MESSAGE_ID");
-	is_str(event_message_id(event_of("{\"type\":\"brand-new\"}")),
+	is_str(dc_event_message_id(event_of("{\"type\":\"brand-new\"}")),
 	    "60ac6ef7c5b84cd7a9261121a1bf88bd", "unknown types share one");
 }
 
@@ -396,23 +396,23 @@ test_field_names(void)
 {
 	char out[65];
 
-	ok(event_field_name("fooBar-baz.1", 12, 0, out) == 0 &&
+	ok(dc_event_field_name("fooBar-baz.1", 12, 0, out) == 0 &&
 		strcmp(out, "DOCKERCLOUD_FOOBAR_BAZ_1") == 0,
 	    "upper-cased, other characters to _");
-	ok(event_field_name("\xc3\xa9t\xc3\xa9", 5, 0, out) == 0 &&
+	ok(dc_event_field_name("\xc3\xa9t\xc3\xa9", 5, 0, out) == 0 &&
 		strcmp(out, "DOCKERCLOUD___T__") == 0,
 	    "non-ASCII bytes to _");
-	ok(event_field_name(
+	ok(dc_event_field_name(
 	       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 52, 0,
 	       out) == 0,
 	    "64 characters in all is fine");
-	ok(event_field_name(
+	ok(dc_event_field_name(
 	       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 53, 0,
 	       out) == -1,
 	    "65 is skipped");
-	ok(event_field_name("object_uuid", 11, 0, out) == -1,
+	ok(dc_event_field_name("object_uuid", 11, 0, out) == -1,
 	    "a member cannot take one of our fields");
-	ok(event_field_name("priority", 8, 0, out) == 0 &&
+	ok(dc_event_field_name("priority", 8, 0, out) == 0 &&
 		strcmp(out, "DOCKERCLOUD_PRIORITY") == 0,
 	    "PRIORITY cannot be spoofed: it gets the prefix");
 }
@@ -558,7 +558,7 @@ valid_utf8(const char *s, size_t n)
 static char *
 value_of(const char *msg, size_t len)
 {
-	const struct event *e;
+	const struct dc_event *e;
 	const char *why, *ex;
 	struct strbuf b = { 0 };
 
@@ -632,7 +632,7 @@ test_utf8(void)
 		    "{\"type\":\"x\\udfff\",\"st\xffte\":\"\xc0\xaf\","
 		    "\"parents\":[\"\\ud800\"],\"resource_uri\":\"/a/\xed\xa0\x80/\","
 		    "\"data\":{\"errorMessage\":\"\xf8\"}}";
-		const struct event *e;
+		const struct dc_event *e;
 		struct conf *c = conf_from_text("[Stream]\nNamespace=n\n"
 						"[Output]\nStdout=yes\n"
 						"Syslog=udp://127.0.0.1:514\n");
@@ -647,7 +647,7 @@ test_utf8(void)
 		ok(memcmp(ev_str(e, e->extras[0].name), "st" FFFD "te", 7) ==
 			0,
 		    "member names too");
-		event_message(e, &b);
+		dc_event_message(e, &b);
 		ok(valid_utf8(b.buf, b.len), "MESSAGE is valid UTF-8");
 		strbuf_reset(&b);
 		stdout_format(c, e, &b);
@@ -761,42 +761,42 @@ test_data(void)
 	free(s);
 	same_every_split(NOTE, strlen(NOTE), "a notification");
 
-	event_message(event_of(NOTE), &b);
+	dc_event_message(event_of(NOTE), &b);
 	s = strbuf_finish(&b);
 	is_str(s,
 	    "user-notification: Stack is running: 2 services, 2 containers "
 	    "n=2 ok=true t=a\\nb",
 	    "MESSAGE of a notification: data's message, then NAME=VALUE");
 	free(s);
-	event_message(event_of("{\"type\":\"auth\",\"data\":{\"user\":"
+	dc_event_message(event_of("{\"type\":\"auth\",\"data\":{\"user\":"
 			       "\"demo\"},\"uuid\":\"a1\"}"),
 	    &b);
 	s = strbuf_finish(&b);
 	is_str(s, "auth: user=demo", "MESSAGE of auth");
 	free(s);
-	event_message(event_of("{\"type\":\"user-notifications\",\"data\":"
+	dc_event_message(event_of("{\"type\":\"user-notifications\",\"data\":"
 			       "\"hello\"}"),
 	    &b);
 	s = strbuf_finish(&b);
 	is_str(s, "user-notifications: hello", "data as a string: the text");
 	free(s);
-	event_message(event_of("{\"type\":\"auth\",\"data\":{}}"), &b);
+	dc_event_message(event_of("{\"type\":\"auth\",\"data\":{}}"), &b);
 	s = strbuf_finish(&b);
 	is_str(s, "auth", "auth without data");
 	free(s);
-	event_message(event_of("{\"type\":\"node\",\"state\":\"Deployed\","
+	dc_event_message(event_of("{\"type\":\"node\",\"state\":\"Deployed\","
 			       "\"data\":{\"message\":\"m\"}}"),
 	    &b);
 	s = strbuf_finish(&b);
 	is_str(s, "node: Deployed", "other types: MESSAGE as before");
 	free(s);
-	is_int(event_default_priority(event_of(NOTE)), 7,
+	is_int(dc_event_default_priority(event_of(NOTE)), 7,
 	    "a notification with data: debug");
 
-	ok(event_field_name("message", 7, 1, out) == 0 &&
+	ok(dc_event_field_name("message", 7, 1, out) == 0 &&
 		strcmp(out, "DOCKERCLOUD_DATA_MESSAGE") == 0,
 	    "data's members: DOCKERCLOUD_DATA_<NAME>");
-	ok(event_field_name("type", 4, 1, out) == 0 &&
+	ok(dc_event_field_name("type", 4, 1, out) == 0 &&
 		strcmp(out, "DOCKERCLOUD_DATA_TYPE") == 0,
 	    "data.type does not shadow DOCKERCLOUD_TYPE: it is not taken");
 

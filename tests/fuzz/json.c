@@ -28,7 +28,7 @@ must_be_utf8(const char *s, size_t n)
 }
 
 static char *
-digest(const struct event *e)
+digest(const struct dc_event *e)
 {
 	struct strbuf b = { 0 };
 
@@ -41,7 +41,7 @@ digest(const struct event *e)
 }
 
 static char *
-parse(const uint8_t *p, size_t n, size_t chunk, const struct event **ev)
+parse(const uint8_t *p, size_t n, size_t chunk, const struct dc_event **ev)
 {
 	const char *why, *ex;
 
@@ -59,7 +59,7 @@ parse(const uint8_t *p, size_t n, size_t chunk, const struct event **ev)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const struct event *e;
+	const struct dc_event *e;
 	struct strbuf b = { 0 };
 	char *whole, *split;
 	size_t chunk;
@@ -82,7 +82,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (strcmp(whole, split) != 0)
 		abort(); /* the split changed the event */
 	if (e != NULL) {
-		event_message(e, &b);
+		dc_event_message(e, &b);
 		for (size_t i = 0; i < b.len; i++)
 			if ((unsigned char)b.buf[i] < 0x20)
 				abort(); /* MESSAGE is one line */
@@ -91,7 +91,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		stdout_format(C, e, &b);
 		must_be_utf8(b.buf, b.len);
 		strbuf_reset(&b);
-		syslog_format(C, e, event_priority(C, e), "m", 1, &b);
+		syslog_format(C, e, dc_event_priority(C, e), "m", 1, &b);
 		must_be_utf8(b.buf, b.len);
 		free(strbuf_finish(&b));
 	}

@@ -135,7 +135,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct json *j;
 	static struct conf *c;
-	const struct event *e;
+	const struct dc_event *e;
 	const char *why, *ex;
 	const char *raw[MAXV];
 	size_t rawn[MAXV], nraw = 0, max, mcut;
@@ -157,8 +157,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_feed(j, data, size);
 	if ((e = json_end(j, &why, &ex)) == NULL)
 		return 0;
-	event_message(e, &m);
-	syslog_format_within(c, e, event_priority(c, e), m.buf ? m.buf : "",
+	dc_event_message(e, &m);
+	syslog_format_within(c, e, dc_event_priority(c, e), m.buf ? m.buf : "",
 	    m.len, SIZE_MAX, &b);
 	check_record(&b, &whole);
 	if ((size_t)(b.buf + b.len - whole.msg) != m.len ||
@@ -197,7 +197,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		h = h * 6364136223846793005ULL + 1442695040888963407ULL;
 		max = (size_t)(h >> 33) % (b.len + 1);
 		strbuf_reset(&t);
-		syslog_format_within(c, e, event_priority(c, e),
+		syslog_format_within(c, e, dc_event_priority(c, e),
 		    m.buf ? m.buf : "", m.len, max, &t);
 		check_record(&t, &cut);
 		mcut = (size_t)(t.buf + t.len - cut.msg);

@@ -184,8 +184,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	RAW(e->error);
 	raw[nraw] = c->ns;
 	rawn[nraw++] = strlen(c->ns);
+	/* SD-NAMEs of 1-32 bytes, "data." counted for data's members. */
 	for (unsigned i = 0; i < e->nextras; i++)
-		if (e->extras[i].name.len > 0 && e->extras[i].name.len <= 32)
+		if (e->extras[i].name.len > 0 &&
+		    e->extras[i].name.len + (e->extras[i].in_data ? 5 : 0) <=
+			32)
 			RAW(e->extras[i].value);
 	if ((int)nraw != whole.count)
 		abort();

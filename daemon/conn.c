@@ -21,7 +21,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -334,7 +333,6 @@ conn_error_text(struct conn *c, short events, char *buf, size_t n, int *tls,
 	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
 	unsigned long e, first = 0;
 	int err = EVUTIL_SOCKET_ERROR();
-	long v;
 
 	*tls = 0;
 	/*
@@ -348,11 +346,9 @@ conn_error_text(struct conn *c, short events, char *buf, size_t n, int *tls,
 	while ((e = ERR_get_error()) != 0)
 		if (first == 0 && ERR_GET_LIB(e) != 0)
 			first = e;
-	if (ssl != NULL && (v = SSL_get_verify_result(ssl)) != X509_V_OK) {
-		snprintf(buf, n, "TLS certificate verification failed: %s",
-		    X509_verify_cert_error_string(v));
+	if (ssl != NULL && tls_verify_error(ssl, buf, n))
 		*tls = 1;
-	} else if (first != 0 &&
+	else if (first != 0 &&
 	    ERR_GET_REASON(first) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
 		/* OpenSSL 3 calls a TCP close without close_notify an error. */
 		snprintf(buf, n,
@@ -684,20 +680,11 @@ conn_event_cb(struct bufferevent *bev, short events, void *arg)
 	}
 }
 
-static int
-conn_literal(const char *host)
-{
-	unsigned char ip[16];
-
-	return evutil_inet_pton(AF_INET, host, ip) == 1 ||
-	    evutil_inet_pton(AF_INET6, host, ip) == 1;
-}
-
 static SSL *
 conn_ssl(struct conn *c)
 {
-	const char *host = c->conf->host;
 	SSL *ssl;
+	char e[200];
 
 	if ((ssl = SSL_new(c->ssl_ctx)) == NULL)
 		return NULL;
@@ -706,18 +693,12 @@ conn_ssl(struct conn *c)
 	c->tls_hello_version = 0;
 	SSL_set_msg_callback(ssl, conn_tls_msg);
 	SSL_set_msg_callback_arg(ssl, c);
-	if (conn_literal(host)) {
-		/* No SNI for an address; verify it against the IP SANs. */
-		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) !=
-		    1)
-			goto bad;
-	} else if (SSL_set_tlsext_host_name(ssl, host) != 1 ||
-	    SSL_set1_host(ssl, host) != 1)
-		goto bad;
+	if (tls_client_setup(ssl, c->conf->host, e, sizeof e) == -1) {
+		log_debug("TLS setup for %s: %s", c->conf->host, e);
+		SSL_free(ssl);
+		return NULL;
+	}
 	return ssl;
-bad:
-	SSL_free(ssl);
-	return NULL;
 }
 
 /*
@@ -860,7 +841,7 @@ conn_connect(struct conn *c)
 	 * fails at once and the next is tried.
 	 */
 	hints.ai_flags =
-	    conn_literal(c->conf->host) ? EVUTIL_AI_NUMERICHOST : 0;
+	    tls_ip_literal(c->conf->host) ? EVUTIL_AI_NUMERICHOST : 0;
 	/* The callback may run before this returns (numeric hosts). */
 	req = evdns_getaddrinfo(
 	    c->dns, c->conf->host, c->conf->port, &hints, conn_dns_cb, c);
@@ -874,90 +855,21 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	conn_connect(arg);
 }
 
-/* Does one of the directories in list (colon-separated) hold a hash link? */
-static int
-has_hash_links(const char *list)
-{
-	char path[4096];
-	const char *p = list;
-
-	while (*p != '\0') {
-		size_t n = strcspn(p, ":");
-		DIR *d;
-		struct dirent *de;
-		int found = 0;
-
-		if (n > 0 && n < sizeof path) {
-			memcpy(path, p, n);
-			path[n] = '\0';
-			if ((d = opendir(path)) != NULL) {
-				while (!found && (de = readdir(d)) != NULL) {
-					const char *f = de->d_name;
-
-					/* HHHHHHHH.N: the subject's hash */
-					found = strspn(f, "0123456789abcdef") == 8 &&
-					    f[8] == '.' && f[9] >= '0' &&
-					    f[9] <= '9';
-				}
-				closedir(d);
-			}
-		}
-		if (found)
-			return 1;
-		p += n;
-		if (*p == ':')
-			p++;
-	}
-	return 0;
-}
-
-/*
- * The trust anchors for a TLS context: cafile and capath when either is
- * set ("" for none), else the system's.  OpenSSL's default paths read the whole bundle file at
- * once (on Debian the ca-certificates.crt of about 140 certificates: 1.4
- * MiB of memory); the certificate directory, where update-ca-certificates
- * keeps each anchor under its subject hash, has the same anchors, read
- * only when a chain needs one.  So the directory when it has hash links
- * and SSL_CERT_FILE names no bundle; the default paths otherwise.
- */
-int
-tls_anchors(SSL_CTX *ctx, const char *cafile, const char *capath)
-{
-	const char *dir = getenv(X509_get_default_cert_dir_env());
-
-	if (*cafile != '\0' || *capath != '\0')
-		return SSL_CTX_load_verify_locations(
-		    ctx, *cafile ? cafile : NULL, *capath ? capath : NULL);
-	if (dir == NULL)
-		dir = X509_get_default_cert_dir();
-	if (getenv(X509_get_default_cert_file_env()) == NULL &&
-	    has_hash_links(dir))
-		return SSL_CTX_load_verify_dir(ctx, dir);
-	return SSL_CTX_set_default_verify_paths(ctx);
-}
-
 /* A TLS context for conf: TLS 1.2+, peer verification, its trust anchors. */
 static SSL_CTX *
 conn_ssl_ctx(const struct conf *conf)
 {
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	int ok;
+	SSL_CTX *ctx;
+	char e[200];
 
-	if (ctx == NULL)
-		return NULL;
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-	if ((ok = tls_anchors(ctx, conf->cafile, conf->capath)) != 1) {
-		char e[200];
-
-		ERR_error_string_n(ERR_get_error(), e, sizeof e);
+	if ((ctx = tls_client_ctx(conf->cafile, conf->capath, e, sizeof e)) ==
+	    NULL) {
 		log_err("cannot load the trust anchors (CAFile=%s CAPath=%s): "
 			"%s",
 		    conf->cafile, conf->capath, e);
-		SSL_CTX_free(ctx);
 		return NULL;
 	}
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	return ctx;
 }
 

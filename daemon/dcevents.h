@@ -220,9 +220,16 @@ int ws_send(struct ws *, uint8_t opcode, const void *, size_t);
 int ws_opcode(const struct ws *);
 void ws_close_codes(const struct ws *, uint16_t *sent, uint16_t *received);
 
-/* conn.c */
+/* tls.c: the TLS client setup of the stream and the syslog output */
 typedef struct ssl_ctx_st SSL_CTX;
-int tls_anchors(SSL_CTX *, const char *cafile, const char *capath);
+typedef struct ssl_st SSL;
+SSL_CTX *tls_client_ctx(
+    const char *cafile, const char *capath, char *err, size_t);
+int tls_client_setup(SSL *, const char *host, char *err, size_t);
+int tls_verify_error(const SSL *, char *, size_t);
+int tls_ip_literal(const char *host);
+
+/* conn.c */
 struct conn;
 struct evdns_base;
 struct conn *conn_new(

@@ -1,7 +1,9 @@
 /*
  * dcevents: hold the Docker Cloud events stream, write every event as a
  * structured journald/syslog record.  main only parses the command line,
- * loads the configuration and wires the subsystems to the event loop.
+ * loads the configuration and wires the subsystems to the event loop; as
+ * the stream's owner it hands each end of the connection to the reconnect
+ * policy (backoff.c) and the answer back to conn_retry().
  */
 #include "config.h"
 

@@ -1,10 +1,19 @@
 /*
- * Reconnect delays: full-jitter exponential backoff, modelled on gRPC's
- * connection backoff.  Attempt n waits a uniformly random time between the
- * minimum and min(maximum, minimum * 2^n); the caller resets n to zero
- * once a connection has stayed up for BackoffResetSec.
+ * The daemon's reconnect policy: how long to wait after a connection
+ * ended (conn.c tells how; main hands the answer to conn_retry()).
+ * Failures wait a full-jitter exponential backoff, modelled on gRPC's
+ * connection backoff: attempt n waits a uniformly random time between the
+ * minimum and min(maximum, minimum * 2^n), and n goes back to zero once a
+ * connection has stayed up for BackoffResetSec (or the stream settings
+ * changed).  401, 403 and 429 wait AuthBackoffSec (429: Retry-After if
+ * longer) and do not count; a connection closed for new settings is made
+ * again at once.
  */
 #include "config.h"
+
+#include <stdlib.h>
+
+#include <openssl/rand.h>
 
 #include "dcevents.h"
 
@@ -34,4 +43,41 @@ unsigned
 backoff_after_connection(unsigned attempt, uint64_t up_ms, uint64_t reset_ms)
 {
 	return up_ms >= reset_ms ? 0 : attempt;
+}
+
+/* The wait before the next attempt after e; b counts the failures. */
+uint64_t
+backoff_next(struct backoff *b, const struct conn_end *e, uint32_t rnd)
+{
+	const struct conf *c = e->conf;
+	uint64_t delay;
+
+	switch (e->kind) {
+	case CONN_AUTH:
+		delay = c->auth_backoff_ms;
+		if (e->http_status == 429 && e->retry_after_ms > delay)
+			delay = e->retry_after_ms;
+		return delay;
+	case CONN_LOST:
+		b->attempt = backoff_after_connection(
+		    b->attempt, e->up_ms, c->backoff_reset_ms);
+		if (e->reconnect)
+			return 0;
+		break;
+	case CONN_FAILED:
+		break;
+	}
+	return backoff_delay(
+	    b->attempt++, c->backoff_min_ms, c->backoff_max_ms, rnd);
+}
+
+/* 32 random bits for the jitter. */
+uint32_t
+backoff_random(void)
+{
+	uint32_t r;
+
+	if (RAND_bytes((unsigned char *)&r, sizeof r) != 1)
+		r = (uint32_t)random();
+	return r;
 }

@@ -3,16 +3,22 @@
  *
  *   WAIT --timer--> RESOLVE --evdns--> CONNECT --TCP--> TLS --> UPGRADE
  *     ^                                                        |
- *     +---- backoff <---- lost / failed <---- OPEN <--- 101 ---+
+ *     +-- conn_retry() <-- owner <-- ended <-- OPEN <--- 101 --+
  *
- * One deadline (ConnectTimeoutSec) covers resolution, TCP, TLS and the
- * HTTP upgrade.  TLS always verifies the chain and the host name (or IP
- * address) and needs TLS 1.2 or newer.  A failure waits the full-jitter
- * backoff; 401, 403 and 429 wait AuthBackoffSec (429: Retry-After if
- * longer); a connection that stayed up BackoffResetSec (a minute) resets
- * the backoff.
- * STATUS= (sd_notify) tells the state and the count of messages, at each
- * change of state and, while messages flow, at most once a second.
+ * Every change of state goes through conn_enter(), which logs it (at
+ * debug), sets the state's timers and tells STATUS= (sd_notify).  One
+ * deadline (ConnectTimeoutSec) covers resolution, TCP, TLS and the HTTP
+ * upgrade.  TLS (tls.c) verifies the chain and the host name (or IP
+ * address) and needs TLS 1.2 or newer.  When an attempt fails, the server
+ * refuses the credentials (401, 403, 429) or an open connection ends, the
+ * connection is released and its owner is told how it ended (struct
+ * conn_end); the owner decides: conn_retry() waits and connects again
+ * (the daemon's backoff policy is in backoff.c), or nothing more happens
+ * (tests/wsecho).  conn_retry() writes the disconnected or
+ * authentication-failure record and STATUS=.  Stopping (conn_stop) closes
+ * the websocket politely and is not the owner's business.  STATUS= tells
+ * the state and the count of messages, at each change of state and,
+ * while messages flow, at most once a second.
  */
 #include "config.h"
 
@@ -21,7 +27,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,7 +41,6 @@
 #include <event2/event.h>
 #include <event2/util.h>
 #include <openssl/err.h>
-#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -46,7 +50,7 @@
 #define STATUS_MS 1000 /* STATUS= follows the count this often at most */
 
 enum conn_state {
-	CS_IDLE,
+	CS_IDLE, /* not started, ended (the owner decides) or stopped */
 	CS_WAIT,
 	CS_RESOLVE,
 	CS_CONNECT,
@@ -54,6 +58,17 @@ enum conn_state {
 	CS_UPGRADE,
 	CS_OPEN,
 	CS_CLOSING
+};
+
+static const char *const conn_state_name[] = {
+	[CS_IDLE] = "idle",
+	[CS_WAIT] = "waiting",
+	[CS_RESOLVE] = "resolving",
+	[CS_CONNECT] = "connecting",
+	[CS_TLS] = "TLS handshake",
+	[CS_UPGRADE] = "upgrading",
+	[CS_OPEN] = "open",
+	[CS_CLOSING] = "closing",
 };
 
 struct conn {
@@ -74,8 +89,10 @@ struct conn {
 	struct event *deadline; /* connect timeout, close wait */
 	struct event *status_ev; /* STATUS= while open */
 	char *target; /* request target; NULL: handshake_target() */
-	conn_end_cb end_cb; /* once: no reconnect, tell end_cb instead */
+	conn_end_cb end_cb; /* the owner: told how each connection ended */
 	void *end_arg;
+	struct conn_end end; /* how the last one ended, for conn_retry() */
+	char end_why[512];
 	char key[HS_KEY_LEN + 1];
 	char accept[HS_ACCEPT_LEN + 1];
 	char last_error[300];
@@ -85,7 +102,6 @@ struct conn {
 	int tls_heard; /* a TLS record came from the server */
 	unsigned tls_hello_version; /* its ServerHello's version, or 0 */
 
-	unsigned attempt;
 	uint64_t open_since; /* monotonic ms */
 	time_t down_since; /* wall clock, for the gap record */
 	uint64_t connects;
@@ -117,18 +133,6 @@ conn_notify(struct conn *c)
 	    (unsigned long long)c->status_count);
 }
 
-/* A new state for STATUS=. */
-static void __attribute__((format(printf, 2, 3)))
-conn_status(struct conn *c, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(c->status, sizeof c->status, fmt, ap);
-	va_end(ap);
-	conn_notify(c);
-}
-
 /* Once a second while open: the count, if it moved (no cost per message). */
 static void
 conn_status_cb(evutil_socket_t fd, short what, void *arg)
@@ -137,16 +141,6 @@ conn_status_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (conn_count(c) != c->status_count)
 		conn_notify(c);
-}
-
-static uint32_t
-rand32(void)
-{
-	uint32_t r;
-
-	if (RAND_bytes((unsigned char *)&r, sizeof r) != 1)
-		r = (uint32_t)random();
-	return r;
 }
 
 /*
@@ -192,39 +186,84 @@ conn_teardown(struct conn *c)
 	event_del(c->status_ev);
 }
 
-/* Wait delay_ms, then connect again. */
-static void
-conn_wait(struct conn *c, uint64_t delay_ms)
+/*
+ * Every change of state goes through here: the transition is logged (at
+ * debug), the state's timers are set, and STATUS= is told when fmt is not
+ * NULL.  Entering IDLE, WAIT or RESOLVE first releases the attempt or
+ * connection there was; WAIT waits ms before connecting, RESOLVE arms the
+ * deadline (ConnectTimeoutSec), CLOSING the wait for the server's close;
+ * OPEN ends the deadline and follows the count in STATUS=.
+ */
+static void __attribute__((format(printf, 4, 5)))
+conn_enter(struct conn *c, enum conn_state s, uint64_t ms, const char *fmt,
+    ...)
 {
-	struct timeval tv = tv_ms(delay_ms);
+	struct timeval tv;
+	va_list ap;
 
-	conn_teardown(c);
+	log_debug("connection: %s -> %s", conn_state_name[c->state],
+	    conn_state_name[s]);
+	if (s == CS_IDLE || s == CS_WAIT || s == CS_RESOLVE)
+		conn_teardown(c);
+	c->state = s;
+	switch (s) {
+	case CS_WAIT:
+		tv = tv_ms(ms);
+		event_add(c->timer, &tv);
+		break;
+	case CS_RESOLVE:
+		tv = tv_ms(c->conf->connect_timeout_ms);
+		event_add(c->deadline, &tv);
+		break;
+	case CS_OPEN:
+		event_del(c->deadline);
+		break;
+	case CS_CLOSING:
+		tv = tv_ms(CLOSE_WAIT_MS);
+		event_add(c->deadline, &tv);
+		break;
+	default:
+		break;
+	}
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(c->status, sizeof c->status, fmt, ap);
+		va_end(ap);
+		conn_notify(c);
+	}
+	if (s == CS_OPEN && notify_enabled()) {
+		tv = tv_ms(STATUS_MS);
+		event_add(c->status_ev, &tv);
+	}
+}
+
+/* Stopped: everything released, then done is called. */
+static void
+conn_stopped(struct conn *c)
+{
+	void (*done)(void *) = c->stop_done;
+
+	c->stop_done = NULL;
+	conn_enter(c, CS_IDLE, 0, NULL);
+	done(c->stop_arg);
+}
+
+/*
+ * The attempt or connection is over (c->end says how): release it and
+ * let the owner decide what comes next.
+ */
+static void
+conn_ended(struct conn *c, const char *why)
+{
+	snprintf(c->end_why, sizeof c->end_why, "%s", why);
+	c->end.why = c->end_why;
+	c->end.conf = c->conf;
 	if (c->stop_done != NULL) {
-		void (*done)(void *) = c->stop_done;
-
-		c->stop_done = NULL;
-		c->state = CS_IDLE;
-		done(c->stop_arg);
+		conn_stopped(c);
 		return;
 	}
-	c->state = CS_WAIT;
-	event_add(c->timer, &tv);
-}
-
-/* Once: the attempt or connection is over; no other follows by itself. */
-static void
-conn_end(struct conn *c, const char *why, uint16_t sent, uint16_t received)
-{
-	conn_teardown(c);
-	c->state = CS_IDLE;
-	c->end_cb(c->end_arg, why, sent, received);
-}
-
-static uint64_t
-conn_backoff(struct conn *c)
-{
-	return backoff_delay(c->attempt++, c->conf->backoff_min_ms,
-	    c->conf->backoff_max_ms, rand32());
+	conn_enter(c, CS_IDLE, 0, NULL);
+	c->end_cb(c->end_arg, &c->end);
 }
 
 /* An attempt failed before the websocket was open. */
@@ -232,32 +271,20 @@ static void __attribute__((format(printf, 2, 3)))
 conn_fail(struct conn *c, const char *fmt, ...)
 {
 	char why[512];
-	uint64_t delay;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof why, fmt, ap);
 	va_end(ap);
-	if (c->end_cb != NULL && c->stop_done == NULL) {
-		log_warn("cannot connect to %s: %s", c->conf->url, why);
-		conn_end(c, why, 0, 0);
-		return;
-	}
-	delay = conn_backoff(c);
-	log_warn("cannot connect to %s: %s; retrying in %.1f s", c->conf->url,
-	    why, (double)delay / 1000);
-	conn_status(c, "Cannot connect: %s; retrying in %.1f s", why,
-	    (double)delay / 1000);
-	conn_wait(c, delay);
+	c->end = (struct conn_end){ .kind = CONN_FAILED };
+	conn_ended(c, why);
 }
 
 /* An open connection ended. */
 static void
 conn_lost(struct conn *c, const char *why)
 {
-	char f1[300], f2[64];
-	const char *fields[] = { f1, f2, NULL };
-	uint64_t up = clock_ms() - c->open_since, delay;
+	uint64_t up = clock_ms() - c->open_since;
 	uint16_t sent = 0, received = 0;
 
 	if (c->ws != NULL) {
@@ -267,60 +294,40 @@ conn_lost(struct conn *c, const char *why)
 		c->ws = NULL;
 	}
 	c->down_since = time(NULL);
-	snprintf(f1, sizeof f1, "DCEVENTS_REASON=%s", why);
-	if (c->stop_done != NULL || c->end_cb != NULL) {
+	if (c->stop_done != NULL) {
+		char f1[300];
+		const char *fields[] = { f1, NULL };
+
 		/* Its own MESSAGE_ID: the catalog's text promises no retry. */
-		fields[1] = NULL;
+		snprintf(f1, sizeof f1, "DCEVENTS_REASON=%s", why);
 		record_daemon(MID_STOPPED, 6, fields,
 		    "disconnected from %s: %s", c->conf->url, why);
-		if (c->stop_done == NULL)
-			conn_end(c, why, sent, received);
-		else
-			conn_wait(c, 0);
+		conn_stopped(c);
 		return;
 	}
-	c->attempt =
-	    backoff_after_connection(c->attempt, up, c->conf->backoff_reset_ms);
-	delay = c->reconnect_now ? 0 : conn_backoff(c);
+	c->end = (struct conn_end){ .kind = CONN_LOST,
+		.up_ms = up,
+		.reconnect = c->reconnect_now,
+		.close_sent = sent,
+		.close_received = received };
 	c->reconnect_now = 0;
-	log_debug("connected for %llu ms; reconnecting in %llu ms",
-	    (unsigned long long)up, (unsigned long long)delay);
-	snprintf(
-	    f2, sizeof f2, "DCEVENTS_RETRY_MS=%llu", (unsigned long long)delay);
-	record_daemon(MID_DISCONNECTED, 4, fields,
-	    "disconnected from %s: %s; reconnecting in %.1f s", c->conf->url,
-	    why, (double)delay / 1000);
-	conn_status(c, "Disconnected: %s; reconnecting in %.1f s", why,
-	    (double)delay / 1000);
-	conn_wait(c, delay);
+	conn_ended(c, why);
 }
 
-/* 401, 403, 429: one clear record, then the long wait. */
+/* 401, 403, 429: the server refuses the credentials. */
 static void
 conn_auth_failed(struct conn *c, const struct hs_reply *r)
 {
-	char f1[32], f2[64];
-	const char *fields[] = { f1, f2, NULL };
-	uint64_t delay = c->conf->auth_backoff_ms;
+	char why[64];
 	const char *what = r->status == 429 ? "too many login attempts"
 	    : r->status == 403              ? "access denied"
 					    : "bad credentials";
 
-	if (c->end_cb != NULL && c->stop_done == NULL) {
-		conn_fail(c, "HTTP %d (%s)", r->status, what);
-		return;
-	}
-	if (r->status == 429 && r->retry_after_ms > delay)
-		delay = r->retry_after_ms;
-	snprintf(f1, sizeof f1, "DCEVENTS_HTTP_STATUS=%d", r->status);
-	snprintf(
-	    f2, sizeof f2, "DCEVENTS_RETRY_MS=%llu", (unsigned long long)delay);
-	record_daemon(MID_AUTH_FAILED, 3, fields,
-	    "authentication failed at %s: HTTP %d (%s); retrying in %.0f s",
-	    c->conf->url, r->status, what, (double)delay / 1000);
-	conn_status(c, "Authentication failed (HTTP %d); retrying in %.0f s",
-	    r->status, (double)delay / 1000);
-	conn_wait(c, delay);
+	snprintf(why, sizeof why, "HTTP %d (%s)", r->status, what);
+	c->end = (struct conn_end){ .kind = CONN_AUTH,
+		.http_status = r->status,
+		.retry_after_ms = r->retry_after_ms };
+	conn_ended(c, why);
 }
 
 /*
@@ -334,7 +341,6 @@ conn_error_text(struct conn *c, short events, char *buf, size_t n, int *tls,
 	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
 	unsigned long e, first = 0;
 	int err = EVUTIL_SOCKET_ERROR();
-	long v;
 
 	*tls = 0;
 	/*
@@ -348,11 +354,9 @@ conn_error_text(struct conn *c, short events, char *buf, size_t n, int *tls,
 	while ((e = ERR_get_error()) != 0)
 		if (first == 0 && ERR_GET_LIB(e) != 0)
 			first = e;
-	if (ssl != NULL && (v = SSL_get_verify_result(ssl)) != X509_V_OK) {
-		snprintf(buf, n, "TLS certificate verification failed: %s",
-		    X509_verify_cert_error_string(v));
+	if (ssl != NULL && tls_verify_error(ssl, buf, n))
 		*tls = 1;
-	} else if (first != 0 &&
+	else if (first != 0 &&
 	    ERR_GET_REASON(first) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
 		/* OpenSSL 3 calls a TCP close without close_notify an error. */
 		snprintf(buf, n,
@@ -483,7 +487,7 @@ conn_send_upgrade(struct conn *c)
 		conn_fail(c, "out of memory");
 		return;
 	}
-	c->state = CS_UPGRADE;
+	conn_enter(c, CS_UPGRADE, 0, NULL);
 }
 
 static void
@@ -494,13 +498,11 @@ conn_opened(struct conn *c, size_t header_len)
 	const char *fields[] = { f1, f2, NULL };
 
 	evbuffer_drain(bufferevent_get_input(c->bev), header_len);
-	event_del(c->deadline);
 	c->ws = ws_new(c->base, c->bev, c->conf, &c->handler, conn_ws_done, c);
 	if (c->ws == NULL) {
 		conn_fail(c, "out of memory");
 		return;
 	}
-	c->state = CS_OPEN;
 	c->open_since = clock_ms();
 	c->connects++;
 	snprintf(f1, sizeof f1, "DCEVENTS_URL=%s", c->conf->url);
@@ -509,7 +511,7 @@ conn_opened(struct conn *c, size_t header_len)
 	record_daemon(MID_CONNECTED, 6, fields, "connected to %s (%s%s%s)",
 	    c->conf->url, ssl ? SSL_get_version(ssl) : "no TLS",
 	    ssl ? ", " : "", ssl ? SSL_get_cipher_name(ssl) : "");
-	if (c->down_since != 0 && c->end_cb == NULL) {
+	if (c->down_since != 0) {
 		char t1[32], t2[32];
 		time_t now = time(NULL);
 		struct tm tm;
@@ -525,12 +527,7 @@ conn_opened(struct conn *c, size_t header_len)
 		    "missing",
 		    t1, t2);
 	}
-	conn_status(c, "Connected to %s", c->conf->url);
-	if (notify_enabled()) {
-		struct timeval tv = tv_ms(STATUS_MS);
-
-		event_add(c->status_ev, &tv);
-	}
+	conn_enter(c, CS_OPEN, 0, "Connected to %s", c->conf->url);
 	if (c->paused) {
 		conn_pause(c);
 		return;
@@ -544,7 +541,6 @@ static void
 conn_ws_done(void *arg, const char *why)
 {
 	struct conn *c = arg;
-	struct timeval tv = tv_ms(CLOSE_WAIT_MS);
 
 	snprintf(c->lost_reason, sizeof c->lost_reason, "%s", why);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
@@ -552,9 +548,8 @@ conn_ws_done(void *arg, const char *why)
 		return;
 	}
 	/* Let the close frame go out first; the write callback ends it. */
-	c->state = CS_CLOSING;
+	conn_enter(c, CS_CLOSING, 0, NULL);
 	bufferevent_disable(c->bev, EV_READ);
-	event_add(c->deadline, &tv);
 }
 
 static void
@@ -684,20 +679,11 @@ conn_event_cb(struct bufferevent *bev, short events, void *arg)
 	}
 }
 
-static int
-conn_literal(const char *host)
-{
-	unsigned char ip[16];
-
-	return evutil_inet_pton(AF_INET, host, ip) == 1 ||
-	    evutil_inet_pton(AF_INET6, host, ip) == 1;
-}
-
 static SSL *
 conn_ssl(struct conn *c)
 {
-	const char *host = c->conf->host;
 	SSL *ssl;
+	char e[200];
 
 	if ((ssl = SSL_new(c->ssl_ctx)) == NULL)
 		return NULL;
@@ -706,18 +692,12 @@ conn_ssl(struct conn *c)
 	c->tls_hello_version = 0;
 	SSL_set_msg_callback(ssl, conn_tls_msg);
 	SSL_set_msg_callback_arg(ssl, c);
-	if (conn_literal(host)) {
-		/* No SNI for an address; verify it against the IP SANs. */
-		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) !=
-		    1)
-			goto bad;
-	} else if (SSL_set_tlsext_host_name(ssl, host) != 1 ||
-	    SSL_set1_host(ssl, host) != 1)
-		goto bad;
+	if (tls_client_setup(ssl, c->conf->host, e, sizeof e) == -1) {
+		log_debug("TLS setup for %s: %s", c->conf->host, e);
+		SSL_free(ssl);
+		return NULL;
+	}
 	return ssl;
-bad:
-	SSL_free(ssl);
-	return NULL;
 }
 
 /*
@@ -749,7 +729,7 @@ conn_try(struct conn *c)
 		bufferevent_setcb(
 		    c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-		c->state = CS_CONNECT;
+		conn_enter(c, CS_CONNECT, 0, NULL);
 		if (log_get_verbosity() > 0) {
 			char a[64] = "?";
 			const struct sockaddr *sa = c->ai->ai_addr;
@@ -804,7 +784,7 @@ conn_start_tls(struct conn *c)
 	bufferevent_setcb(
 	    c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	c->state = CS_TLS;
+	conn_enter(c, CS_TLS, 0, NULL);
 }
 
 static void
@@ -842,13 +822,9 @@ static void
 conn_connect(struct conn *c)
 {
 	struct evutil_addrinfo hints = { 0 };
-	struct timeval tv = tv_ms(c->conf->connect_timeout_ms);
 	struct evdns_getaddrinfo_request *req;
 
-	conn_teardown(c);
-	event_add(c->deadline, &tv);
-	c->state = CS_RESOLVE;
-	conn_status(c, "Connecting to %s", c->conf->url);
+	conn_enter(c, CS_RESOLVE, 0, "Connecting to %s", c->conf->url);
 	log_debug("connecting to %s", c->conf->url);
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -860,7 +836,7 @@ conn_connect(struct conn *c)
 	 * fails at once and the next is tried.
 	 */
 	hints.ai_flags =
-	    conn_literal(c->conf->host) ? EVUTIL_AI_NUMERICHOST : 0;
+	    tls_ip_literal(c->conf->host) ? EVUTIL_AI_NUMERICHOST : 0;
 	/* The callback may run before this returns (numeric hosts). */
 	req = evdns_getaddrinfo(
 	    c->dns, c->conf->host, c->conf->port, &hints, conn_dns_cb, c);
@@ -874,96 +850,32 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	conn_connect(arg);
 }
 
-/* Does one of the directories in list (colon-separated) hold a hash link? */
-static int
-has_hash_links(const char *list)
-{
-	char path[4096];
-	const char *p = list;
-
-	while (*p != '\0') {
-		size_t n = strcspn(p, ":");
-		DIR *d;
-		struct dirent *de;
-		int found = 0;
-
-		if (n > 0 && n < sizeof path) {
-			memcpy(path, p, n);
-			path[n] = '\0';
-			if ((d = opendir(path)) != NULL) {
-				while (!found && (de = readdir(d)) != NULL) {
-					const char *f = de->d_name;
-
-					/* HHHHHHHH.N: the subject's hash */
-					found = strspn(f, "0123456789abcdef") == 8 &&
-					    f[8] == '.' && f[9] >= '0' &&
-					    f[9] <= '9';
-				}
-				closedir(d);
-			}
-		}
-		if (found)
-			return 1;
-		p += n;
-		if (*p == ':')
-			p++;
-	}
-	return 0;
-}
-
-/*
- * The trust anchors for a TLS context: cafile and capath when either is
- * set ("" for none), else the system's.  OpenSSL's default paths read the whole bundle file at
- * once (on Debian the ca-certificates.crt of about 140 certificates: 1.4
- * MiB of memory); the certificate directory, where update-ca-certificates
- * keeps each anchor under its subject hash, has the same anchors, read
- * only when a chain needs one.  So the directory when it has hash links
- * and SSL_CERT_FILE names no bundle; the default paths otherwise.
- */
-int
-tls_anchors(SSL_CTX *ctx, const char *cafile, const char *capath)
-{
-	const char *dir = getenv(X509_get_default_cert_dir_env());
-
-	if (*cafile != '\0' || *capath != '\0')
-		return SSL_CTX_load_verify_locations(
-		    ctx, *cafile ? cafile : NULL, *capath ? capath : NULL);
-	if (dir == NULL)
-		dir = X509_get_default_cert_dir();
-	if (getenv(X509_get_default_cert_file_env()) == NULL &&
-	    has_hash_links(dir))
-		return SSL_CTX_load_verify_dir(ctx, dir);
-	return SSL_CTX_set_default_verify_paths(ctx);
-}
-
 /* A TLS context for conf: TLS 1.2+, peer verification, its trust anchors. */
 static SSL_CTX *
 conn_ssl_ctx(const struct conf *conf)
 {
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	int ok;
+	SSL_CTX *ctx;
+	char e[200];
 
-	if (ctx == NULL)
-		return NULL;
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-	if ((ok = tls_anchors(ctx, conf->cafile, conf->capath)) != 1) {
-		char e[200];
-
-		ERR_error_string_n(ERR_get_error(), e, sizeof e);
+	if ((ctx = tls_client_ctx(conf->cafile, conf->capath, e, sizeof e)) ==
+	    NULL) {
 		log_err("cannot load the trust anchors (CAFile=%s CAPath=%s): "
 			"%s",
 		    conf->cafile, conf->capath, e);
-		SSL_CTX_free(ctx);
 		return NULL;
 	}
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	return ctx;
 }
 
+/*
+ * A connection that is not started yet; end is told how each attempt or
+ * connection ended (the owner then calls conn_retry() or conn_start(), or
+ * leaves it be).
+ */
 struct conn *
-conn_new(
-    struct event_base *base, struct evdns_base *dns, const struct ws_handler *h)
+conn_new(struct event_base *base, struct evdns_base *dns,
+    const struct ws_handler *h, conn_end_cb end, void *arg)
 {
 	struct conn *c = calloc(1, sizeof *c);
 
@@ -972,6 +884,8 @@ conn_new(
 	c->base = base;
 	c->dns = dns;
 	c->handler = *h;
+	c->end_cb = end;
+	c->end_arg = arg;
 	c->timer = evtimer_new(base, conn_timer_cb, c);
 	c->deadline = evtimer_new(base, conn_deadline_cb, c);
 	c->status_ev = event_new(base, -1, EV_PERSIST, conn_status_cb, c);
@@ -991,8 +905,55 @@ conn_start(struct conn *c, const struct conf *conf)
 	c->ssl_ctx = NULL;
 	if (conf->secure && (c->ssl_ctx = conn_ssl_ctx(conf)) == NULL)
 		return -1;
+	c->down_since = 0; /* a new start, not a reconnect: no gap */
 	conn_connect(c);
 	return 0;
+}
+
+/*
+ * The owner's answer to an ended connection: wait delay_ms, then connect
+ * again.  The record (disconnected or authentication failure, with the
+ * delay), the warning and STATUS= say how it ended and when the next
+ * attempt comes.
+ */
+void
+conn_retry(struct conn *c, uint64_t delay_ms)
+{
+	const struct conn_end *e = &c->end;
+	double s = (double)delay_ms / 1000;
+	char f1[300], f2[64];
+	const char *fields[] = { f1, f2, NULL };
+
+	snprintf(f2, sizeof f2, "DCEVENTS_RETRY_MS=%llu",
+	    (unsigned long long)delay_ms);
+	switch (e->kind) {
+	case CONN_FAILED:
+		log_warn("cannot connect to %s: %s; retrying in %.1f s",
+		    c->conf->url, e->why, s);
+		conn_enter(c, CS_WAIT, delay_ms,
+		    "Cannot connect: %s; retrying in %.1f s", e->why, s);
+		return;
+	case CONN_AUTH:
+		snprintf(f1, sizeof f1, "DCEVENTS_HTTP_STATUS=%d",
+		    e->http_status);
+		record_daemon(MID_AUTH_FAILED, 3, fields,
+		    "authentication failed at %s: %s; retrying in %.0f s",
+		    c->conf->url, e->why, s);
+		conn_enter(c, CS_WAIT, delay_ms,
+		    "Authentication failed (HTTP %d); retrying in %.0f s",
+		    e->http_status, s);
+		return;
+	case CONN_LOST:
+		log_debug("connected for %llu ms; reconnecting in %llu ms",
+		    (unsigned long long)e->up_ms, (unsigned long long)delay_ms);
+		snprintf(f1, sizeof f1, "DCEVENTS_REASON=%s", e->why);
+		record_daemon(MID_DISCONNECTED, 4, fields,
+		    "disconnected from %s: %s; reconnecting in %.1f s",
+		    c->conf->url, e->why, s);
+		conn_enter(c, CS_WAIT, delay_ms,
+		    "Disconnected: %s; reconnecting in %.1f s", e->why, s);
+		return;
+	}
 }
 
 /* The state and the count, as STATUS= says them (after a reload, too). */
@@ -1014,17 +975,6 @@ conn_set_target(struct conn *c, const char *target)
 	free(c->target);
 	c->target = t;
 	return 0;
-}
-
-/*
- * Connect once: when the attempt fails or the connection ends, nothing is
- * retried; cb is told why (conn_start() makes the next attempt).
- */
-void
-conn_set_once(struct conn *c, conn_end_cb cb, void *arg)
-{
-	c->end_cb = cb;
-	c->end_arg = arg;
 }
 
 /* The open websocket, or NULL. */
@@ -1053,7 +1003,6 @@ conn_reconfigure(struct conn *c, const struct conf *conf, int changed)
 	}
 	SSL_CTX_free(c->ssl_ctx);
 	c->ssl_ctx = ctx;
-	c->attempt = 0;
 	log_info("stream settings changed: reconnecting");
 	if (c->state == CS_OPEN) {
 		c->reconnect_now = 1;
@@ -1071,17 +1020,14 @@ conn_stop(struct conn *c, void (*done)(void *), void *arg)
 	if (c->state == CS_OPEN) {
 		ws_close(c->ws, 1001, "dcevents is stopping");
 		if (c->state == CS_OPEN) {
-			struct timeval tv = tv_ms(CLOSE_WAIT_MS);
-
-			event_add(c->deadline, &tv);
-			c->state = CS_CLOSING;
 			snprintf(c->lost_reason, sizeof c->lost_reason,
 			    "dcevents is stopping");
+			conn_enter(c, CS_CLOSING, 0, NULL);
 		}
 		return;
 	}
 	if (c->state != CS_CLOSING)
-		conn_wait(c, 0);
+		conn_stopped(c);
 }
 
 /* The outputs are full: stop reading (TCP pushes back on the server). */

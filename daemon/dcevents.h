@@ -156,11 +156,17 @@ void secret_free(char *);
 void secret_unsetenv(const char *name);
 void secret_scrub(void);
 
-/* backoff.c */
+/* backoff.c: the daemon's reconnect policy */
+struct conn_end;
+struct backoff {
+	unsigned attempt; /* failures since the last good connection */
+};
 uint64_t backoff_delay(
     unsigned attempt, uint64_t min_ms, uint64_t max_ms, uint32_t rnd);
 unsigned backoff_after_connection(
     unsigned attempt, uint64_t up_ms, uint64_t reset_ms);
+uint64_t backoff_next(struct backoff *, const struct conn_end *, uint32_t rnd);
+uint32_t backoff_random(void);
 
 /* handshake.c */
 #define HS_KEY_LEN 24
@@ -220,24 +226,45 @@ int ws_send(struct ws *, uint8_t opcode, const void *, size_t);
 int ws_opcode(const struct ws *);
 void ws_close_codes(const struct ws *, uint16_t *sent, uint16_t *received);
 
-/* conn.c */
+/* tls.c: the TLS client setup of the stream and the syslog output */
 typedef struct ssl_ctx_st SSL_CTX;
-int tls_anchors(SSL_CTX *, const char *cafile, const char *capath);
+typedef struct ssl_st SSL;
+SSL_CTX *tls_client_ctx(
+    const char *cafile, const char *capath, char *err, size_t);
+int tls_client_setup(SSL *, const char *host, char *err, size_t);
+int tls_verify_error(const SSL *, char *, size_t);
+int tls_ip_literal(const char *host);
+
+/* conn.c */
 struct conn;
 struct evdns_base;
-struct conn *conn_new(
-    struct event_base *, struct evdns_base *, const struct ws_handler *);
+/* How an attempt or connection ended, for its owner. */
+enum conn_end_kind {
+	CONN_FAILED, /* before the websocket was open */
+	CONN_AUTH, /* 401, 403 or 429 instead of the upgrade */
+	CONN_LOST /* the open websocket ended */
+};
+struct conn_end {
+	enum conn_end_kind kind;
+	const char *why;
+	const struct conf *conf; /* the settings it ran with */
+	int http_status; /* CONN_AUTH */
+	uint64_t retry_after_ms; /* CONN_AUTH: Retry-After, 0 if none */
+	uint64_t up_ms; /* CONN_LOST: how long it was open */
+	int reconnect; /* CONN_LOST: closed for new settings, go on at once */
+	uint16_t close_sent, close_received; /* CONN_LOST: 0 if none */
+};
+typedef void (*conn_end_cb)(void *arg, const struct conn_end *);
+struct conn *conn_new(struct event_base *, struct evdns_base *,
+    const struct ws_handler *, conn_end_cb, void *arg);
 int conn_start(struct conn *, const struct conf *);
+void conn_retry(struct conn *, uint64_t delay_ms);
 void conn_reconfigure(struct conn *, const struct conf *, int changed);
 void conn_stop(struct conn *, void (*done)(void *), void *arg);
 void conn_free(struct conn *);
 void conn_pause(struct conn *);
 void conn_resume(struct conn *);
-/* Once (conn_set_once): why it ended, close codes sent and received. */
-typedef void (*conn_end_cb)(
-    void *arg, const char *why, uint16_t sent, uint16_t received);
 int conn_set_target(struct conn *, const char *target);
-void conn_set_once(struct conn *, conn_end_cb, void *arg);
 struct ws *conn_ws(struct conn *);
 void conn_status_text(const struct conn *, char *, size_t);
 

@@ -1,7 +1,9 @@
 /*
  * dcevents: hold the Docker Cloud events stream, write every event as a
  * structured journald/syslog record.  main only parses the command line,
- * loads the configuration and wires the subsystems to the event loop.
+ * loads the configuration and wires the subsystems to the event loop; as
+ * the stream's owner it hands each end of the connection to the reconnect
+ * policy (backoff.c) and the answer back to conn_retry().
  */
 #include "config.h"
 
@@ -31,6 +33,7 @@ static struct {
 	struct event_base *base;
 	struct evdns_base *dns;
 	struct conn *conn;
+	struct backoff backoff; /* the reconnect policy's state */
 	struct conf *conf;
 	struct json *json;
 	struct output *output;
@@ -157,6 +160,13 @@ stop_left_ms(void)
 	return spent >= STOP_MS ? 0 : STOP_MS - spent;
 }
 
+/* The stream ended (not at stop): the policy says when to try again. */
+static void
+on_conn_end(void *arg, const struct conn_end *e)
+{
+	conn_retry(dc.conn, backoff_next(&dc.backoff, e, backoff_random()));
+}
+
 static void
 on_stopped(void *arg)
 {
@@ -199,6 +209,8 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	changed = conf_stream_changed(dc.conf, next);
 	secret_scrub(); /* it compared the keys */
 	output_reconfigure(dc.output, next);
+	if (changed)
+		dc.backoff.attempt = 0;
 	conn_reconfigure(dc.conn, next, changed);
 	conf_free(dc.conf);
 	dc.conf = next;
@@ -295,7 +307,8 @@ main(int argc, char *argv[])
 		    evdns_base_new(dc.base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	}
 	if (dc.dns == NULL ||
-	    (dc.conn = conn_new(dc.base, dc.dns, &handler)) == NULL) {
+	    (dc.conn = conn_new(dc.base, dc.dns, &handler, on_conn_end,
+		 NULL)) == NULL) {
 		log_err("cannot set up the connection");
 		return EXIT_FATAL;
 	}

@@ -812,33 +812,21 @@ syslog_connect(struct syslog *s)
 	if ((s->ssl = SSL_new(s->ctx)) == NULL)
 		return syslog_fail(s, where, "cannot set up TLS");
 	{
-		unsigned char ip[16];
-		int literal = inet_pton(AF_INET, s->host, ip) == 1 ||
-		    inet_pton(AF_INET6, s->host, ip) == 1;
-
-		if (literal)
-			X509_VERIFY_PARAM_set1_ip_asc(
-			    SSL_get0_param(s->ssl), s->host);
-		else {
-			SSL_set_tlsext_host_name(s->ssl, s->host);
-			SSL_set1_host(s->ssl, s->host);
-		}
-	}
-	SSL_set_fd(s->ssl, s->fd);
-	ERR_clear_error();
-	errno = 0;
-	if ((r = SSL_connect(s->ssl)) != 1) {
-		long v = SSL_get_verify_result(s->ssl);
 		char e[200], why[240];
 
-		if (v != X509_V_OK)
-			snprintf(why, sizeof why,
-			    "TLS certificate verification failed: %s",
-			    X509_verify_cert_error_string(v));
-		else
-			snprintf(why, sizeof why, "TLS handshake: %s",
-			    tls_why(s->ssl, r, e, sizeof e));
-		return syslog_fail(s, where, why);
+		if (tls_client_setup(s->ssl, s->host, e, sizeof e) == -1) {
+			snprintf(why, sizeof why, "cannot set up TLS: %s", e);
+			return syslog_fail(s, where, why);
+		}
+		SSL_set_fd(s->ssl, s->fd);
+		ERR_clear_error();
+		errno = 0;
+		if ((r = SSL_connect(s->ssl)) != 1) {
+			if (!tls_verify_error(s->ssl, why, sizeof why))
+				snprintf(why, sizeof why, "TLS handshake: %s",
+				    tls_why(s->ssl, r, e, sizeof e));
+			return syslog_fail(s, where, why);
+		}
 	}
 	return is_relp(s->mode) ? relp_open(s) : 0;
 }
@@ -1053,20 +1041,11 @@ syslog_open(const struct conf *c)
 	s->host = c->syslog_host ? strdup(c->syslog_host) : NULL;
 	s->port = c->syslog_port ? strdup(c->syslog_port) : NULL;
 	if (is_tls(s->mode)) {
-		int ok;
+		char e[200];
 
-		s->ctx = SSL_CTX_new(TLS_client_method());
+		s->ctx = tls_client_ctx(
+		    c->syslog_cafile, c->syslog_capath, e, sizeof e);
 		if (s->ctx == NULL) {
-			syslog_close(s);
-			return NULL;
-		}
-		SSL_CTX_set_min_proto_version(s->ctx, TLS1_2_VERSION);
-		SSL_CTX_set_verify(s->ctx, SSL_VERIFY_PEER, NULL);
-		if ((ok = tls_anchors(
-			 s->ctx, c->syslog_cafile, c->syslog_capath)) != 1) {
-			char e[200];
-
-			ERR_error_string_n(ERR_get_error(), e, sizeof e);
 			log_err("syslog: cannot load the trust anchors "
 				"(SyslogCAFile=%s SyslogCAPath=%s): %s",
 			    c->syslog_cafile, c->syslog_capath, e);

@@ -174,10 +174,21 @@ we_schedule(void)
 	}
 }
 
-/* A connection ended: report the case and go on to the next step. */
+/*
+ * A connection ended: report the case and go on to the next step.  The
+ * owner of the connection, wsecho never retries: the next step makes a
+ * new connection with conn_start().
+ */
 static void
-we_ended(void *arg, const char *why, uint16_t sent, uint16_t received)
+we_ended(void *arg, const struct conn_end *e)
 {
+	const char *why = e->why;
+	uint16_t sent = e->close_sent, received = e->close_received;
+
+	if (e->kind == CONN_LOST)
+		log_info("disconnected from %s: %s", we.url, why);
+	else
+		log_warn("cannot connect to %s: %s", we.url, why);
 	switch (we.phase) {
 	case PH_COUNT:
 		if (!we.have_count) {
@@ -292,13 +303,13 @@ main(int argc, char *argv[])
 	if ((we.base = event_base_new()) == NULL ||
 	    (dns = evdns_base_new(we.base, EVDNS_BASE_DISABLE_WHEN_INACTIVE)) ==
 		NULL ||
-	    (we.conn = conn_new(we.base, dns, &handler)) == NULL) {
+	    (we.conn = conn_new(we.base, dns, &handler, we_ended, NULL)) ==
+		NULL) {
 		log_err("cannot set up the event loop");
 		return 1;
 	}
 	/* Names from /etc/hosts and addresses are enough on loopback. */
 	evdns_base_load_hosts(dns, NULL);
-	conn_set_once(we.conn, we_ended, NULL);
 	we.phase = PH_COUNT;
 	we_schedule();
 	if (event_base_dispatch(we.base) == -1)

@@ -1,20 +1,20 @@
 /*
- * The syslog output.  `local` writes RFC 3164 datagrams to /dev/log, as
- * logger(1) does: the MESSAGE followed by key="value" pairs.  Remote
- * targets get RFC 5424 with MSGID = the event type and the structured
- * data element [dockercloud@32473 ...]: over UDP one datagram per record
- * (one too large is cut to DGRAM_MAX and stays well-formed: see
- * syslog_format_within()), over TCP and TLS with RFC 6587 octet
- * counting, over RELP (plain or TLS) one acknowledged transaction each.
- * TLS verifies the collector's chain and host name against
- * SyslogCAFile/SyslogCAPath of [Output] or the system store (never
- * [Stream]'s anchors: the stream and the collector are different peers).
- * The writer thread owns the socket and uses it blocking; a dead
- * connection is noticed before a batch is written (a collector that
- * closed has sent FIN) so that records are not written into a connection
- * that is already gone.  Closing, TLS ends with a close_notify (waiting
- * briefly for the collector's); a failure is said in words (errno, the
- * collector closing, OpenSSL's reason), never as an empty OpenSSL error.
+ * The syslog output: its entry in the output table and its transports.
+ * The records are syslog_format.c's (RFC 3164 for `local`, RFC 5424
+ * elsewhere), RELP's frames relp.c's.  `local` sends datagrams to
+ * /dev/log; UDP one datagram per record; TCP and TLS a stream of
+ * octet-counted records; RELP (plain or TLS) one acknowledged
+ * transaction each.  TLS verifies the collector's chain and host name
+ * against SyslogCAFile/SyslogCAPath of [Output] or the system store
+ * (never [Stream]'s anchors: the stream and the collector are different
+ * peers); trust anchors that cannot be loaded make the open fail (the
+ * caller keeps what runs).  The writer thread owns the socket and uses it
+ * blocking; a dead connection is noticed before a batch is written (a
+ * collector that closed has sent FIN) so that records are not written
+ * into a connection that is already gone.  Closing, TLS ends with a
+ * close_notify (waiting briefly for the collector's); a failure is said
+ * in words (errno, the collector closing, OpenSSL's reason), never as an
+ * empty OpenSSL error.
  */
 #include "config.h"
 
@@ -45,7 +45,6 @@
 
 #define DEV_LOG "/dev/log"
 #define IO_TIMEOUT_S 10
-#define DGRAM_MAX 65000
 #define RELP_WINDOW 128 /* records sent before waiting for answers */
 #define RELP_BATCH_BYTES (256 * 1024)
 #define BATCH_RECS 64 /* datagrams per sendmmsg() */
@@ -65,359 +64,6 @@ struct syslog {
 	size_t inlen;
 	struct strbuf out; /* RELP: the frames of a batch */
 };
-
-/*
- * In a quoted SD-PARAM value: `"`, `\` and `]` escaped with a backslash,
- * and a control character escaped as SPEC 5.2 says, then that escape's
- * backslash escaped too (\\n, \\xNN and so on).
- */
-static size_t
-escape_param(unsigned char ch, char *out)
-{
-	out[0] = '\\';
-	if (ch == '"' || ch == '\\' || ch == ']') {
-		out[1] = (char)ch;
-		return 2;
-	}
-	return 1 + escape_control(ch, out + 1);
-}
-
-/*
- * How a record is cut to fit a datagram: never inside a UTF-8 sequence,
- * never inside an escape.  A unit is one character (a lead byte and its
- * continuation bytes, or one byte that is not UTF-8); *w is what it takes
- * written (escaped, in a value), the result how many bytes of v it is.
- */
-static size_t
-unit_at(const char *v, size_t n, size_t i, int escaped, size_t *w)
-{
-	unsigned char ch = (unsigned char)v[i];
-	size_t k = 1;
-	char e[8];
-
-	if (escaped &&
-	    (ch < 0x20 || ch == 0x7f || ch == '"' || ch == '\\' || ch == ']')) {
-		*w = escape_param(ch, e);
-		return 1;
-	}
-	if (ch >= 0xc0)
-		while (k < 4 && i + k < n &&
-		    ((unsigned char)v[i + k] & 0xc0) == 0x80)
-			k++;
-	*w = k;
-	return k;
-}
-
-/* The longest run of whole units at the start of v taking at most max. */
-static size_t
-fit_prefix(const char *v, size_t n, size_t max, int escaped)
-{
-	size_t i = 0, used = 0, w, k;
-
-	while (i < n && (k = unit_at(v, n, i, escaped, &w), w <= max - used)) {
-		used += w;
-		i += k;
-	}
-	return i;
-}
-
-/* ` name="value"`, the value cut to cap bytes written (SIZE_MAX: whole) */
-static void
-add_pair(struct strbuf *b, const char *name, size_t nlen, const char *v,
-    size_t n, size_t cap)
-{
-	size_t k;
-	char *p;
-
-	if (cap != SIZE_MAX)
-		n = fit_prefix(v, n, cap, 1);
-	/* Written in place up to the first byte to escape, if any. */
-	k = plain_span(v, n, '"', '\\', ']', 0x7f);
-	if ((p = strbuf_room(b, nlen + k + 4)) == NULL)
-		return;
-	*p++ = ' ';
-	memcpy(p, name, nlen);
-	p += nlen;
-	*p++ = '=';
-	*p++ = '"';
-	memcpy(p, v, k);
-	p += k;
-	if (k == n)
-		*p++ = '"';
-	strbuf_end_at(b, p);
-	if (k < n) {
-		strbuf_add_escaping(
-		    b, v + k, n - k, '"', '\\', ']', 0x7f, escape_param);
-		strbuf_add(b, "\"", 1);
-	}
-}
-
-#define add_param(b, name, e, s, cap)                                          \
-	do {                                                                   \
-		if ((s).off != SPAN_NONE)                                      \
-			add_pair(b, name, sizeof name - 1, ev_str(e, s),       \
-			    (s).len, cap);                                     \
-	} while (0)
-
-/*
- * The event's key="value" pairs (5424 SD-PARAMs or 3164 trailer), each
- * value cut to cap bytes written.
- */
-static void
-add_params(
-    struct strbuf *b, const struct conf *c, const struct dc_event *e, size_t cap)
-{
-	add_param(b, "type", e, e->type, cap);
-	add_param(b, "action", e, e->action, cap);
-	add_param(b, "state", e, e->state, cap);
-	add_param(b, "uuid", e, e->uuid, cap);
-	add_param(b, "resource_uri", e, e->resource_uri, cap);
-	for (unsigned i = 0; i < e->nparents; i++)
-		add_param(b, "parent", e, e->parents[i], cap);
-	add_param(b, "datetime", e, e->datetime, cap);
-	add_param(b, "error", e, e->error, cap);
-	if (*c->ns != '\0')
-		add_pair(b, "namespace", 9, c->ns, strlen(c->ns), cap);
-	for (unsigned i = 0; i < e->nextras; i++) {
-		const char *name = ev_str(e, e->extras[i].name);
-		char sd[33];
-		size_t n = e->extras[i].name.len,
-		       p = e->extras[i].in_data ? 5 : 0; /* "data." */
-
-		/* SD-NAME: 1-32 printable ASCII but = SP ] " */
-		if (n == 0 || p + n > 32)
-			continue;
-		memcpy(sd, "data.", p);
-		for (size_t k = 0; k < n; k++) {
-			unsigned char ch = (unsigned char)name[k];
-
-			sd[p + k] = (char)(ch > 32 && ch < 127 && ch != '=' &&
-				    ch != ']' && ch != '"'
-				? ch
-				: '_');
-		}
-		add_pair(b, sd, p + n, ev_str(e, e->extras[i].value),
-		    e->extras[i].value.len, cap);
-	}
-}
-
-/* Decimal digits of v, appended. */
-static void
-add_number(struct strbuf *b, unsigned long v, int width)
-{
-	char d[24];
-	int i = (int)sizeof d;
-
-	do {
-		d[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while ((v > 0 || (int)sizeof d - i < width) && i > 0);
-	strbuf_add(b, d + i, sizeof d - (size_t)i);
-}
-
-/*
- * What stays the same within a second: the time stamp to the second, the
- * host name (looked up again each second, as it may change) and our pid.
- * The outputs are formatted on the event loop only.
- */
-static struct {
-	time_t sec;
-	int local;
-	char ts[64];
-	char host[256];
-	size_t tslen, hostlen;
-	unsigned long pid;
-} hc = { .sec = -1 };
-
-static void
-header_cache(int local, time_t sec)
-{
-	struct tm tm;
-
-	if (sec == hc.sec && local == hc.local)
-		return;
-	hc.sec = sec;
-	hc.local = local;
-	hc.pid = (unsigned long)getpid();
-	if (local) {
-		/* RFC 3164: Mmm dd hh:mm:ss, local time */
-		localtime_r(&sec, &tm);
-		hc.tslen = strftime(hc.ts, sizeof hc.ts, "%b %e %H:%M:%S", &tm);
-		return;
-	}
-	gmtime_r(&sec, &tm);
-	hc.tslen = strftime(hc.ts, sizeof hc.ts, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (gethostname(hc.host, sizeof hc.host) == -1 || hc.host[0] == '\0')
-		snprintf(hc.host, sizeof hc.host, "-");
-	hc.host[255] = '\0';
-	for (char *p = hc.host; *p != '\0'; p++)
-		if (*p <= 32 || *p >= 127)
-			*p = '_';
-	hc.hostlen = strlen(hc.host);
-}
-
-static void
-add_header(struct strbuf *b, const struct conf *c, int priority,
-    const char *msgid, size_t msgid_len)
-{
-	int local = c->syslog_mode == SYSLOG_LOCAL;
-	struct timespec now;
-	char *p;
-
-	clock_gettime(CLOCK_REALTIME, &now);
-	header_cache(local, now.tv_sec);
-	strbuf_add(b, "<", 1);
-	add_number(b, (unsigned long)(c->syslog_facility * 8 + priority), 1);
-	if (local) {
-		/* RFC 3164: <PRI>Mmm dd hh:mm:ss TAG[PID]: */
-		strbuf_add(b, ">", 1);
-		strbuf_add(b, hc.ts, hc.tslen);
-		strbuf_add(b, " ", 1);
-		strbuf_addstr(b, c->identifier);
-		strbuf_add(b, "[", 1);
-		add_number(b, hc.pid, 1);
-		strbuf_add(b, "]: ", 3);
-		return;
-	}
-	/* <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID */
-	strbuf_add(b, ">1 ", 3);
-	strbuf_add(b, hc.ts, hc.tslen);
-	strbuf_add(b, ".", 1);
-	add_number(b, (unsigned long)now.tv_nsec / 1000, 6);
-	strbuf_add(b, "Z ", 2);
-	strbuf_add(b, hc.host, hc.hostlen);
-	strbuf_add(b, " ", 1);
-	strbuf_addstr(b, c->identifier);
-	strbuf_add(b, " ", 1);
-	add_number(b, hc.pid, 1);
-	/* " MSGID ": 1-32 printable ASCII */
-	if ((p = strbuf_room(b, 34)) == NULL)
-		return;
-	*p++ = ' ';
-	if (msgid_len == 0)
-		*p++ = '-';
-	for (size_t i = 0; i < msgid_len && i < 32; i++) {
-		unsigned char ch = (unsigned char)msgid[i];
-
-		*p++ = (char)(ch > 32 && ch < 127 ? ch : '_');
-	}
-	*p++ = ' ';
-	strbuf_end_at(b, p);
-}
-
-/* TCP and TLS frame each record as "LENGTH SP MESSAGE" (RFC 6587). */
-static void
-add_frame(const struct conf *c, struct strbuf *b, size_t start)
-{
-	char len[24];
-	size_t end = b->len, n;
-
-	if (c->syslog_mode != SYSLOG_TCP && c->syslog_mode != SYSLOG_TLS)
-		return;
-	add_number(b, end - start, 1); /* grow, then shift the message */
-	strbuf_add(b, " ", 1);
-	if (b->failed)
-		return;
-	n = b->len - end;
-	memcpy(len, b->buf + end, n);
-	memmove(b->buf + start + n, b->buf + start, end - start);
-	memcpy(b->buf + start, len, n);
-}
-
-/* After the header: MSG and the pairs, values cut to cap bytes. */
-static void
-add_body(struct strbuf *b, const struct conf *c, const struct dc_event *e,
-    const char *message, size_t mlen, size_t cap)
-{
-	if (c->syslog_mode == SYSLOG_LOCAL) {
-		strbuf_add(b, message, mlen);
-		add_params(b, c, e, cap);
-	} else {
-		strbuf_addstr(b, "[dockercloud@32473");
-		add_params(b, c, e, cap);
-		strbuf_addstr(b, "] ");
-		strbuf_add(b, message, mlen);
-	}
-}
-
-/*
- * One event as a syslog record of at most max bytes, appended to b.  A
- * record too long stays well-formed: MSG is shortened first, then the
- * values, the longest ones (each to the same largest length that fits),
- * every value still quoted and the element closed, cut only between
- * characters and escapes.  Only when the header and the names alone take
- * more than max is the record longer.  The first cut is reported once.
- */
-void
-syslog_format_within(const struct conf *c, const struct dc_event *e, int priority,
-    const char *message, size_t mlen, size_t max, struct strbuf *b)
-{
-	static int warned;
-	size_t start = b->len, head, full, fixed, m, cap = SIZE_MAX;
-
-	add_header(b, c, priority, ev_str(e, e->type) ? ev_str(e, e->type) : "",
-	    e->type.len);
-	head = b->len;
-	add_body(b, c, e, message, mlen, SIZE_MAX);
-	if (b->len - start > max && !b->failed) {
-		full = b->len - start;
-		fixed = full - mlen;
-		if (fixed <= max)
-			m = fit_prefix(message, mlen, max - fixed, 0);
-		else {
-			/* no MSG: the largest cap on the values that fits */
-			size_t lo = 0, hi = max, mid;
-
-			m = 0;
-			while (lo < hi && !b->failed) {
-				mid = lo + (hi - lo + 1) / 2;
-				strbuf_end_at(b, b->buf + head);
-				add_body(b, c, e, message, 0, mid);
-				if (b->len - start <= max)
-					lo = mid;
-				else
-					hi = mid - 1;
-			}
-			cap = lo;
-		}
-		strbuf_end_at(b, b->buf + head);
-		add_body(b, c, e, message, m, cap);
-		if (!warned++)
-			log_warn("syslog: a record of %zu bytes was cut to %zu "
-				 "to fit a datagram (MSG by %zu bytes, the "
-				 "structured data by %zu); records too large "
-				 "later are cut the same way without a warning",
-			    full, b->len - start, mlen - m,
-			    fixed - (b->len - start - m));
-	}
-	add_frame(c, b, start);
-}
-
-/* One event as a syslog record, appended to b; one datagram at most. */
-void
-syslog_format(const struct conf *c, const struct dc_event *e, int priority,
-    const char *message, size_t mlen, struct strbuf *b)
-{
-	syslog_format_within(c, e, priority, message, mlen,
-	    c->syslog_mode == SYSLOG_UDP || c->syslog_mode == SYSLOG_LOCAL
-		? DGRAM_MAX
-		: SIZE_MAX,
-	    b);
-}
-
-/* A record of the daemon's own (connected, gap, ...) for syslog. */
-void
-syslog_format_daemon(const struct conf *c, int priority, const char *msgid,
-    const char *message, struct strbuf *b)
-{
-	size_t start = b->len;
-
-	add_header(b, c, priority, msgid, strlen(msgid));
-	if (c->syslog_mode != SYSLOG_LOCAL)
-		strbuf_addstr(b, "- ");
-	strbuf_add_escaped(b, message, strlen(message));
-	add_frame(c, b, start);
-}
 
 static int
 is_tls(enum syslog_mode m)
@@ -592,76 +238,13 @@ sock_read(struct syslog *s)
 	return 0;
 }
 
-/*
- * RELP (the Reliable Event Logging Protocol of rsyslog's librelp): every
- * frame is "TXNR SP COMMAND SP DATALEN [SP DATA] LF", and the collector
- * answers each of ours with "TXNR rsp DATALEN 200 OK..." once it has
- * taken the record.  A record leaves the queue only when its answer came;
- * after a broken session the unanswered ones are sent again, in order.
- */
-
-/* Digits at p[*i]: 1 and the value, 0 if p ends first, -1 if malformed. */
-static int
-relp_number(const char *p, size_t n, size_t *i, unsigned long *v)
-{
-	size_t k = 0;
-
-	for (*v = 0; *i < n && p[*i] >= '0' && p[*i] <= '9'; (*i)++, k++) {
-		if (k == 9)
-			return -1;
-		*v = *v * 10 + (unsigned long)(p[*i] - '0');
-	}
-	if (*i == n)
-		return 0;
-	return k == 0 ? -1 : 1;
-}
-
-/*
- * One frame at the start of p: 1 (in f), 0 when incomplete, -1 if bad or
- * longer than RELP_IN_MAX.  A prefix of a frame is always incomplete.
- */
-int
-relp_frame_parse(const char *p, size_t n, struct relp_frame *f)
-{
-	size_t i = 0, k;
-	int r;
-
-	if ((r = relp_number(p, n, &i, &f->txnr)) != 1)
-		return r;
-	if (p[i++] != ' ')
-		return -1;
-	for (k = 0; i < n && p[i] != ' '; i++, k++) {
-		if (k == sizeof f->cmd - 1 || p[i] < 'a' || p[i] > 'z')
-			return -1;
-		f->cmd[k] = p[i];
-	}
-	if (i++ == n)
-		return 0;
-	if (k == 0)
-		return -1;
-	f->cmd[k] = '\0';
-	if ((r = relp_number(p, n, &i, &f->len)) != 1)
-		return r;
-	if (f->len > 0 && p[i++] != ' ')
-		return -1;
-	if (f->len >= RELP_IN_MAX)
-		return -1;
-	if (n - i < f->len + 1)
-		return 0;
-	if (p[i + f->len] != '\n')
-		return -1;
-	f->data = p + i;
-	f->size = i + f->len + 1;
-	return 1;
-}
-
 /* The answer to transaction txnr: 0 if "200 OK", else -1 (disconnected). */
 static int
 relp_answer(struct syslog *s, unsigned long txnr)
 {
 	struct relp_frame f;
+	const char *who;
 	char why[160];
-	size_t k;
 	int r;
 
 	while ((r = relp_frame_parse(s->in, s->inlen, &f)) == 0)
@@ -671,40 +254,17 @@ relp_answer(struct syslog *s, unsigned long txnr)
 		return -1;
 	if (r != 1)
 		return syslog_fail(s, "RELP", "malformed answer");
-	if (strcmp(f.cmd, "serverclose") == 0)
-		return syslog_fail(
-		    s, "collector", "session closed (serverclose)");
-	if (strcmp(f.cmd, "rsp") != 0 || f.txnr != txnr) {
-		snprintf(why, sizeof why,
-		    "expected the answer to %lu, got %lu %s", txnr, f.txnr,
-		    f.cmd);
-		return syslog_fail(s, "RELP", why);
-	}
-	if (f.len < 3 || memcmp(f.data, "200", 3) != 0) {
-		/* "500 reason": say it, escaped, up to its first line */
-		k = (size_t)snprintf(
-		    why, sizeof why, "the collector refused: ");
-		for (size_t i = 0;
-		     i < f.len && f.data[i] != '\n' && k + 5 < sizeof why;
-		     i++) {
-			unsigned char ch = (unsigned char)f.data[i];
-
-			k += (size_t)snprintf(why + k, sizeof why - k,
-			    ch >= 32 && ch < 127 ? "%c" : "\\x%02x", ch);
-		}
-		return syslog_fail(s, "RELP", why);
-	}
+	if ((who = relp_answer_check(&f, txnr, why, sizeof why)) != NULL)
+		return syslog_fail(s, who, why);
 	s->inlen -= f.size;
 	memmove(s->in, s->in + f.size, s->inlen);
 	return 0;
 }
 
-/* The next transaction number: 1 to 999999999, then 1 again. */
 static unsigned long
 relp_txnr(struct syslog *s)
 {
-	s->txnr = s->txnr >= 999999999 ? 1 : s->txnr + 1;
-	return s->txnr;
+	return s->txnr = relp_next_txnr(s->txnr);
 }
 
 /* Open a session: offer version 0 and the syslog command. */
@@ -719,8 +279,7 @@ relp_open(struct syslog *s)
 	s->txnr = 0;
 	t = relp_txnr(s);
 	strbuf_reset(&s->out);
-	strbuf_printf(
-	    &s->out, "%lu open %zu %s\n", t, sizeof offers - 1, offers);
+	relp_frame_add(&s->out, t, "open", offers, sizeof offers - 1);
 	if (s->out.failed)
 		return syslog_fail(s, "RELP", "out of memory");
 	if (sock_write(s, s->out.buf, s->out.len) == -1 ||
@@ -731,7 +290,7 @@ relp_open(struct syslog *s)
 
 /* Send up to RELP_WINDOW records at once; the number answered, or -1. */
 static int
-relp_write(struct syslog *s, struct rec **recs, size_t n)
+relp_write(struct syslog *s, struct record **recs, size_t n)
 {
 	unsigned long tx[RELP_WINDOW];
 	size_t k, acked = 0;
@@ -741,9 +300,8 @@ relp_write(struct syslog *s, struct rec **recs, size_t n)
 	     (k == 0 || s->out.len < RELP_BATCH_BYTES);
 	     k++) {
 		tx[k] = relp_txnr(s);
-		strbuf_printf(&s->out, "%lu syslog %zu ", tx[k], recs[k]->len);
-		strbuf_add(&s->out, recs[k]->data, recs[k]->len);
-		strbuf_add(&s->out, "\n", 1);
+		relp_frame_add(
+		    &s->out, tx[k], "syslog", recs[k]->data, recs[k]->len);
 	}
 	if (s->out.failed)
 		return syslog_fail(s, "RELP", "out of memory");
@@ -891,7 +449,7 @@ syslog_dead(struct syslog *s)
  * for ever.
  */
 static int
-syslog_send(struct syslog *s, const struct rec *r)
+syslog_send(struct syslog *s, const struct record *r)
 {
 	for (;;) {
 		ssize_t w = send(s->fd, r->data, r->len, MSG_NOSIGNAL);
@@ -914,7 +472,7 @@ syslog_send(struct syslog *s, const struct rec *r)
  * refused as too large goes alone through syslog_send().
  */
 static int
-dgram_write(struct syslog *s, struct rec **recs, size_t n)
+dgram_write(struct syslog *s, struct record **recs, size_t n)
 {
 	struct mmsghdr m[BATCH_RECS];
 	struct iovec iov[BATCH_RECS];
@@ -940,16 +498,16 @@ dgram_write(struct syslog *s, struct rec **recs, size_t n)
 
 /* Records over TCP, many with one writev(); the number written, or -1. */
 static int
-tcp_write(struct syslog *s, struct rec **recs, size_t n)
+tcp_write(struct syslog *s, struct record **recs, size_t n)
 {
-	int r = rec_writev(s->fd, recs, n);
+	int r = record_writev(s->fd, recs, n);
 
 	return r == -1 ? syslog_fail(s, "write", strerror(errno)) : r;
 }
 
 /* Records over TLS, up to a TLS record's worth with one SSL_write(). */
 static int
-tls_write(struct syslog *s, struct rec **recs, size_t n)
+tls_write(struct syslog *s, struct record **recs, size_t n)
 {
 	size_t k = 0;
 
@@ -964,7 +522,7 @@ tls_write(struct syslog *s, struct rec **recs, size_t n)
 }
 
 static int
-syslog_write(void *arg, struct rec **recs, size_t n)
+syslog_write(void *arg, struct record **recs, size_t n)
 {
 	struct syslog *s = arg;
 	int closed = 0;
@@ -1019,11 +577,12 @@ syslog_close(void *arg)
 		/* end the session, waiting a little for the answer */
 		struct timeval tv = { 0, 500000 };
 		unsigned long t = relp_txnr(s);
-		char bye[32];
-		int n = snprintf(bye, sizeof bye, "%lu close 0\n", t);
 
+		strbuf_reset(&s->out);
+		relp_frame_add(&s->out, t, "close", NULL, 0);
 		setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-		if (sock_write(s, bye, (size_t)n) == 0)
+		if (!s->out.failed &&
+		    sock_write(s, s->out.buf, s->out.len) == 0)
 			relp_answer(s, t);
 	}
 	syslog_disconnect(s, 1);
@@ -1034,14 +593,7 @@ syslog_close(void *arg)
 	free(s);
 }
 
-const struct sink_ops syslog_ops = {
-	.write = syslog_write,
-	.reset = syslog_reset,
-	.error = syslog_error,
-	.close = syslog_close,
-};
-
-void *
+static void *
 syslog_open(const struct conf *c)
 {
 	struct syslog *s = calloc(1, sizeof *s);
@@ -1076,3 +628,50 @@ syslog_open(const struct conf *c)
 	}
 	return s;
 }
+
+static int
+syslog_enabled(const struct conf *c)
+{
+	return c->syslog_mode != SYSLOG_NO;
+}
+
+/* Another target or other trust anchors: a new connection. */
+static int
+syslog_reopen(const struct conf *old, const struct conf *c)
+{
+	return strcmp(old->syslog, c->syslog) != 0 ||
+	    strcmp(old->syslog_cafile, c->syslog_cafile) != 0 ||
+	    strcmp(old->syslog_capath, c->syslog_capath) != 0;
+}
+
+static void
+syslog_format_event(const struct conf *c, const struct dc_event *e,
+    int priority, const char *mid, const char *msg, size_t mlen,
+    struct strbuf *b)
+{
+	syslog_format(c, e, priority, msg, mlen, b);
+}
+
+/* The daemon's own records: MSGID "dcevents", no fields. */
+static void
+syslog_format_own(const struct conf *c, const char *mid, int priority,
+    const char *const *fields, const char *message, struct strbuf *b)
+{
+	syslog_format_daemon(c, priority, "dcevents", message, b);
+}
+
+const struct output_type syslog_output = {
+	.name = "syslog",
+	.enabled = syslog_enabled,
+	.reopen = syslog_reopen,
+	.open = syslog_open,
+	.needs_message = 1,
+	.format_event = syslog_format_event,
+	.format_daemon = syslog_format_own,
+	.ops = {
+		.write = syslog_write,
+		.reset = syslog_reset,
+		.error = syslog_error,
+		.close = syslog_close,
+	},
+};

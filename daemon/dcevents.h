@@ -378,7 +378,7 @@ int output_daemon(void *output, const char *mid, int priority,
     const char *const *fields, const char *message);
 size_t output_close(struct output *, uint64_t ms);
 
-/* output_syslog.c: the transports; syslog_format.c: the records */
+/* syslog_format.c: the syslog records (output_syslog.c sends them) */
 void syslog_format(const struct conf *, const struct dc_event *, int priority,
     const char *message, size_t mlen, struct strbuf *);
 void syslog_format_daemon(const struct conf *, int priority, const char *msgid,
@@ -398,6 +398,7 @@ void relp_frame_add(struct strbuf *, unsigned long txnr, const char *cmd,
     const void *data, size_t len);
 const char *relp_answer_check(const struct relp_frame *, unsigned long txnr,
     char *why, size_t n);
+int relp_frame_parse(const char *, size_t, struct relp_frame *);
 
 /*
  * Exported for the unit tests and the fuzzers only: the daemon itself
@@ -406,7 +407,6 @@ const char *relp_answer_check(const struct relp_frame *, unsigned long txnr,
 void syslog_format_within(const struct conf *, const struct dc_event *,
     int priority, const char *message, size_t mlen, size_t max,
     struct strbuf *);
-int relp_frame_parse(const char *, size_t, struct relp_frame *);
 void stdout_format(const struct conf *, const struct dc_event *, struct strbuf *);
 
 /* notify.c */

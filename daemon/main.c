@@ -316,9 +316,10 @@ main(int argc, char *argv[])
 		log_err("out of memory");
 		return EXIT_FATAL;
 	}
+	/* An output that cannot be opened (it said why): as before, 2. */
 	dc.output = output_new(dc.base, dc.conf, on_pause, on_resume, NULL);
 	if (dc.output == NULL)
-		return EXIT_CONFIG;
+		return EXIT_FATAL;
 	record_set_handler(output_daemon, dc.output);
 	if (conn_start(dc.conn, dc.conf) == -1)
 		return EXIT_CONFIG;

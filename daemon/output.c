@@ -107,9 +107,8 @@ output_open(struct output *o, size_t i, const struct conf *c)
 		log_err("cannot start the %s output", t->name);
 		return NULL;
 	}
-	if ((q = queue_new(o->base, t->name, &t->ops, arg,
-		 (size_t)c->queue_max, (size_t)c->queue_max_bytes,
-		 output_resume, o)) == NULL) {
+	if ((q = queue_new(o->base, t->name, &t->ops, arg, (size_t)c->queue_max,
+		 (size_t)c->queue_max_bytes, output_resume, o)) == NULL) {
 		t->ops.close(arg);
 		log_err("cannot start the %s output", t->name);
 	}

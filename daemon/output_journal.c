@@ -51,8 +51,7 @@ journal_record_begin(struct strbuf *b)
 
 /* Append NAME=value; value is n bytes, any bytes. */
 static void
-journal_record_add(
-    struct strbuf *b, const char *name, const char *v, size_t n)
+journal_record_add(struct strbuf *b, const char *name, const char *v, size_t n)
 {
 	uint32_t count, len = (uint32_t)(strlen(name) + 1 + n);
 
@@ -85,8 +84,8 @@ add_common(struct strbuf *b, const struct conf *c, int priority,
 
 	journal_record_add(b, "MESSAGE", msg, mlen);
 	journal_record_add(b, "PRIORITY", p, 1);
-	journal_record_add(b, "SYSLOG_IDENTIFIER", c->identifier,
-	    strlen(c->identifier));
+	journal_record_add(
+	    b, "SYSLOG_IDENTIFIER", c->identifier, strlen(c->identifier));
 	snprintf(f, sizeof f, "%d", c->syslog_facility);
 	journal_record_add(b, "SYSLOG_FACILITY", f, strlen(f));
 	journal_record_add(b, "MESSAGE_ID", mid, strlen(mid));
@@ -126,8 +125,8 @@ journal_format_event(const struct conf *c, const struct dc_event *e,
 				log_warn("member \"%.*s\" skipped: its journal "
 					 "field name would be too long or "
 					 "taken",
-				    (int)utf8_complete(ev_str(e, n),
-					n.len > 64 ? 64 : n.len),
+				    (int)utf8_complete(
+					ev_str(e, n), n.len > 64 ? 64 : n.len),
 				    ev_str(e, n));
 			continue;
 		}

@@ -320,9 +320,9 @@ queue_wake_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 struct queue *
-queue_new(struct event_base *base, const char *name, const struct queue_ops *ops,
-    void *arg, size_t max, size_t max_bytes, void (*resume)(void *),
-    void *resume_arg)
+queue_new(struct event_base *base, const char *name,
+    const struct queue_ops *ops, void *arg, size_t max, size_t max_bytes,
+    void (*resume)(void *), void *resume_arg)
 {
 	struct queue *q = calloc(1, sizeof *q);
 

@@ -113,12 +113,11 @@ relp_answer_check(
 		return NULL;
 	/* "500 reason": say it, escaped, up to its first line */
 	k = (size_t)snprintf(why, n, "the collector refused: ");
-	for (size_t i = 0; i < f->len && f->data[i] != '\n' && k + 5 < n;
-	     i++) {
+	for (size_t i = 0; i < f->len && f->data[i] != '\n' && k + 5 < n; i++) {
 		unsigned char ch = (unsigned char)f->data[i];
 
-		k += (size_t)snprintf(
-		    why + k, n - k, ch >= 32 && ch < 127 ? "%c" : "\\x%02x", ch);
+		k += (size_t)snprintf(why + k, n - k,
+		    ch >= 32 && ch < 127 ? "%c" : "\\x%02x", ch);
 	}
 	return "RELP";
 }

@@ -118,8 +118,8 @@ add_pair(struct strbuf *b, const char *name, size_t nlen, const char *v,
  * value cut to cap bytes written.
  */
 static void
-add_params(
-    struct strbuf *b, const struct conf *c, const struct dc_event *e, size_t cap)
+add_params(struct strbuf *b, const struct conf *c, const struct dc_event *e,
+    size_t cap)
 {
 	add_param(b, "type", e, e->type, cap);
 	add_param(b, "action", e, e->action, cap);
@@ -303,8 +303,9 @@ add_body(struct strbuf *b, const struct conf *c, const struct dc_event *e,
  * more than max is the record longer.  The first cut is reported once.
  */
 void
-syslog_format_within(const struct conf *c, const struct dc_event *e, int priority,
-    const char *message, size_t mlen, size_t max, struct strbuf *b)
+syslog_format_within(const struct conf *c, const struct dc_event *e,
+    int priority, const char *message, size_t mlen, size_t max,
+    struct strbuf *b)
 {
 	static int warned;
 	size_t start = b->len, head, full, fixed, m, cap = SIZE_MAX;

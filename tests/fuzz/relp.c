@@ -55,14 +55,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(strbuf_finish(&b));
 		memset(why, 'x', sizeof why);
 		who = relp_answer_check(&f, f.txnr, why, sizeof why);
-		if ((who == NULL) != (strcmp(f.cmd, "rsp") == 0 &&
-					 f.len >= 3 &&
-					 memcmp(f.data, "200", 3) == 0))
+		if ((who == NULL) !=
+		    (strcmp(f.cmd, "rsp") == 0 && f.len >= 3 &&
+			memcmp(f.data, "200", 3) == 0))
 			abort();
 		if (who != NULL && strnlen(why, sizeof why) == sizeof why)
 			abort();
-		if (relp_answer_check(&f, relp_next_txnr(f.txnr), why,
-			sizeof why) == NULL)
+		if (relp_answer_check(
+			&f, relp_next_txnr(f.txnr), why, sizeof why) == NULL)
 			abort();
 	}
 	free(buf);

@@ -164,7 +164,7 @@ journal_send_now_close(struct journal *j)
 #ifdef HAVE_SYSTEMD
 /* The record's NAME=value fields, one iovec each; returns their number. */
 static uint32_t
-rec_fields(const struct record *r, struct iovec iov[JOURNAL_MAX_FIELDS])
+record_fields(const struct record *r, struct iovec iov[JOURNAL_MAX_FIELDS])
 {
 	const unsigned char *p = r->data;
 	uint32_t count, len;
@@ -198,7 +198,7 @@ journal_send_now(void *arg, const struct record *r)
 	struct iovec f[JOURNAL_MAX_FIELDS], iov[JOURNAL_MAX_FIELDS * 5];
 	uint64_t lens[JOURNAL_MAX_FIELDS];
 	struct msghdr mh = { 0 };
-	uint32_t count = rec_fields(r, f);
+	uint32_t count = record_fields(r, f);
 	size_t k = 0;
 
 	for (uint32_t i = 0; i < count; i++) {
@@ -263,7 +263,8 @@ journal_write(void *arg, struct record **recs, size_t n)
 		return -1;
 	}
 	for (; done < n; done++) {
-		int r = sd_journal_sendv(iov, (int)rec_fields(recs[done], iov));
+		int r =
+		    sd_journal_sendv(iov, (int)record_fields(recs[done], iov));
 
 		if (r < 0) {
 			snprintf(j->error, sizeof j->error, "%s", strerror(-r));

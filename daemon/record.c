@@ -14,15 +14,15 @@
 
 #include "dcevents.h"
 
-static record_handler rec_handler;
-static void *rec_arg;
+static record_handler handler;
+static void *handler_arg;
 
 /* Where the records go from now on; NULL: stderr only. */
 void
 record_set_handler(record_handler h, void *arg)
 {
-	rec_handler = h;
-	rec_arg = arg;
+	handler = h;
+	handler_arg = arg;
 }
 
 /*
@@ -44,8 +44,8 @@ record_daemon(const char *mid, int priority, const char *const *fields,
 	if (n >= (int)sizeof msg)
 		msg[utf8_complete(msg, sizeof msg - 1)] = '\0';
 
-	if (rec_handler != NULL)
-		journal = rec_handler(rec_arg, mid, priority, fields, msg);
+	if (handler != NULL)
+		journal = handler(handler_arg, mid, priority, fields, msg);
 	/* Under systemd stderr is the journal: no duplicates there. */
 	if (journal && log_is_journal_stream())
 		return;

@@ -105,7 +105,7 @@ def message(ev):
 
 
 def journal_fields(ev, ident):
-    """The fields dcevents' output_journal_rec() builds, in its order."""
+    """The fields dcevents' journal_format_event() builds, in its order."""
     f = [("MESSAGE", message(ev)), ("PRIORITY", "6"),
          ("SYSLOG_IDENTIFIER", ident), ("SYSLOG_FACILITY", "3"),
          ("MESSAGE_ID", CONTAINER_MID), ("DOCKERCLOUD_TYPE", ev["type"]),
@@ -120,7 +120,7 @@ def journal_fields(ev, ident):
 
 
 def syslog_record(ev, ident):
-    """dcevents' RFC 5424 record (sink_syslog.c) for a container event."""
+    """dcevents' RFC 5424 record (syslog_format.c) for a container event."""
     sd = ('type="%s" action="%s" state="%s" uuid="%s" resource_uri="%s"'
           % (ev["type"], ev["action"], ev["state"], ev["uuid"],
              ev["resource_uri"]))

@@ -2,7 +2,7 @@
  * jsendv: the journal ceiling.  A loop of sd_journal_sendv() with the same
  * fields dcevents sends, into whatever journald listens on
  * /run/systemd/journal/socket (the benchmark's private one).  The records
- * come ready-made in dcevents' own record format (daemon/sink_journal.c:
+ * come ready-made in dcevents' own record format (daemon/output_journal.c:
  * a uint32 field count, then per field a uint32 length and NAME=value);
  * their iovecs are built once, before the clock starts.  After N records
  * (cycling through the file) one more, MESSAGE=END, marks the end.

@@ -158,10 +158,8 @@ xstrdup(const char *s)
 {
 	char *p = strdup(s);
 
-	if (p == NULL) {
-		log_err("out of memory");
-		exit(EXIT_FATAL);
-	}
+	if (p == NULL)
+		fatal("out of memory");
 	return p;
 }
 
@@ -473,10 +471,8 @@ parse_hostport(
 	} else
 		*port = xstrdup(defport);
 	*host = strndup(h, hlen);
-	if (*host == NULL || *port == NULL) {
-		log_err("out of memory");
-		exit(EXIT_FATAL);
-	}
+	if (*host == NULL || *port == NULL)
+		fatal("out of memory");
 	return 0;
 }
 
@@ -750,10 +746,8 @@ conf_set_priority(
 		}
 	}
 	np = reallocarray(c->prio, c->nprio + 1, sizeof *np);
-	if (np == NULL) {
-		log_err("out of memory");
-		exit(EXIT_FATAL);
-	}
+	if (np == NULL)
+		fatal("out of memory");
 	c->prio = np;
 	c->prio[c->nprio].key = xstrdup(key);
 	c->prio[c->nprio].priority = p;
@@ -1167,10 +1161,8 @@ conf_load(
 	struct conf *c;
 
 	if ((c = calloc(1, sizeof *c)) == NULL ||
-	    (c->origin = calloc(NKEYS, sizeof *c->origin)) == NULL) {
-		log_err("out of memory");
-		exit(EXIT_FATAL);
-	}
+	    (c->origin = calloc(NKEYS, sizeof *c->origin)) == NULL)
+		fatal("out of memory");
 	ld.conf = c;
 	for (size_t i = 0; i < NKEYS; i++)
 		conf_set(&ld, &keys[i], keys[i].def, NULL);

@@ -50,6 +50,9 @@ void log_msg(int priority, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void log_vmsg(int priority, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
+/* Broken invariants and out of memory only: logs, exits EXIT_FATAL. */
+void fatal(const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 1, 2)));
 #define log_err(...) log_msg(3, __VA_ARGS__)
 #define log_warn(...) log_msg(4, __VA_ARGS__)
 #define log_notice(...) log_msg(5, __VA_ARGS__)
@@ -188,7 +191,11 @@ char *handshake_request_for(
 int handshake_parse(
     const char *, size_t, const char *accept, struct hs_reply *);
 
-/* record.c: MESSAGE_IDs of the daemon's own records (see the catalog) */
+/*
+ * record.c: the daemon's own records (connected, gap, ...), the bottom
+ * layer: a MESSAGE_ID, a PRIORITY, "NAME=value" fields and a MESSAGE,
+ * handed to whatever main connected (the outputs); then stderr.
+ */
 #define MID_CONNECTED "bdace055097d4cc48dc3b8b792fbc725"
 #define MID_DISCONNECTED "38184290f3a3499086be39d203fde25b"
 #define MID_STOPPED "7abf53f483014b369b7d82db768204e1" /* no reconnect */
@@ -197,8 +204,14 @@ int handshake_parse(
 #define MID_QUEUE_FULL "800f69b9c70e4e7188b752d750e3d9a9"
 #define MID_PARSE_ERROR "f8052b8f3c11438a8b8e76367d667c46"
 #define MID_LOSS "3c380b4657f7480b99a4beb917a16e15"
-struct output;
-void record_init(const struct conf *, struct output *);
+#define RECORD_MESSAGE_MAX 1024 /* bytes of MESSAGE, with its NUL */
+/*
+ * Where the records go: returns 1 when the journal has the record already
+ * (then stderr, the journal stream under systemd, does not repeat it).
+ */
+typedef int (*record_handler)(void *arg, const char *mid, int priority,
+    const char *const *fields, const char *message);
+void record_set_handler(record_handler, void *arg);
 void record_daemon(const char *mid, int priority, const char *const *fields,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
@@ -317,15 +330,19 @@ struct dedup *dedup_new(void);
 void dedup_free(struct dedup *);
 int dedup_seen(struct dedup *, const char *, size_t);
 
-/* sink.c: a writer thread and bounded queue per output */
-struct rec {
-	struct rec *next;
+/*
+ * queue.c: a bounded queue of records and its writer thread, one per
+ * output.  A record is what an output writes: one journal entry, one
+ * syslog message, one JSON line, as bytes ready to go.
+ */
+struct record {
+	struct record *next;
 	size_t len;
 	unsigned char data[];
 };
-struct sink_ops {
+struct queue_ops {
 	/* Write some of recs[0..n): how many were taken whole, or -1. */
-	int (*write)(void *arg, struct rec **recs, size_t n);
+	int (*write)(void *arg, struct record **recs, size_t n);
 	void (*reset)(void *arg); /* after a failure: reconnect next time */
 	const char *(*error)(void *arg);
 	void (*close)(void *arg);
@@ -333,48 +350,68 @@ struct sink_ops {
 	 * Optional, on the loop when nothing waits and the output is up:
 	 * send r at once without blocking (0), or leave it to the queue (-1).
 	 */
-	int (*send_now)(void *arg, const struct rec *r);
+	int (*send_now)(void *arg, const struct record *r);
 };
-struct sink;
-struct rec *rec_new(size_t len);
-#define SINK_FULL_COUNT 1
-#define SINK_FULL_BYTES 2
-struct sink *sink_new(struct event_base *, const char *name,
-    const struct sink_ops *, void *arg, size_t max, size_t max_bytes,
-    void (*resume)(void *),
-    void *resume_arg);
-int sink_push(struct sink *, struct rec *);
-size_t sink_queued(struct sink *, size_t *bytes);
-#define REC_IOV 256 /* records per rec_writev() */
-int rec_writev(int fd, struct rec **, size_t n);
-void sink_stop(struct sink *, uint64_t ms);
-size_t sink_close(struct sink *, uint64_t ms);
+struct queue;
+struct record *record_new(size_t len);
+struct record *record_from(const struct strbuf *);
+#define QUEUE_FULL_COUNT 1
+#define QUEUE_FULL_BYTES 2
+struct queue *queue_new(struct event_base *, const char *name,
+    const struct queue_ops *, void *arg, size_t max, size_t max_bytes,
+    void (*resume)(void *), void *resume_arg);
+int queue_push(struct queue *, struct record *);
+size_t queue_queued(struct queue *, size_t *bytes);
+#define RECORD_IOV 256 /* records per record_writev() */
+int record_writev(int fd, struct record **, size_t n);
+void queue_stop(struct queue *, uint64_t ms);
+size_t queue_close(struct queue *, uint64_t ms);
+
+/*
+ * An output: where records go, and how they are made.  Each output is
+ * one file (output_journal.c, output_syslog.c, output_stdout.c) that
+ * exports one const struct output_type; output.c's table lists them.
+ */
+struct output_type {
+	const char *name;
+	int (*enabled)(const struct conf *);
+	/* On a reload: must it be opened again for c (NULL: never)? */
+	int (*reopen)(const struct conf *old, const struct conf *c);
+	/* Its state, the queue's arg; NULL (said why) if it cannot be. */
+	void *(*open)(const struct conf *);
+	int needs_message; /* uses MESSAGE: built once per event, shared */
+	int journal; /* the journal itself (stderr's twin under systemd) */
+	/* One event; b is empty, the record is what b holds after. */
+	void (*format_event)(const struct conf *, const struct dc_event *,
+	    int priority, const char *mid, const char *msg, size_t mlen,
+	    struct strbuf *b);
+	/* One of the daemon's own records; NULL: not written there. */
+	void (*format_daemon)(const struct conf *, const char *mid,
+	    int priority, const char *const *fields, const char *message,
+	    struct strbuf *b);
+	struct queue_ops ops;
+};
+extern const struct output_type journal_output;
+extern const struct output_type syslog_output;
+extern const struct output_type stdout_output;
 
 /* output.c: events to records for every enabled output */
 struct output;
 struct output *output_new(struct event_base *, const struct conf *,
     void (*pause)(void *), void (*resume)(void *), void *arg);
-void output_reconfigure(struct output *, const struct conf *);
+int output_reconfigure(struct output *, const struct conf *);
 void output_event(struct output *, const struct dc_event *);
-void output_daemon(struct output *, const char *mid, int priority,
+int output_daemon(void *output, const char *mid, int priority,
     const char *const *fields, const char *message);
 size_t output_close(struct output *, uint64_t ms);
-int output_has_journal(const struct output *);
 
-/* sink_journal.c, sink_syslog.c, sink_stdout.c: formats and transports */
-#define JOURNAL_MAX_FIELDS 160
-void journal_rec_begin(struct strbuf *);
-void journal_rec_add(
-    struct strbuf *, const char *name, const char *v, size_t n);
-struct rec *journal_rec_finish(struct strbuf *);
-extern const struct sink_ops journal_ops;
-void *journal_open(const struct conf *);
+/* syslog_format.c: the syslog records (output_syslog.c sends them) */
 void syslog_format(const struct conf *, const struct dc_event *, int priority,
     const char *message, size_t mlen, struct strbuf *);
-void syslog_format_within(const struct conf *, const struct dc_event *,
-    int priority, const char *message, size_t mlen, size_t max,
-    struct strbuf *);
-/* A RELP frame from the collector (sink_syslog.c). */
+void syslog_format_daemon(const struct conf *, int priority, const char *msgid,
+    const char *message, struct strbuf *);
+
+/* relp.c: RELP frames */
 #define RELP_IN_MAX 4096 /* longest answer taken */
 struct relp_frame {
 	unsigned long txnr;
@@ -383,14 +420,21 @@ struct relp_frame {
 	size_t len; /* of data */
 	size_t size; /* of the whole frame */
 };
+unsigned long relp_next_txnr(unsigned long);
+void relp_frame_add(struct strbuf *, unsigned long txnr, const char *cmd,
+    const void *data, size_t len);
+const char *relp_answer_check(const struct relp_frame *, unsigned long txnr,
+    char *why, size_t n);
 int relp_frame_parse(const char *, size_t, struct relp_frame *);
-void syslog_format_daemon(const struct conf *, int priority, const char *msgid,
-    const char *message, struct strbuf *);
-extern const struct sink_ops syslog_ops;
-void *syslog_open(const struct conf *);
+
+/*
+ * Exported for the unit tests and the fuzzers only: the daemon itself
+ * reaches these through the functions above.
+ */
+void syslog_format_within(const struct conf *, const struct dc_event *,
+    int priority, const char *message, size_t mlen, size_t max,
+    struct strbuf *);
 void stdout_format(const struct conf *, const struct dc_event *, struct strbuf *);
-extern const struct sink_ops stdout_ops;
-void *stdout_open(const struct conf *);
 
 /* notify.c */
 void notify_ready(const char *status);

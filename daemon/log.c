@@ -103,3 +103,19 @@ log_msg(int priority, const char *fmt, ...)
 	log_vmsg(priority, fmt, ap);
 	va_end(ap);
 }
+
+/*
+ * A broken invariant or no memory left: say so and exit EXIT_FATAL.  The
+ * only exit below main; everything that can fail otherwise returns an
+ * error to its caller.
+ */
+void
+fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(3, fmt, ap);
+	va_end(ap);
+	exit(EXIT_FATAL);
+}

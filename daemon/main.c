@@ -75,10 +75,8 @@ save_override(char *arg)
 
 	n = reallocarray(dc.overrides, dc.noverrides + 1, sizeof *n);
 	if (n == NULL ||
-	    (n[dc.noverrides] = secret_dup(arg, strlen(arg))) == NULL) {
-		log_err("out of memory");
-		exit(EXIT_FATAL);
-	}
+	    (n[dc.noverrides] = secret_dup(arg, strlen(arg))) == NULL)
+		fatal("out of memory");
 	dc.overrides = n;
 	dc.noverrides++;
 	if (strncmp(arg, "Stream.APIKey", 13) == 0 && arg[13] != 'F') {
@@ -187,28 +185,43 @@ on_terminate(evutil_socket_t sig, short what, void *arg)
 	conn_stop(dc.conn, on_stopped, NULL);
 }
 
-/* SIGHUP: a new configuration replaces the old only if it loads cleanly. */
+static void
+reload_refused(void)
+{
+	char status[560], state[480];
+
+	log_err("reload failed; keeping the previous configuration");
+	conn_status_text(dc.conn, state, sizeof state);
+	snprintf(status, sizeof status,
+	    "Reload failed (previous configuration kept); %s", state);
+	notify_ready(status);
+}
+
+/*
+ * SIGHUP: a new configuration replaces the old only if it loads cleanly
+ * and every output it asks for can be opened.
+ */
 static void
 on_reload(evutil_socket_t sig, short what, void *arg)
 {
 	struct conf *next;
-	char status[560], state[480];
+	char status[560];
 	int changed;
 
 	notify_reloading();
 	log_info("received SIGHUP, reloading %s", dc.path);
 	if ((next = conf_load(dc.path, dc.path_given, dc.overrides,
 		 dc.noverrides)) == NULL) {
-		log_err("reload failed; keeping the previous configuration");
-		conn_status_text(dc.conn, state, sizeof state);
-		snprintf(status, sizeof status,
-		    "Reload failed (previous configuration kept); %s", state);
-		notify_ready(status);
+		reload_refused();
 		return;
 	}
 	changed = conf_stream_changed(dc.conf, next);
 	secret_scrub(); /* it compared the keys */
-	output_reconfigure(dc.output, next);
+	if (output_reconfigure(dc.output, next) == -1) {
+		conf_free(next);
+		reload_refused();
+		return;
+	}
 	if (changed)
 		dc.backoff.attempt = 0;
 	conn_reconfigure(dc.conn, next, changed);
@@ -316,10 +329,11 @@ main(int argc, char *argv[])
 		log_err("out of memory");
 		return EXIT_FATAL;
 	}
+	/* An output that cannot be opened (it said why): as before, 2. */
 	dc.output = output_new(dc.base, dc.conf, on_pause, on_resume, NULL);
 	if (dc.output == NULL)
-		return EXIT_CONFIG;
-	record_init(dc.conf, dc.output);
+		return EXIT_FATAL;
+	record_set_handler(output_daemon, dc.output);
 	if (conn_start(dc.conn, dc.conf) == -1)
 		return EXIT_CONFIG;
 
@@ -333,7 +347,7 @@ main(int argc, char *argv[])
 
 	notify_watchdog_stop();
 	conn_free(dc.conn);
-	record_init(dc.conf, NULL);
+	record_set_handler(NULL, NULL);
 	left = output_close(dc.output, dc.stopping ? stop_left_ms() : 1000);
 	if (left > 0)
 		log_err(

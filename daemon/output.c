@@ -1,9 +1,12 @@
 /*
- * From events to records: the duplicate filter, priority, MESSAGE and
- * MESSAGE_ID, then one record per enabled output, queued to its writer
- * thread.  When an output's queue reaches QueueMax the stream is paused
- * (TCP back-pressure towards the server); it resumes once every queue is
- * back under half.
+ * From events to records: the duplicate filter, priority, MESSAGE (built
+ * once per event, shared by the outputs that use it) and MESSAGE_ID, then
+ * one record per enabled output, queued to its writer thread.  The
+ * outputs are the table below; nothing here knows one from another.
+ * When an output's queue reaches QueueMax the stream is paused (TCP
+ * back-pressure towards the server); it resumes once every queue is back
+ * under half.  A reload that needs an output that cannot be opened
+ * changes nothing: the caller keeps the running configuration.
  */
 #include "config.h"
 
@@ -13,12 +16,18 @@
 
 #include "dcevents.h"
 
+static const struct output_type *const outputs[] = {
+	&journal_output,
+	&syslog_output,
+	&stdout_output,
+};
+#define NOUTPUTS (sizeof outputs / sizeof outputs[0])
+
 struct output {
 	struct event_base *base;
 	const struct conf *conf;
-	struct sink *journal;
-	struct sink *syslog;
-	struct sink *out;
+	struct queue *q[NOUTPUTS]; /* NULL: not enabled */
+	int message; /* an open output uses MESSAGE */
 	struct dedup *dedup;
 	struct strbuf b;
 	struct strbuf msg;
@@ -29,6 +38,9 @@ struct output {
 	uint64_t events;
 	uint64_t duplicates;
 };
+
+static int output_own(struct output *, const char *mid, int priority,
+    const char *const *fields, const char *message, int report);
 
 static void
 output_resume(void *arg)
@@ -41,63 +53,89 @@ output_resume(void *arg)
 	}
 }
 
-static void
-output_push(struct output *o, struct sink *s, struct rec *r)
+/* Queue r; the first queue to fill pauses the stream. */
+static int
+output_queue(struct output *o, struct queue *q, struct record *r)
 {
-	int full = sink_push(s, r);
-	size_t n, bytes;
+	int full = queue_push(q, r);
 
 	if (full && o->full++ == 0) {
 		o->pause(o->arg);
-		n = sink_queued(s, &bytes);
-		if (full == SINK_FULL_COUNT)
-			record_daemon(MID_QUEUE_FULL, 4, NULL,
-			    "an output is slow or down: %zu records wait "
-			    "(QueueMax); reading paused",
-			    n);
-		else
-			record_daemon(MID_QUEUE_FULL, 4, NULL,
-			    "an output is slow or down: %zu records of %zu "
-			    "bytes wait (QueueMaxBytes); reading paused",
-			    n, bytes);
+		return full;
 	}
+	return 0;
 }
 
-static struct sink *
-output_open(
-    struct output *o, const char *name, const struct sink_ops *ops, void *arg)
+/*
+ * Queue r; when that paused the stream, say so, written by this file
+ * straight to the outputs (not back through record.c).
+ */
+static void
+output_push(struct output *o, struct queue *q, struct record *r)
 {
-	struct sink *s;
+	char msg[RECORD_MESSAGE_MAX];
+	size_t n, bytes;
+	int full;
 
-	if (arg == NULL ||
-	    (s = sink_new(o->base, name, ops, arg, (size_t)o->conf->queue_max,
-		 (size_t)o->conf->queue_max_bytes, output_resume, o)) == NULL) {
-		log_err("cannot start the %s output", name);
-		exit(EXIT_FATAL);
-	}
-	return s;
+	if ((full = output_queue(o, q, r)) == 0)
+		return;
+	n = queue_queued(q, &bytes);
+	if (full == QUEUE_FULL_COUNT)
+		snprintf(msg, sizeof msg,
+		    "an output is slow or down: %zu records wait (QueueMax); "
+		    "reading paused",
+		    n);
+	else
+		snprintf(msg, sizeof msg,
+		    "an output is slow or down: %zu records of %zu bytes wait "
+		    "(QueueMaxBytes); reading paused",
+		    n, bytes);
+	if (!output_own(o, MID_QUEUE_FULL, 4, NULL, msg, 0) ||
+	    !log_is_journal_stream())
+		log_msg(4, "%s", msg);
 }
 
-/* Open the enabled outputs not open yet; -1 if one cannot be. */
-static int
-output_sinks(struct output *o)
+/* Open output i for c with its queue; NULL (said why) if it cannot be. */
+static struct queue *
+output_open(struct output *o, size_t i, const struct conf *c)
 {
-	const struct conf *c = o->conf;
-	int rc = 0;
+	const struct output_type *t = outputs[i];
+	struct queue *q;
+	void *arg;
 
-	if (c->journal && o->journal == NULL &&
-	    (o->journal = output_open(
-		 o, "journal", &journal_ops, journal_open(c))) == NULL)
-		rc = -1;
-	if (c->syslog_mode != SYSLOG_NO && o->syslog == NULL &&
-	    (o->syslog = output_open(
-		 o, "syslog", &syslog_ops, syslog_open(c))) == NULL)
-		rc = -1;
-	if (c->stdout_json && o->out == NULL &&
-	    (o->out = output_open(o, "stdout", &stdout_ops, stdout_open(c))) ==
-		NULL)
-		rc = -1;
-	return rc;
+	if ((arg = t->open(c)) == NULL) {
+		log_err("cannot start the %s output", t->name);
+		return NULL;
+	}
+	if ((q = queue_new(o->base, t->name, &t->ops, arg, (size_t)c->queue_max,
+		 (size_t)c->queue_max_bytes, output_resume, o)) == NULL) {
+		t->ops.close(arg);
+		log_err("cannot start the %s output", t->name);
+	}
+	return q;
+}
+
+static void
+output_drop(struct queue **q)
+{
+	size_t left;
+
+	if (*q == NULL)
+		return;
+	if ((left = queue_close(*q, 1000)) > 0)
+		log_err("%zu records could not be written before the output "
+			"was reconfigured",
+		    left);
+	*q = NULL;
+}
+
+static void
+output_uses(struct output *o)
+{
+	o->message = 0;
+	for (size_t i = 0; i < NOUTPUTS; i++)
+		if (o->q[i] != NULL && outputs[i]->needs_message)
+			o->message = 1;
 }
 
 struct output *
@@ -106,131 +144,57 @@ output_new(struct event_base *base, const struct conf *c, void (*pause)(void *),
 {
 	struct output *o = calloc(1, sizeof *o);
 
-	if (o == NULL || (o->dedup = dedup_new()) == NULL) {
-		log_err("out of memory");
-		exit(EXIT_FATAL);
-	}
+	if (o == NULL || (o->dedup = dedup_new()) == NULL)
+		fatal("out of memory");
 	o->base = base;
 	o->conf = c;
 	o->pause = pause;
 	o->resume = resume;
 	o->arg = arg;
-	if (output_sinks(o) == -1) {
-		output_close(o, 0);
-		return NULL;
+	for (size_t i = 0; i < NOUTPUTS; i++) {
+		if (outputs[i]->enabled(c) &&
+		    (o->q[i] = output_open(o, i, c)) == NULL) {
+			output_close(o, 0);
+			return NULL;
+		}
 	}
+	output_uses(o);
 	return o;
 }
 
-static void
-output_drop(struct output *o, struct sink **s)
-{
-	size_t left = sink_close(*s, 1000);
-
-	if (left > 0)
-		log_err("%zu records could not be written before the output "
-			"was reconfigured",
-		    left);
-	*s = NULL;
-}
-
-/* A reloaded configuration: outputs switched or retargeted are reopened. */
-void
+/*
+ * A reloaded configuration: outputs switched on are opened, switched off
+ * closed, retargeted reopened.  Every new one is opened first; if one
+ * cannot be, nothing changes and -1 says the reload is refused.
+ */
+int
 output_reconfigure(struct output *o, const struct conf *c)
 {
 	const struct conf *old = o->conf;
+	struct queue *n[NOUTPUTS] = { 0 };
 
-	if (o->journal != NULL && !c->journal)
-		output_drop(o, &o->journal);
-	if (o->out != NULL && !c->stdout_json)
-		output_drop(o, &o->out);
-	if (o->syslog != NULL &&
-	    (strcmp(old->syslog, c->syslog) != 0 ||
-		strcmp(old->syslog_cafile, c->syslog_cafile) != 0 ||
-		strcmp(old->syslog_capath, c->syslog_capath) != 0)) {
-		/* The new target first: if it cannot be used, keep the old. */
-		struct sink *n = c->syslog_mode == SYSLOG_NO
-		    ? NULL
-		    : output_open(o, "syslog", &syslog_ops, syslog_open(c));
+	for (size_t i = 0; i < NOUTPUTS; i++) {
+		const struct output_type *t = outputs[i];
 
-		if (n == NULL && c->syslog_mode != SYSLOG_NO)
-			log_err("keeping the previous syslog output");
-		else {
-			output_drop(o, &o->syslog);
-			o->syslog = n;
+		if (!t->enabled(c) ||
+		    (o->q[i] != NULL &&
+			(t->reopen == NULL || !t->reopen(old, c))))
+			continue;
+		if ((n[i] = output_open(o, i, c)) == NULL) {
+			for (size_t k = 0; k < i; k++)
+				output_drop(&n[k]);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < NOUTPUTS; i++) {
+		if (n[i] != NULL || !outputs[i]->enabled(c)) {
+			output_drop(&o->q[i]);
+			o->q[i] = n[i];
 		}
 	}
 	o->conf = c;
-	if (output_sinks(o) == -1)
-		log_err("an output could not be started; the others run");
-}
-
-static void
-add_field(
-    struct strbuf *b, const char *name, const struct dc_event *e, struct span s)
-{
-	if (s.off != SPAN_NONE)
-		journal_rec_add(b, name, ev_str(e, s), s.len);
-}
-
-static void
-add_common(struct output *o, int priority, const char *mid, const char *msg,
-    size_t mlen)
-{
-	char p[2] = { (char)('0' + priority), 0 }, f[8];
-
-	journal_rec_add(&o->b, "MESSAGE", msg, mlen);
-	journal_rec_add(&o->b, "PRIORITY", p, 1);
-	journal_rec_add(&o->b, "SYSLOG_IDENTIFIER", o->conf->identifier,
-	    strlen(o->conf->identifier));
-	snprintf(f, sizeof f, "%d", o->conf->syslog_facility);
-	journal_rec_add(&o->b, "SYSLOG_FACILITY", f, strlen(f));
-	journal_rec_add(&o->b, "MESSAGE_ID", mid, strlen(mid));
-}
-
-/* The journal record of SPEC 5.1. */
-static struct rec *
-output_journal_rec(
-    struct output *o, const struct dc_event *e, int priority, const char *mid)
-{
-	static int warned;
-	struct strbuf *b = &o->b;
-	const struct conf *c = o->conf;
-	char name[65];
-
-	journal_rec_begin(b);
-	add_common(o, priority, mid, o->msg.buf, o->msg.len);
-	add_field(b, "DOCKERCLOUD_TYPE", e, e->type);
-	add_field(b, "DOCKERCLOUD_ACTION", e, e->action);
-	add_field(b, "DOCKERCLOUD_STATE", e, e->state);
-	add_field(b, "DOCKERCLOUD_UUID", e, e->uuid);
-	add_field(b, "DOCKERCLOUD_RESOURCE_URI", e, e->resource_uri);
-	add_field(b, "DOCKERCLOUD_OBJECT_UUID", e, dc_event_object_uuid(e));
-	for (unsigned i = 0; i < e->nparents; i++)
-		add_field(b, "DOCKERCLOUD_PARENT", e, e->parents[i]);
-	add_field(b, "DOCKERCLOUD_DATETIME", e, e->datetime);
-	if (*c->ns != '\0')
-		journal_rec_add(
-		    b, "DOCKERCLOUD_NAMESPACE", c->ns, strlen(c->ns));
-	add_field(b, "DOCKERCLOUD_ERROR", e, e->error);
-	for (unsigned i = 0; i < e->nextras; i++) {
-		if (dc_event_field_name(ev_str(e, e->extras[i].name),
-			e->extras[i].name.len, e->extras[i].in_data,
-			name) == -1) {
-			struct span n = e->extras[i].name;
-
-			if (!warned++)
-				log_warn("member \"%.*s\" skipped: its journal "
-					 "field name would be too long or "
-					 "taken",
-				    (int)utf8_complete(ev_str(e, n),
-					n.len > 64 ? 64 : n.len),
-				    ev_str(e, n));
-			continue;
-		}
-		add_field(b, name, e, e->extras[i].value);
-	}
-	return journal_rec_finish(b);
+	output_uses(o);
+	return 0;
 }
 
 void
@@ -250,68 +214,61 @@ output_event(struct output *o, const struct dc_event *e)
 			 "members; %u were left out",
 		    EVENT_MAX_PARENTS, EVENT_MAX_EXTRAS, e->dropped);
 	o->events++;
-	if (o->journal != NULL || o->syslog != NULL ||
-	    log_get_verbosity() > 0) {
-		/* stdout alone needs no MESSAGE */
+	if (o->message || log_get_verbosity() > 0) {
 		strbuf_reset(&o->msg);
 		dc_event_message(e, &o->msg);
-		if (o->msg.failed) {
-			log_err("out of memory");
-			exit(EXIT_FATAL);
-		}
+		if (o->msg.failed)
+			fatal("out of memory");
 		if (log_get_verbosity() > 0)
 			log_debug("event: %s", o->msg.buf);
 	}
 	priority = dc_event_priority(o->conf, e);
 	mid = dc_event_message_id(e);
-	if (o->journal != NULL)
-		output_push(
-		    o, o->journal, output_journal_rec(o, e, priority, mid));
-	if (o->syslog != NULL) {
+	for (size_t i = 0; i < NOUTPUTS; i++) {
+		if (o->q[i] == NULL)
+			continue;
 		strbuf_reset(&o->b);
-		syslog_format(
-		    o->conf, e, priority, o->msg.buf, o->msg.len, &o->b);
-		output_push(o, o->syslog, journal_rec_finish(&o->b));
-	}
-	if (o->out != NULL) {
-		strbuf_reset(&o->b);
-		stdout_format(o->conf, e, &o->b);
-		output_push(o, o->out, journal_rec_finish(&o->b));
+		outputs[i]->format_event(
+		    o->conf, e, priority, mid, o->msg.buf, o->msg.len, &o->b);
+		output_push(o, o->q[i], record_from(&o->b));
 	}
 }
 
-/* A record of the daemon's own, to the journal and syslog outputs. */
-void
-output_daemon(struct output *o, const char *mid, int priority,
+/*
+ * A record of the daemon's own, to the outputs that take them; with
+ * report, a queue it fills is reported as an event's would be (not when
+ * it is that report).  Returns 1 when the journal took it.
+ */
+static int
+output_own(struct output *o, const char *mid, int priority,
+    const char *const *fields, const char *message, int report)
+{
+	int journal = 0;
+
+	for (size_t i = 0; i < NOUTPUTS; i++) {
+		struct record *r;
+
+		if (o->q[i] == NULL || outputs[i]->format_daemon == NULL)
+			continue;
+		strbuf_reset(&o->b);
+		outputs[i]->format_daemon(
+		    o->conf, mid, priority, fields, message, &o->b);
+		r = record_from(&o->b);
+		if (report)
+			output_push(o, o->q[i], r);
+		else
+			output_queue(o, o->q[i], r);
+		journal |= outputs[i]->journal;
+	}
+	return journal;
+}
+
+/* record.c's handler, connected by main: see output_own(). */
+int
+output_daemon(void *arg, const char *mid, int priority,
     const char *const *fields, const char *message)
 {
-	if (o->journal != NULL) {
-		journal_rec_begin(&o->b);
-		add_common(o, priority, mid, message, strlen(message));
-		for (size_t i = 0; fields != NULL && fields[i] != NULL; i++) {
-			const char *eq = strchr(fields[i], '=');
-			char name[65];
-
-			if (eq == NULL || eq - fields[i] > 64)
-				continue;
-			snprintf(name, sizeof name, "%.*s",
-			    (int)(eq - fields[i]), fields[i]);
-			journal_rec_add(&o->b, name, eq + 1, strlen(eq + 1));
-		}
-		output_push(o, o->journal, journal_rec_finish(&o->b));
-	}
-	if (o->syslog != NULL) {
-		strbuf_reset(&o->b);
-		syslog_format_daemon(
-		    o->conf, priority, "dcevents", message, &o->b);
-		output_push(o, o->syslog, journal_rec_finish(&o->b));
-	}
-}
-
-int
-output_has_journal(const struct output *o)
-{
-	return o->journal != NULL;
+	return output_own(arg, mid, priority, fields, message, 1);
 }
 
 static uint64_t
@@ -333,12 +290,10 @@ output_close(struct output *o, uint64_t ms)
 		return 0;
 	/* The threads flush in parallel, to the same deadline. */
 	end = clock_ms() + ms;
-	sink_stop(o->journal, ms);
-	sink_stop(o->syslog, ms);
-	sink_stop(o->out, ms);
-	left += sink_close(o->journal, ms_until(end));
-	left += sink_close(o->syslog, ms_until(end));
-	left += sink_close(o->out, ms_until(end));
+	for (size_t i = 0; i < NOUTPUTS; i++)
+		queue_stop(o->q[i], ms);
+	for (size_t i = 0; i < NOUTPUTS; i++)
+		left += queue_close(o->q[i], ms_until(end));
 	dedup_free(o->dedup);
 	free(strbuf_finish(&o->b));
 	free(strbuf_finish(&o->msg));

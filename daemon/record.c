@@ -1,8 +1,11 @@
 /*
  * The daemon's own records: connected, disconnected, authentication
- * failure and the like, each with its MESSAGE_ID (systemd/dcevents.catalog)
- * and fields, through the outputs (journal, syslog).  They also go to
- * stderr, unless stderr is the journal stream already (no duplicates).
+ * failure and the like, each with its MESSAGE_ID (systemd/dcevents.catalog),
+ * PRIORITY and "NAME=value" fields, as systemd's log_struct() takes them.
+ * This is the bottom layer: it knows nothing of the outputs.  main
+ * connects a handler (output.c's, which writes them to the journal and
+ * syslog); they also go to stderr, unless stderr is the journal stream
+ * and the journal had the record already (no duplicates).
  */
 #include "config.h"
 
@@ -11,12 +14,15 @@
 
 #include "dcevents.h"
 
-static struct output *rec_output;
+static record_handler handler;
+static void *handler_arg;
 
+/* Where the records go from now on; NULL: stderr only. */
 void
-record_init(const struct conf *c, struct output *o)
+record_set_handler(record_handler h, void *arg)
 {
-	rec_output = o;
+	handler = h;
+	handler_arg = arg;
 }
 
 /*
@@ -27,9 +33,9 @@ void
 record_daemon(const char *mid, int priority, const char *const *fields,
     const char *fmt, ...)
 {
-	char msg[1024];
+	char msg[RECORD_MESSAGE_MAX];
 	va_list ap;
-	int n;
+	int n, journal = 0;
 
 	va_start(ap, fmt);
 	n = vsnprintf(msg, sizeof msg, fmt, ap);
@@ -38,11 +44,10 @@ record_daemon(const char *mid, int priority, const char *const *fields,
 	if (n >= (int)sizeof msg)
 		msg[utf8_complete(msg, sizeof msg - 1)] = '\0';
 
-	if (rec_output != NULL)
-		output_daemon(rec_output, mid, priority, fields, msg);
+	if (handler != NULL)
+		journal = handler(handler_arg, mid, priority, fields, msg);
 	/* Under systemd stderr is the journal: no duplicates there. */
-	if (rec_output != NULL && output_has_journal(rec_output) &&
-	    log_is_journal_stream())
+	if (journal && log_is_journal_stream())
 		return;
 	log_msg(priority, "%s", msg);
 }

@@ -10,6 +10,9 @@
 # - A relp+tls collector killed mid-stream: the daemon says what happened
 #   (the connection closed, errno, OpenSSL's reason), never the empty
 #   "error:00000000:lib(0)::reason(0)".
+# - A SIGHUP to a configuration whose tls:// output cannot be opened (a
+#   SyslogCAFile= that is not PEM) is refused: the daemon keeps running
+#   on its old configuration and its old collector connection.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/rsyslog.sh"
 . "$top_srcdir/tests/lib.sh"
 
@@ -184,7 +187,47 @@ check "no SyslogCAFile: the stream, verified against Stream.CAFile, runs" \
 stop
 kill "$PEER"
 
-# 3. The relp+tls collector killed (SIGKILL) mid-stream: a meaningful
+# 3. A reload whose syslog output cannot be opened (SyslogCAFile= names
+# a file that exists but holds no certificate) is refused: the daemon
+# says so and goes on writing to the collector it has.
+"$PY" - >"$T/hup.json" <<'PYEOF'
+import json
+msgs = [json.dumps({"type": "container", "uuid": "hup-%06d" % i})
+        for i in range(60)]
+print(json.dumps([{"messages": msgs, "interval": 0.05, "after": "hold"}]))
+PYEOF
+echo "not a certificate" >"$T/garbage.pem"
+hupconf() {
+	printf '[Stream]\nURL=wss://localhost:%s/\nCAFile=%s\n[Output]\nJournal=no\nIdentifier=hup\nSyslog=tls://localhost:%s\nSyslogCAFile=%s\n' \
+	    "$PORT" "$T/spki/ca.pem" "$RSYSLOG_TLS_PORT" "$1" >"$T/hup.conf"
+}
+hups() {
+	_h=$(grep -c hup- "$T/rsyslog-tls.json" 2>/dev/null)
+	echo "${_h:-0}"
+}
+more_hups() {
+	[ "$(hups)" -ge "$1" ]
+}
+peer "$T/hup.json"
+hupconf "$T/pki/ca.pem"
+"$DCEVENTS" -c "$T/hup.conf" >"$T/hup.out" 2>"$T/hup.err" &
+DC=$!
+PIDS="$PIDS $DC"
+check "reload: events reach the collector first" wait_until 5 more_hups 3
+hupconf "$T/garbage.pem"
+kill -HUP "$DC"
+check "reload to a syslog output that cannot be opened: refused" \
+    wait_for "$T/hup.err" "reload failed; keeping the previous configuration"
+check "... saying why" contains "$T/hup.err" "cannot load the trust anchors"
+check "... and the daemon still runs" kill -0 "$DC"
+have=$(hups)
+check "... writing events to the collector it had ($have so far)" \
+    wait_until 5 more_hups $((have + 5))
+stop
+check "reload refused: exit 0 after SIGTERM" test "$rc" -eq 0
+kill "$PEER"
+
+# 4. The relp+tls collector killed (SIGKILL) mid-stream: a meaningful
 # reason, no empty OpenSSL error.
 if [ -n "$RSYSLOG_RELPTLS_PORT" ]; then
 	peer "$T/burst.json"
@@ -206,7 +249,7 @@ if [ -n "$RSYSLOG_RELPTLS_PORT" ]; then
 	kill "$PEER"
 fi
 
-# 4. A collector that takes the connection and resets it (as a crashing
+# 5. A collector that takes the connection and resets it (as a crashing
 # one does) during the TLS handshake: the reason, not an empty error.
 for how in reset close; do
 	rm -f "$T/rst.port"

@@ -3,6 +3,9 @@
  * back).  A frame parsed lies inside the input, ends with LF, has a
  * lower-case command and a transaction number of at most 9 digits; every
  * shorter prefix of it is incomplete (never malformed, never a frame).
+ * The frame written again by relp_frame_add() parses back to the same
+ * one; relp_answer_check() accepts it only as "rsp" to its own number
+ * with "200", and its reason otherwise is a string within its buffer.
  */
 #include "config.h"
 
@@ -39,6 +42,28 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t n = 0; n < f.size; n++)
 			if (relp_frame_parse(buf, n, &g) != 0)
 				abort();
+		struct strbuf b = { 0 };
+		const char *who;
+		char why[160];
+
+		relp_frame_add(&b, f.txnr, f.cmd, f.data, f.len);
+		if (b.failed || relp_frame_parse(b.buf, b.len, &g) != 1 ||
+		    g.size != b.len || g.txnr != f.txnr ||
+		    strcmp(g.cmd, f.cmd) != 0 || g.len != f.len ||
+		    memcmp(g.data, f.data, f.len) != 0)
+			abort();
+		free(strbuf_finish(&b));
+		memset(why, 'x', sizeof why);
+		who = relp_answer_check(&f, f.txnr, why, sizeof why);
+		if ((who == NULL) !=
+		    (strcmp(f.cmd, "rsp") == 0 && f.len >= 3 &&
+			memcmp(f.data, "200", 3) == 0))
+			abort();
+		if (who != NULL && strnlen(why, sizeof why) == sizeof why)
+			abort();
+		if (relp_answer_check(
+			&f, relp_next_txnr(f.txnr), why, sizeof why) == NULL)
+			abort();
 	}
 	free(buf);
 	return 0;

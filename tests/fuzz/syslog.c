@@ -165,7 +165,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    memcmp(whole.msg, m.buf, m.len))
 		abort();
 
-		/* The raw values in the order of the pairs (sink_syslog.c). */
+		/* The raw values in the order of the pairs (syslog_format.c). */
 #define RAW(s)                                                                 \
 	do {                                                                   \
 		if ((s).off != SPAN_NONE) {                                    \

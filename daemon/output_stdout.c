@@ -3,7 +3,7 @@
  * the event's members as received (datetime also for the older "date"),
  * data with its scalar members, unknown scalars with their JSON type, and
  * "namespace".  The writer thread writes whole batches with writev()
- * (rec_writev()), blocking if it must.
+ * (record_writev()), blocking if it must.
  */
 #include "config.h"
 
@@ -137,10 +137,10 @@ stdout_format(const struct conf *c, const struct dc_event *e, struct strbuf *b)
 }
 
 static int
-stdout_write(void *arg, struct rec **recs, size_t n)
+stdout_write(void *arg, struct record **recs, size_t n)
 {
 	struct out *o = arg;
-	int r = rec_writev(STDOUT_FILENO, recs, n);
+	int r = record_writev(STDOUT_FILENO, recs, n);
 
 	if (r == -1)
 		snprintf(o->error, sizeof o->error, "%s", strerror(errno));
@@ -164,15 +164,36 @@ stdout_close(void *arg)
 	free(arg);
 }
 
-const struct sink_ops stdout_ops = {
-	.write = stdout_write,
-	.reset = stdout_reset,
-	.error = stdout_error,
-	.close = stdout_close,
-};
-
-void *
+static void *
 stdout_open(const struct conf *c)
 {
 	return calloc(1, sizeof(struct out));
 }
+
+static int
+stdout_enabled(const struct conf *c)
+{
+	return c->stdout_json;
+}
+
+static void
+stdout_format_event(const struct conf *c, const struct dc_event *e,
+    int priority, const char *mid, const char *msg, size_t mlen,
+    struct strbuf *b)
+{
+	stdout_format(c, e, b);
+}
+
+/* The daemon's own records are not written to stdout. */
+const struct output_type stdout_output = {
+	.name = "stdout",
+	.enabled = stdout_enabled,
+	.open = stdout_open,
+	.format_event = stdout_format_event,
+	.ops = {
+		.write = stdout_write,
+		.reset = stdout_reset,
+		.error = stdout_error,
+		.close = stdout_close,
+	},
+};

@@ -1,12 +1,14 @@
 /*
- * The journal output: one sd_journal_sendv() per record, from the sink's
- * writer thread (the native socket is blocking).  A record is a flat list
- * of "NAME=value" fields, each with its length, so values are passed
- * binary-safe: newlines, quotes and NUL bytes arrive as they were.
- * sd_journal_sendv() drops records silently when journald's socket does
- * not exist, so that case is checked first and treated as an outage.
- * When nothing waits, the loop sends a record itself without blocking
- * (journal_send_now(), the sink's send_now).
+ * The journal output: its record (the event's fields as DOCKERCLOUD_*,
+ * MESSAGE, PRIORITY, MESSAGE_ID and the rest) and its transport, one
+ * sd_journal_sendv() per record from the queue's writer thread (the
+ * native socket is blocking).  A record is a flat list of "NAME=value"
+ * fields, each with its length, so values are passed binary-safe:
+ * newlines, quotes and NUL bytes arrive as they were.  sd_journal_sendv()
+ * drops records silently when journald's socket does not exist, so that
+ * case is checked first and treated as an outage.  When nothing waits,
+ * the loop sends a record itself without blocking (journal_send_now(),
+ * the queue's send_now).
  */
 #include "config.h"
 
@@ -31,14 +33,15 @@
 #include "dcevents.h"
 
 #define JOURNAL_SOCKET "/run/systemd/journal/socket"
+#define JOURNAL_MAX_FIELDS 160 /* per record; more are left out */
 
 struct journal {
 	char error[128];
 	int fd; /* journal_send_now()'s socket, the loop's only */
 };
 
-void
-journal_rec_begin(struct strbuf *b)
+static void
+journal_record_begin(struct strbuf *b)
 {
 	uint32_t zero = 0;
 
@@ -47,8 +50,8 @@ journal_rec_begin(struct strbuf *b)
 }
 
 /* Append NAME=value; value is n bytes, any bytes. */
-void
-journal_rec_add(struct strbuf *b, const char *name, const char *v, size_t n)
+static void
+journal_record_add(struct strbuf *b, const char *name, const char *v, size_t n)
 {
 	uint32_t count, len = (uint32_t)(strlen(name) + 1 + n);
 
@@ -65,18 +68,89 @@ journal_rec_add(struct strbuf *b, const char *name, const char *v, size_t n)
 	strbuf_add(b, v, n);
 }
 
-struct rec *
-journal_rec_finish(struct strbuf *b)
+static void
+add_field(
+    struct strbuf *b, const char *name, const struct dc_event *e, struct span s)
 {
-	struct rec *r;
+	if (s.off != SPAN_NONE)
+		journal_record_add(b, name, ev_str(e, s), s.len);
+}
 
-	if (b->failed) {
-		log_err("out of memory");
-		exit(EXIT_FATAL);
+static void
+add_common(struct strbuf *b, const struct conf *c, int priority,
+    const char *mid, const char *msg, size_t mlen)
+{
+	char p[2] = { (char)('0' + priority), 0 }, f[8];
+
+	journal_record_add(b, "MESSAGE", msg, mlen);
+	journal_record_add(b, "PRIORITY", p, 1);
+	journal_record_add(
+	    b, "SYSLOG_IDENTIFIER", c->identifier, strlen(c->identifier));
+	snprintf(f, sizeof f, "%d", c->syslog_facility);
+	journal_record_add(b, "SYSLOG_FACILITY", f, strlen(f));
+	journal_record_add(b, "MESSAGE_ID", mid, strlen(mid));
+}
+
+/* The journal record of an event (as the README describes it). */
+static void
+journal_format_event(const struct conf *c, const struct dc_event *e,
+    int priority, const char *mid, const char *msg, size_t mlen,
+    struct strbuf *b)
+{
+	static int warned;
+	char name[65];
+
+	journal_record_begin(b);
+	add_common(b, c, priority, mid, msg, mlen);
+	add_field(b, "DOCKERCLOUD_TYPE", e, e->type);
+	add_field(b, "DOCKERCLOUD_ACTION", e, e->action);
+	add_field(b, "DOCKERCLOUD_STATE", e, e->state);
+	add_field(b, "DOCKERCLOUD_UUID", e, e->uuid);
+	add_field(b, "DOCKERCLOUD_RESOURCE_URI", e, e->resource_uri);
+	add_field(b, "DOCKERCLOUD_OBJECT_UUID", e, dc_event_object_uuid(e));
+	for (unsigned i = 0; i < e->nparents; i++)
+		add_field(b, "DOCKERCLOUD_PARENT", e, e->parents[i]);
+	add_field(b, "DOCKERCLOUD_DATETIME", e, e->datetime);
+	if (*c->ns != '\0')
+		journal_record_add(
+		    b, "DOCKERCLOUD_NAMESPACE", c->ns, strlen(c->ns));
+	add_field(b, "DOCKERCLOUD_ERROR", e, e->error);
+	for (unsigned i = 0; i < e->nextras; i++) {
+		if (dc_event_field_name(ev_str(e, e->extras[i].name),
+			e->extras[i].name.len, e->extras[i].in_data,
+			name) == -1) {
+			struct span n = e->extras[i].name;
+
+			if (!warned++)
+				log_warn("member \"%.*s\" skipped: its journal "
+					 "field name would be too long or "
+					 "taken",
+				    (int)utf8_complete(
+					ev_str(e, n), n.len > 64 ? 64 : n.len),
+				    ev_str(e, n));
+			continue;
+		}
+		add_field(b, name, e, e->extras[i].value);
 	}
-	r = rec_new(b->len);
-	memcpy(r->data, b->buf, b->len);
-	return r;
+}
+
+/* A record of the daemon's own, with its "NAME=value" fields. */
+static void
+journal_format_daemon(const struct conf *c, const char *mid, int priority,
+    const char *const *fields, const char *message, struct strbuf *b)
+{
+	journal_record_begin(b);
+	add_common(b, c, priority, mid, message, strlen(message));
+	for (size_t i = 0; fields != NULL && fields[i] != NULL; i++) {
+		const char *eq = strchr(fields[i], '=');
+		char name[65];
+
+		if (eq == NULL || eq - fields[i] > 64)
+			continue;
+		snprintf(name, sizeof name, "%.*s", (int)(eq - fields[i]),
+		    fields[i]);
+		journal_record_add(b, name, eq + 1, strlen(eq + 1));
+	}
 }
 
 static void
@@ -90,7 +164,7 @@ journal_send_now_close(struct journal *j)
 #ifdef HAVE_SYSTEMD
 /* The record's NAME=value fields, one iovec each; returns their number. */
 static uint32_t
-rec_fields(const struct rec *r, struct iovec iov[JOURNAL_MAX_FIELDS])
+record_fields(const struct record *r, struct iovec iov[JOURNAL_MAX_FIELDS])
 {
 	const unsigned char *p = r->data;
 	uint32_t count, len;
@@ -118,13 +192,13 @@ rec_fields(const struct rec *r, struct iovec iov[JOURNAL_MAX_FIELDS])
  * it always does, in order, since nothing else was waiting.
  */
 static int
-journal_send_now(void *arg, const struct rec *r)
+journal_send_now(void *arg, const struct record *r)
 {
 	struct journal *j = arg;
 	struct iovec f[JOURNAL_MAX_FIELDS], iov[JOURNAL_MAX_FIELDS * 5];
 	uint64_t lens[JOURNAL_MAX_FIELDS];
 	struct msghdr mh = { 0 };
-	uint32_t count = rec_fields(r, f);
+	uint32_t count = record_fields(r, f);
 	size_t k = 0;
 
 	for (uint32_t i = 0; i < count; i++) {
@@ -177,7 +251,7 @@ journal_send_now(void *arg, const struct rec *r)
 }
 
 static int
-journal_write(void *arg, struct rec **recs, size_t n)
+journal_write(void *arg, struct record **recs, size_t n)
 {
 	struct journal *j = arg;
 	struct iovec iov[JOURNAL_MAX_FIELDS];
@@ -189,7 +263,8 @@ journal_write(void *arg, struct rec **recs, size_t n)
 		return -1;
 	}
 	for (; done < n; done++) {
-		int r = sd_journal_sendv(iov, (int)rec_fields(recs[done], iov));
+		int r =
+		    sd_journal_sendv(iov, (int)record_fields(recs[done], iov));
 
 		if (r < 0) {
 			snprintf(j->error, sizeof j->error, "%s", strerror(-r));
@@ -202,7 +277,7 @@ journal_write(void *arg, struct rec **recs, size_t n)
 #define journal_send_now NULL
 
 static int
-journal_write(void *arg, struct rec **recs, size_t n)
+journal_write(void *arg, struct record **recs, size_t n)
 {
 	return (int)n;
 }
@@ -226,15 +301,7 @@ journal_close(void *arg)
 	free(arg);
 }
 
-const struct sink_ops journal_ops = {
-	.write = journal_write,
-	.reset = journal_reset,
-	.error = journal_error,
-	.close = journal_close,
-	.send_now = journal_send_now,
-};
-
-void *
+static void *
 journal_open(const struct conf *c)
 {
 	struct journal *j = calloc(1, sizeof *j);
@@ -248,3 +315,26 @@ journal_open(const struct conf *c)
 		    JOURNAL_SOCKET);
 	return j;
 }
+
+static int
+journal_enabled(const struct conf *c)
+{
+	return c->journal;
+}
+
+const struct output_type journal_output = {
+	.name = "journal",
+	.enabled = journal_enabled,
+	.open = journal_open,
+	.needs_message = 1,
+	.journal = 1,
+	.format_event = journal_format_event,
+	.format_daemon = journal_format_daemon,
+	.ops = {
+		.write = journal_write,
+		.reset = journal_reset,
+		.error = journal_error,
+		.close = journal_close,
+		.send_now = journal_send_now,
+	},
+};

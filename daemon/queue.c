@@ -26,19 +26,19 @@
 
 #include "dcevents.h"
 
-#define SINK_BATCH 256
-#define SINK_DONE_MAX (4 * SINK_BATCH)
+#define QUEUE_BATCH 256
+#define QUEUE_DONE_MAX (4 * QUEUE_BATCH)
 #define RETRY_MIN_MS 100
 #define RETRY_MAX_MS 5000
 
-struct sink {
+struct queue {
 	const char *name;
-	const struct sink_ops *ops;
+	const struct queue_ops *ops;
 	void *arg;
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct rec *head, *tail;
+	struct record *head, *tail;
 	size_t n; /* records queued (including in flight) */
 	size_t bytes; /* their size */
 	size_t max; /* QueueMax */
@@ -54,23 +54,23 @@ struct sink {
 	struct event *kick; /* on the loop: wake the writer, once per turn */
 	int kicking; /* kick is active */
 	/* The loop's side, without the lock: records staged for the queue. */
-	struct rec *shead, *stail;
+	struct record *shead, *stail;
 	size_t sn, sbytes;
 	size_t known_n, known_bytes; /* n and bytes at the last flush */
-	struct rec *done; /* written, to be freed by the loop (or by the
-			     writer, past SINK_DONE_MAX of them) */
+	struct record *done; /* written, to be freed by the loop (or by the
+			     writer, past QUEUE_DONE_MAX of them) */
 	size_t ndone;
 	void (*resume)(void *);
 	void *resume_arg;
 };
 
-static void sink_kick_cb(evutil_socket_t, short, void *);
+static void queue_kick_cb(evutil_socket_t, short, void *);
 
 static void
-rec_free_list(struct rec *r)
+record_free_list(struct record *r)
 {
 	while (r != NULL) {
-		struct rec *next = r->next;
+		struct record *next = r->next;
 
 		free(r);
 		r = next;
@@ -79,9 +79,9 @@ rec_free_list(struct rec *r)
 
 /* Reading may resume: both the count and the size are below half. */
 static int
-sink_below_half(const struct sink *s)
+queue_below_half(const struct queue *q)
 {
-	return s->n <= s->max / 2 && s->bytes <= s->max_bytes / 2;
+	return q->n <= q->max / 2 && q->bytes <= q->max_bytes / 2;
 }
 
 static void
@@ -106,30 +106,41 @@ ts_passed(const struct timespec *ts)
 	    (now.tv_sec == ts->tv_sec && now.tv_nsec >= ts->tv_nsec);
 }
 
-struct rec *
-rec_new(size_t len)
+struct record *
+record_new(size_t len)
 {
-	struct rec *r = malloc(sizeof *r + len);
+	struct record *r = malloc(sizeof *r + len);
 
-	if (r == NULL) {
-		log_err("out of memory");
-		exit(EXIT_FATAL);
-	}
+	if (r == NULL)
+		fatal("out of memory");
 	r->next = NULL;
 	r->len = len;
 	return r;
 }
 
+/* A record holding what an output formatted into b. */
+struct record *
+record_from(const struct strbuf *b)
+{
+	struct record *r;
+
+	if (b->failed)
+		fatal("out of memory");
+	r = record_new(b->len);
+	memcpy(r->data, b->buf, b->len);
+	return r;
+}
+
 /*
- * For writers: up to REC_IOV records with one writev() on a blocking fd; a
+ * For writers: up to RECORD_IOV records with one writev() on a blocking fd; a
  * write cut short finishes the record it stopped in.  Returns how many
  * records were written whole, or -1 (errno set) when none was.
  */
 int
-rec_writev(int fd, struct rec **recs, size_t n)
+record_writev(int fd, struct record **recs, size_t n)
 {
-	struct iovec iov[REC_IOV];
-	size_t k = n < REC_IOV ? n : REC_IOV, i = 0;
+	struct iovec iov[RECORD_IOV];
+	size_t k = n < RECORD_IOV ? n : RECORD_IOV, i = 0;
 	ssize_t w;
 
 	for (size_t j = 0; j < k; j++) {
@@ -170,219 +181,219 @@ ts_before(const struct timespec *a, const struct timespec *b)
  * next try would come after the deadline.
  */
 static int
-sink_pause(struct sink *s, uint64_t ms)
+queue_pause(struct queue *q, uint64_t ms)
 {
 	struct timespec ts;
 
 	ts_after_ms(&ts, ms);
 	for (;;) {
-		if (s->stop && !s->stop_retried) {
-			s->stop_retried = 1;
+		if (q->stop && !q->stop_retried) {
+			q->stop_retried = 1;
 			return 0;
 		}
-		if (s->stop && !ts_before(&ts, &s->deadline))
+		if (q->stop && !ts_before(&ts, &q->deadline))
 			return 1;
 		if (ts_passed(&ts))
 			return 0;
-		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+		pthread_cond_timedwait(&q->cv, &q->mu, &ts);
 	}
 }
 
 static void *
-sink_main(void *arg)
+queue_main(void *arg)
 {
-	struct sink *s = arg;
+	struct queue *q = arg;
 	uint64_t retry = RETRY_MIN_MS;
 
-	pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&q->mu);
 	for (;;) {
-		struct rec *batch[SINK_BATCH], *r;
+		struct record *batch[QUEUE_BATCH], *r;
 		size_t n = 0, done = 0;
 		int rc = 0;
 
-		while (s->head == NULL && !s->stop) {
-			s->waiting = 1;
-			pthread_cond_wait(&s->cv, &s->mu);
-			s->waiting = 0;
+		while (q->head == NULL && !q->stop) {
+			q->waiting = 1;
+			pthread_cond_wait(&q->cv, &q->mu);
+			q->waiting = 0;
 		}
-		if (s->head == NULL || (s->stop && ts_passed(&s->deadline)))
+		if (q->head == NULL || (q->stop && ts_passed(&q->deadline)))
 			break;
-		for (r = s->head; r != NULL && n < SINK_BATCH; r = r->next)
+		for (r = q->head; r != NULL && n < QUEUE_BATCH; r = r->next)
 			batch[n++] = r;
-		pthread_mutex_unlock(&s->mu);
+		pthread_mutex_unlock(&q->mu);
 
 		while (done < n &&
-		    (rc = s->ops->write(s->arg, batch + done, n - done)) > 0)
+		    (rc = q->ops->write(q->arg, batch + done, n - done)) > 0)
 			done += (size_t)rc;
 
-		pthread_mutex_lock(&s->mu);
+		pthread_mutex_lock(&q->mu);
 		if (done > 0) {
 			/*
 			 * Unlinked here and freed by the thread that allocated
 			 * them (the loop, at its next flush), so that malloc's
 			 * arena is not fought over.
 			 */
-			s->head = batch[done - 1]->next;
-			if (s->head == NULL)
-				s->tail = NULL;
+			q->head = batch[done - 1]->next;
+			if (q->head == NULL)
+				q->tail = NULL;
 			for (size_t i = 0; i < done; i++)
-				s->bytes -= batch[i]->len;
-			batch[done - 1]->next = s->done;
-			s->done = batch[0];
-			s->ndone += done;
-			if (s->ndone > SINK_DONE_MAX) {
+				q->bytes -= batch[i]->len;
+			batch[done - 1]->next = q->done;
+			q->done = batch[0];
+			q->ndone += done;
+			if (q->ndone > QUEUE_DONE_MAX) {
 				/* the loop has not come by: free them here */
-				r = s->done;
-				s->done = NULL;
-				s->ndone = 0;
-				pthread_mutex_unlock(&s->mu);
-				rec_free_list(r);
-				pthread_mutex_lock(&s->mu);
+				r = q->done;
+				q->done = NULL;
+				q->ndone = 0;
+				pthread_mutex_unlock(&q->mu);
+				record_free_list(r);
+				pthread_mutex_lock(&q->mu);
 			}
 		}
-		s->n -= done;
+		q->n -= done;
 		if (rc < 0 && done < n) {
-			if (!s->down) {
+			if (!q->down) {
 				/* the first failure is the news, not the retries' */
-				snprintf(s->why, sizeof s->why, "%s",
-				    s->ops->error(s->arg));
-				s->down = 1;
-				event_active(s->wake, EV_READ, 0);
+				snprintf(q->why, sizeof q->why, "%s",
+				    q->ops->error(q->arg));
+				q->down = 1;
+				event_active(q->wake, EV_READ, 0);
 			}
-			if (s->stop && ts_passed(&s->deadline))
+			if (q->stop && ts_passed(&q->deadline))
 				break;
-			pthread_mutex_unlock(&s->mu);
-			s->ops->reset(s->arg);
-			pthread_mutex_lock(&s->mu);
-			if (sink_pause(s, retry))
+			pthread_mutex_unlock(&q->mu);
+			q->ops->reset(q->arg);
+			pthread_mutex_lock(&q->mu);
+			if (queue_pause(q, retry))
 				break;
 			retry =
 			    retry * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : retry * 2;
 			continue;
 		}
 		retry = RETRY_MIN_MS;
-		if (s->down == 1)
-			s->down = 0; /* recovered before anyone was told */
-		else if (s->down == 2)
-			s->down = 3; /* to be reported as back */
-		if (s->down == 3 || (s->full && sink_below_half(s)))
-			event_active(s->wake, EV_READ, 0);
+		if (q->down == 1)
+			q->down = 0; /* recovered before anyone was told */
+		else if (q->down == 2)
+			q->down = 3; /* to be reported as back */
+		if (q->down == 3 || (q->full && queue_below_half(q)))
+			event_active(q->wake, EV_READ, 0);
 	}
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&q->mu);
 	return NULL;
 }
 
 /* On the loop: an output recovered, failed, or has room again. */
 static void
-sink_wake_cb(evutil_socket_t fd, short what, void *arg)
+queue_wake_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct sink *s = arg;
+	struct queue *q = arg;
 	int down, resume = 0;
 	size_t n;
-	char why[sizeof s->why];
+	char why[sizeof q->why];
 
-	pthread_mutex_lock(&s->mu);
-	down = s->down;
-	n = s->n;
-	memcpy(why, s->why, sizeof why);
-	if (s->full && sink_below_half(s)) {
-		s->full = 0;
+	pthread_mutex_lock(&q->mu);
+	down = q->down;
+	n = q->n;
+	memcpy(why, q->why, sizeof why);
+	if (q->full && queue_below_half(q)) {
+		q->full = 0;
 		resume = 1;
 	}
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&q->mu);
 	if (down == 1) {
 		log_warn(
-		    "%s output is down: %s; %zu records wait", s->name, why, n);
-		pthread_mutex_lock(&s->mu);
-		if (s->down == 1)
-			s->down = 2; /* reported */
-		pthread_mutex_unlock(&s->mu);
+		    "%s output is down: %s; %zu records wait", q->name, why, n);
+		pthread_mutex_lock(&q->mu);
+		if (q->down == 1)
+			q->down = 2; /* reported */
+		pthread_mutex_unlock(&q->mu);
 	} else if (down == 3) {
-		log_notice("%s output is back; %zu records wait", s->name, n);
-		pthread_mutex_lock(&s->mu);
-		if (s->down == 3)
-			s->down = 0;
-		pthread_mutex_unlock(&s->mu);
+		log_notice("%s output is back; %zu records wait", q->name, n);
+		pthread_mutex_lock(&q->mu);
+		if (q->down == 3)
+			q->down = 0;
+		pthread_mutex_unlock(&q->mu);
 	}
-	if (resume && s->resume != NULL)
-		s->resume(s->resume_arg);
+	if (resume && q->resume != NULL)
+		q->resume(q->resume_arg);
 }
 
-struct sink *
-sink_new(struct event_base *base, const char *name, const struct sink_ops *ops,
-    void *arg, size_t max, size_t max_bytes, void (*resume)(void *),
-    void *resume_arg)
+struct queue *
+queue_new(struct event_base *base, const char *name,
+    const struct queue_ops *ops, void *arg, size_t max, size_t max_bytes,
+    void (*resume)(void *), void *resume_arg)
 {
-	struct sink *s = calloc(1, sizeof *s);
+	struct queue *q = calloc(1, sizeof *q);
 
-	if (s == NULL)
+	if (q == NULL)
 		return NULL;
-	s->name = name;
-	s->ops = ops;
-	s->arg = arg;
-	s->max = max;
-	s->max_bytes = max_bytes;
-	s->resume = resume;
-	s->resume_arg = resume_arg;
-	pthread_mutex_init(&s->mu, NULL);
+	q->name = name;
+	q->ops = ops;
+	q->arg = arg;
+	q->max = max;
+	q->max_bytes = max_bytes;
+	q->resume = resume;
+	q->resume_arg = resume_arg;
+	pthread_mutex_init(&q->mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->cv, &ca);
+	pthread_cond_init(&q->cv, &ca);
 	pthread_condattr_destroy(&ca);
-	s->wake = event_new(base, -1, 0, sink_wake_cb, s);
-	s->kick = event_new(base, -1, 0, sink_kick_cb, s);
-	if (s->wake == NULL || s->kick == NULL ||
-	    pthread_create(&s->thread, NULL, sink_main, s)) {
-		if (s->wake != NULL)
-			event_free(s->wake);
-		if (s->kick != NULL)
-			event_free(s->kick);
-		free(s);
+	q->wake = event_new(base, -1, 0, queue_wake_cb, q);
+	q->kick = event_new(base, -1, 0, queue_kick_cb, q);
+	if (q->wake == NULL || q->kick == NULL ||
+	    pthread_create(&q->thread, NULL, queue_main, q)) {
+		if (q->wake != NULL)
+			event_free(q->wake);
+		if (q->kick != NULL)
+			event_free(q->kick);
+		free(q);
 		return NULL;
 	}
-	return s;
+	return q;
 }
 
 /*
  * On the loop: move the staged records to the queue (one lock for many
  * records), wake the writer if it sleeps, and free what it has written.
- * Returns SINK_FULL_COUNT or SINK_FULL_BYTES when the queue has just
+ * Returns QUEUE_FULL_COUNT or QUEUE_FULL_BYTES when the queue has just
  * become full.
  */
 static int
-sink_flush(struct sink *s)
+queue_flush(struct queue *q)
 {
-	struct rec *done;
+	struct record *done;
 	int full = 0;
 
-	if (s->shead == NULL && s->done == NULL)
+	if (q->shead == NULL && q->done == NULL)
 		return 0;
-	pthread_mutex_lock(&s->mu);
-	if (s->shead != NULL) {
-		if (s->tail != NULL)
-			s->tail->next = s->shead;
+	pthread_mutex_lock(&q->mu);
+	if (q->shead != NULL) {
+		if (q->tail != NULL)
+			q->tail->next = q->shead;
 		else
-			s->head = s->shead;
-		s->tail = s->stail;
-		s->n += s->sn;
-		s->bytes += s->sbytes;
-		if (!s->full && s->n >= s->max)
-			full = s->full = SINK_FULL_COUNT;
-		else if (!s->full && s->bytes >= s->max_bytes)
-			full = s->full = SINK_FULL_BYTES;
-		if (s->waiting)
-			pthread_cond_signal(&s->cv);
+			q->head = q->shead;
+		q->tail = q->stail;
+		q->n += q->sn;
+		q->bytes += q->sbytes;
+		if (!q->full && q->n >= q->max)
+			full = q->full = QUEUE_FULL_COUNT;
+		else if (!q->full && q->bytes >= q->max_bytes)
+			full = q->full = QUEUE_FULL_BYTES;
+		if (q->waiting)
+			pthread_cond_signal(&q->cv);
 	}
-	s->known_n = s->n;
-	s->known_bytes = s->bytes;
-	done = s->done;
-	s->done = NULL;
-	s->ndone = 0;
-	pthread_mutex_unlock(&s->mu);
-	s->shead = s->stail = NULL;
-	s->sn = s->sbytes = 0;
-	rec_free_list(done);
+	q->known_n = q->n;
+	q->known_bytes = q->bytes;
+	done = q->done;
+	q->done = NULL;
+	q->ndone = 0;
+	pthread_mutex_unlock(&q->mu);
+	q->shead = q->stail = NULL;
+	q->sn = q->sbytes = 0;
+	record_free_list(done);
 	return full;
 }
 
@@ -391,21 +402,21 @@ sink_flush(struct sink *s)
  * not down, so a record written now by other means keeps the order.
  */
 static int
-sink_idle(struct sink *s)
+queue_idle(struct queue *q)
 {
 	int idle;
 
-	if (s->sn > 0)
+	if (q->sn > 0)
 		return 0;
-	pthread_mutex_lock(&s->mu);
-	idle = s->n == 0 && s->down == 0;
-	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_lock(&q->mu);
+	idle = q->n == 0 && q->down == 0;
+	pthread_mutex_unlock(&q->mu);
 	return idle;
 }
 
 /*
- * Queue one record (the sink owns it); on the loop only.  Returns
- * SINK_FULL_COUNT or SINK_FULL_BYTES when the queue has just become full
+ * Queue one record (the queue owns it); on the loop only.  Returns
+ * QUEUE_FULL_COUNT or QUEUE_FULL_BYTES when the queue has just become full
  * (QueueMax records, or QueueMaxBytes): the caller stops reading until
  * resume is called.
  *
@@ -417,84 +428,84 @@ sink_idle(struct sink *s)
  * records away), so a queue that fills is always noticed here.
  */
 int
-sink_push(struct sink *s, struct rec *r)
+queue_push(struct queue *q, struct record *r)
 {
-	if (s->ops->send_now != NULL && sink_idle(s) &&
-	    s->ops->send_now(s->arg, r) == 0) {
+	if (q->ops->send_now != NULL && queue_idle(q) &&
+	    q->ops->send_now(q->arg, r) == 0) {
 		free(r); /* written already */
 		return 0;
 	}
 	r->next = NULL;
-	if (s->stail != NULL)
-		s->stail->next = r;
+	if (q->stail != NULL)
+		q->stail->next = r;
 	else
-		s->shead = r;
-	s->stail = r;
-	s->sn++;
-	s->sbytes += r->len;
-	if (s->sn >= SINK_BATCH || s->known_n + s->sn >= s->max ||
-	    s->known_bytes + s->sbytes >= s->max_bytes)
-		return sink_flush(s);
-	if (!s->kicking) {
-		s->kicking = 1;
-		event_active(s->kick, EV_WRITE, 0);
+		q->shead = r;
+	q->stail = r;
+	q->sn++;
+	q->sbytes += r->len;
+	if (q->sn >= QUEUE_BATCH || q->known_n + q->sn >= q->max ||
+	    q->known_bytes + q->sbytes >= q->max_bytes)
+		return queue_flush(q);
+	if (!q->kicking) {
+		q->kicking = 1;
+		event_active(q->kick, EV_WRITE, 0);
 	}
 	return 0;
 }
 
 /* On the loop, after the callback that staged records: queue them. */
 static void
-sink_kick_cb(evutil_socket_t fd, short what, void *arg)
+queue_kick_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct sink *s = arg;
+	struct queue *q = arg;
 
-	s->kicking = 0;
-	sink_flush(s); /* cannot fill the queue: see sink_push() */
+	q->kicking = 0;
+	queue_flush(q); /* cannot fill the queue: see queue_push() */
 }
 
 size_t
-sink_queued(struct sink *s, size_t *bytes)
+queue_queued(struct queue *q, size_t *bytes)
 {
 	size_t n;
 
-	pthread_mutex_lock(&s->mu);
-	n = s->n + s->sn;
+	pthread_mutex_lock(&q->mu);
+	n = q->n + q->sn;
 	if (bytes != NULL)
-		*bytes = s->bytes + s->sbytes;
-	pthread_mutex_unlock(&s->mu);
+		*bytes = q->bytes + q->sbytes;
+	pthread_mutex_unlock(&q->mu);
 	return n;
 }
 
 /* Ask the thread to flush for at most ms more, then end (on the loop). */
 void
-sink_stop(struct sink *s, uint64_t ms)
+queue_stop(struct queue *q, uint64_t ms)
 {
-	if (s == NULL)
+	if (q == NULL)
 		return;
-	sink_flush(s);
-	pthread_mutex_lock(&s->mu);
-	if (!s->stop) {
-		s->stop = 1;
-		ts_after_ms(&s->deadline, ms);
+	queue_flush(q);
+	pthread_mutex_lock(&q->mu);
+	if (!q->stop) {
+		q->stop = 1;
+		ts_after_ms(&q->deadline, ms);
 	}
-	pthread_cond_broadcast(&s->cv);
-	pthread_mutex_unlock(&s->mu);
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu);
 }
 
 /*
- * Flush for at most ms (unless sink_stop() came first), stop the thread
+ * Flush for at most ms (unless queue_stop() came first), stop the thread
  * and free everything.  Returns the number of records not written.
  */
 size_t
-sink_close(struct sink *s, uint64_t ms)
+queue_close(struct queue *q, uint64_t ms)
 {
 	size_t left;
 
 	struct timespec until;
 
-	if (s == NULL)
+	if (q == NULL)
 		return 0;
-	sink_stop(s, ms);
+	queue_stop(q, ms);
 	/*
 	 * A writer blocked inside a write (a stalled journald, a collector
 	 * that stopped reading) may not come back: give it until the
@@ -507,21 +518,21 @@ sink_close(struct sink *s, uint64_t ms)
 		until.tv_sec++;
 		until.tv_nsec -= 1000000000L;
 	}
-	if (pthread_timedjoin_np(s->thread, NULL, &until) != 0) {
-		pthread_mutex_lock(&s->mu);
-		left = s->n;
-		pthread_mutex_unlock(&s->mu);
-		pthread_detach(s->thread);
+	if (pthread_timedjoin_np(q->thread, NULL, &until) != 0) {
+		pthread_mutex_lock(&q->mu);
+		left = q->n;
+		pthread_mutex_unlock(&q->mu);
+		pthread_detach(q->thread);
 		return left;
 	}
-	left = s->n;
-	rec_free_list(s->head);
-	rec_free_list(s->done);
-	s->ops->close(s->arg);
-	event_free(s->wake);
-	event_free(s->kick);
-	pthread_mutex_destroy(&s->mu);
-	pthread_cond_destroy(&s->cv);
-	free(s);
+	left = q->n;
+	record_free_list(q->head);
+	record_free_list(q->done);
+	q->ops->close(q->arg);
+	event_free(q->wake);
+	event_free(q->kick);
+	pthread_mutex_destroy(&q->mu);
+	pthread_cond_destroy(&q->cv);
+	free(q);
 	return left;
 }

@@ -10,14 +10,14 @@
 # - A relp+tls collector killed mid-stream: the daemon says what happened
 #   (the connection closed, errno, OpenSSL's reason), never the empty
 #   "error:00000000:lib(0)::reason(0)".
-. "${top_srcdir:-$(dirname "$0")/..}/tests/rsyslog.sh"
-. "$top_srcdir/tests/lib.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/rsyslog.sh"
+. "$top_srcdir/tests/lib/lib.sh"
 
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the websocket peer"
 # Two CAs: $T/pki for the collector (rsyslog.sh uses it), $T/spki for
 # the events server.
-sh "$top_srcdir/tests/certs.sh" "$T/pki" &&
-    sh "$top_srcdir/tests/certs.sh" "$T/spki" ||
+sh "$top_srcdir/tests/lib/certs.sh" "$T/pki" &&
+    sh "$top_srcdir/tests/lib/certs.sh" "$T/spki" ||
     skip "cannot make test certificates"
 rsyslog_start
 
@@ -39,7 +39,7 @@ PYEOF
 # peer SCRIPT: the websocket server with the stream's own CA; sets PORT.
 peer() {
 	rm -f "$T/port"
-	"$PY" "$top_srcdir/tests/wspeer.py" --portfile "$T/port" \
+	"$PY" "$top_srcdir/tests/peers/wspeer.py" --portfile "$T/port" \
 	    --log "$T/peer" --script "$1" --cert "$T/spki/server.pem" \
 	    --key "$T/spki/server.key" 2>"$T/peer.err" &
 	PEER=$!

@@ -1,7 +1,7 @@
 /*
- * Unit tests of the pure pieces of the stream client: the RFC 6455 accept
- * computation, the request target and request, the reply parser's edge
- * cases, the backoff schedule and the escaping rule.
+ * Unit tests of the websocket upgrade (daemon/handshake.c): the RFC 6455
+ * key and accept computation, the request target and request, and the
+ * reply parser's edge cases.
  */
 #include "config.h"
 
@@ -12,8 +12,8 @@
 #include <openssl/evp.h>
 
 #include "dcevents.h"
-#include "tap.h"
-#include "testconf.h"
+#include "lib/tap.h"
+#include "lib/testconf.h"
 
 static void
 test_accept(void)
@@ -253,192 +253,6 @@ test_parse(void)
 	    "a complete header over 16 KiB is refused");
 }
 
-static void
-test_backoff(void)
-{
-	int in_bounds = 1, hist[10] = { 0 };
-	uint64_t d, sum = 0;
-	const int n = 20000;
-
-	is_int(backoff_delay(0, 1000, 120000, 0xffffffffu), 1000,
-	    "first retry waits the minimum");
-	for (unsigned a = 1; a < 12; a++) {
-		uint64_t cap = 1000ULL << a;
-
-		if (cap > 120000)
-			cap = 120000;
-		if (backoff_delay(a, 1000, 120000, 0) != 1000 ||
-		    backoff_delay(a, 1000, 120000, 0xffffffffu) != cap)
-			in_bounds = 0;
-	}
-	ok(in_bounds, "attempt n spans [min, min(max, min * 2^n)]");
-	is_int(backoff_delay(1000, 1000, 120000, 0xffffffffu), 120000,
-	    "capped at the maximum, no overflow after many attempts");
-	is_int(backoff_delay(7, 5000, 5000, 12345), 5000, "min == max");
-	is_int(backoff_delay(3, 5000, 1000, 12345), 5000, "max < min: min");
-	is_int(backoff_after_connection(7, 59999, 60000), 7,
-	    "a connection shorter than BackoffResetSec keeps the backoff");
-	is_int(backoff_after_connection(7, 60000, 60000), 0,
-	    "BackoffResetSec connected resets it");
-
-	srandom(42);
-	for (int i = 0; i < n; i++) {
-		uint32_t rnd = ((uint32_t)random() << 1) ^ (uint32_t)random();
-
-		d = backoff_delay(20, 1000, 11000, rnd);
-		if (d < 1000 || d > 11000)
-			in_bounds = 0;
-		sum += d;
-		hist[d == 11000 ? 9 : (d - 1000) / 1000]++;
-	}
-	ok(in_bounds, "random delays stay in bounds");
-	ok(sum / n > 5800 && sum / n < 6200, "mean near the middle (%llu ms)",
-	    (unsigned long long)(sum / n));
-	in_bounds = 1;
-	for (int i = 0; i < 10; i++)
-		if (hist[i] < n / 10 * 8 / 10 || hist[i] > n / 10 * 12 / 10)
-			in_bounds = 0;
-	ok(in_bounds, "spread evenly over ten buckets (full jitter)");
-}
-
-static void
-test_escape(void)
-{
-	struct strbuf b = { 0 };
-	char *s;
-
-	strbuf_add_escaped(&b, "a\nb\r\tc\x01\x1f\x7f\\\"]\xc3\xa9\0z", 16);
-	s = strbuf_finish(&b);
-	is_str(s, "a\\nb\\r\\tc\\x01\\x1f\\x7f\\\"]\xc3\xa9\\x00z",
-	    "control characters escaped, NUL too, UTF-8 and quotes kept");
-	free(s);
-}
-
-/*
- * The reference: UTF-8 by its definition (RFC 3629), decoded a whole
- * string at a time: lead byte, continuation bytes 10xxxxxx, the shortest
- * form, no surrogates, nothing past U+10FFFF.
- */
-static int
-utf8_ref(const uint8_t *p, size_t n)
-{
-	static const uint32_t min[] = { 0, 0, 0x80, 0x800, 0x10000 };
-	size_t i = 0;
-
-	while (i < n) {
-		uint32_t cp;
-		size_t k;
-
-		if (p[i] < 0x80)
-			k = 1, cp = p[i];
-		else if ((p[i] & 0xe0) == 0xc0)
-			k = 2, cp = p[i] & 0x1f;
-		else if ((p[i] & 0xf0) == 0xe0)
-			k = 3, cp = p[i] & 0x0f;
-		else if ((p[i] & 0xf8) == 0xf0)
-			k = 4, cp = p[i] & 0x07;
-		else
-			return 0;
-		if (i + k > n)
-			return 0;
-		for (size_t j = 1; j < k; j++) {
-			if ((p[i + j] & 0xc0) != 0x80)
-				return 0;
-			cp = cp << 6 | (p[i + j] & 0x3f);
-		}
-		if (cp < min[k] || (cp >= 0xd800 && cp <= 0xdfff) ||
-		    cp > 0x10ffff)
-			return 0;
-		i += k;
-	}
-	return 1;
-}
-
-/* utf8_check() over p, in pieces cut at cut (none if cut >= n). */
-static int
-utf8_ours(const uint8_t *p, size_t n, size_t cut)
-{
-	struct utf8 u = { 0 };
-
-	if (cut < n && utf8_check(&u, p, cut) != 0)
-		return 0;
-	if (cut >= n)
-		cut = 0;
-	return utf8_check(&u, p + cut, n - cut) == 0 && u.need == 0;
-}
-
-static void
-test_utf8(void)
-{
-	/* Around every boundary of the ranges in utf8_check() */
-	static const uint8_t edge[] = { 0x00, 0x41, 0x7f, 0x80, 0x81, 0x8f,
-		0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xe1,
-		0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xff };
-	size_t ne = sizeof edge, bad = 0, nvalid = 0, tried = 0;
-	uint8_t b[64];
-
-	/* Every string of one, two and three bytes, cut after the first */
-	for (size_t n = 1; n <= 3; n++)
-		for (uint32_t v = 0; v < 1u << (8 * n); v++) {
-			int want;
-
-			for (size_t j = 0; j < n; j++)
-				b[j] = (uint8_t)(v >> (8 * (n - 1 - j)));
-			want = utf8_ref(b, n);
-			tried++;
-			nvalid += (size_t)want;
-			if (utf8_ours(b, n, n) != want ||
-			    utf8_ours(b, n, 1) != want)
-				bad++;
-		}
-	ok(bad == 0 && nvalid > 60000,
-	    "UTF-8: every string of up to 3 bytes (%zu, %zu valid), whole and "
-	    "in two pieces, as RFC 3629 says (%zu differ)",
-	    tried, nvalid, bad);
-
-	/* Four-byte strings from the edge values, every cut */
-	bad = nvalid = tried = 0;
-	for (size_t i = 0; i < ne * ne * ne * ne; i++) {
-		b[0] = edge[i % ne];
-		b[1] = edge[i / ne % ne];
-		b[2] = edge[i / ne / ne % ne];
-		b[3] = edge[i / ne / ne / ne];
-		int want = utf8_ref(b, 4);
-
-		tried++;
-		nvalid += (size_t)want;
-		for (size_t cut = 1; cut <= 4; cut++)
-			if (utf8_ours(b, 4, cut) != want)
-				bad++;
-	}
-	ok(bad == 0 && nvalid > 1000,
-	    "UTF-8: %zu four-byte strings of edge values (%zu valid), at "
-	    "every cut (%zu differ)",
-	    tried, nvalid, bad);
-
-	/* A character or a bad byte at every offset of the ASCII run */
-	bad = 0;
-	for (size_t at = 0; at < 40; at++) {
-		static const char *ins[] = { "\xf0\x9f\x98\x80", "\xc3\xa9",
-			"\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82" };
-
-		for (size_t k = 0; k < sizeof ins / sizeof *ins; k++) {
-			size_t m = strlen(ins[k]);
-
-			memset(b, 'a', sizeof b);
-			memcpy(b + at, ins[k], m);
-			for (size_t n = at + m; n <= sizeof b; n += 7)
-				if (utf8_ours(b, n, n) != utf8_ref(b, n) ||
-				    utf8_ours(b, n, at + 1) != utf8_ref(b, n))
-					bad++;
-		}
-	}
-	ok(bad == 0,
-	    "UTF-8: characters and bad bytes after 0-39 ASCII bytes, found "
-	    "(%zu differ)",
-	    bad);
-}
-
 int
 main(void)
 {
@@ -447,8 +261,5 @@ main(void)
 	test_target();
 	test_request();
 	test_parse();
-	test_backoff();
-	test_escape();
-	test_utf8();
 	return done();
 }

@@ -1,10 +1,11 @@
 #!/bin/sh
 # demo.sh [BUILDDIR]: replay demo/events.json (a sample Docker Cloud event
-# stream) from a local TLS websocket server (tests/peers/wspeer.py) and show what
-# dcevents makes of it: its stdout records, plus journal records when a
-# journald socket exists.  BUILDDIR (default: the source tree) holds
-# daemon/dcevents.  Needs /usr/bin/python3 and openssl.  Exit status 0 when
-# the daemon stopped cleanly and printed one line per event sent.
+# stream) from a local TLS websocket server (tests/peers/wspeer.py, with
+# certificates from tests/lib/certs.sh) and show what dcevents makes of it:
+# its stdout records, plus journal records when a journald socket exists.
+# BUILDDIR (default: the source tree) holds daemon/dcevents.  Needs
+# /usr/bin/python3 and openssl.  Exit status 0 when the daemon stopped
+# cleanly and printed one line per event sent.
 
 set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)

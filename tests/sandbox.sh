@@ -1,13 +1,14 @@
 #!/bin/sh
-# The daemon under the seccomp filters of its systemd unit (tests/peers/sandbox.py
-# builds them as systemd 252 does: SystemCallFilter=@system-service
-# ~@privileged @resources with EPERM, RestrictAddressFamilies=AF_UNIX
-# AF_INET AF_INET6, MemoryDenyWriteExecute, RestrictNamespaces,
-# SystemCallArchitectures=native, NoNewPrivileges).  First controls that
-# the filters are real; then the daemon on a TLS websocket, by name, into a
-# private journald, stdout and UDP syslog, with sd_notify, SIGHUP and
-# SIGTERM; then, outside the filters, strace: every system call the daemon
-# makes must be on the allow list, with allowed arguments.
+# The daemon under the seccomp filters of its systemd unit
+# (tests/peers/sandbox.py builds them as systemd 252 does:
+# SystemCallFilter=@system-service ~@privileged @resources with EPERM,
+# RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6, MemoryDenyWriteExecute,
+# RestrictNamespaces, SystemCallArchitectures=native, NoNewPrivileges).
+# First controls that the filters are real; then the daemon on a TLS
+# websocket, by name, into a private journald, stdout and UDP syslog, with
+# sd_notify, SIGHUP and SIGTERM; then, outside the filters, strace: every
+# system call the daemon makes must be on the allow list, with allowed
+# arguments.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib/journal.sh"
 [ "$(id -u)" -eq 0 ] || journal_skip "needs root (the private journald)"
 journal_enter "$@"

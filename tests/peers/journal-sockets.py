@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""journald's sockets, held the way systemd holds them (for tests/lib/journal.sh).
+"""journald's sockets, held as systemd holds them (for tests/lib/journal.sh).
 
 Under systemd the sockets of journald belong to PID 1 (the units
 systemd-journald.socket and systemd-journald-dev-log.socket) and reach

@@ -1,6 +1,6 @@
 """loadgen: the benchmark's websocket server (RFC 6455, TLS or plain).
 
-Raw asyncio streams + ssl, like tests/wspeer.py, but built to send fast:
+Raw asyncio streams + ssl, like tests/peers/wspeer.py, but built to send fast:
 every event frame is encoded once, before the client connects, into one
 bytes object (a pool of POOL distinct events, cycled; the daemon's
 duplicate filter remembers the last 4096 uuids, so a pool of 8192 never
@@ -30,9 +30,9 @@ payloads, one a line), frames.bin (the pool's frames, as sent).
 import argparse, asyncio, bisect, gc, hashlib, json, os, signal, ssl, struct
 import sys, time
 
-# The test server's frame codec (tests/wspeer.py).
+# The test server's frame codec (tests/peers/wspeer.py).
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                os.pardir, "tests"))
+                                os.pardir, "tests", "peers"))
 from wspeer import accept_for, frame, read_frame  # noqa: E402
 
 POOL = 8192

@@ -1,10 +1,11 @@
 #!/bin/sh
 # demo.sh [BUILDDIR]: replay demo/events.json (a sample Docker Cloud event
-# stream) from a local TLS websocket server (tests/wspeer.py) and show what
-# dcevents makes of it: its stdout records, plus journal records when a
-# journald socket exists.  BUILDDIR (default: the source tree) holds
-# daemon/dcevents.  Needs /usr/bin/python3 and openssl.  Exit status 0 when
-# the daemon stopped cleanly and printed one line per event sent.
+# stream) from a local TLS websocket server (tests/peers/wspeer.py, with
+# certificates from tests/lib/certs.sh) and show what dcevents makes of it:
+# its stdout records, plus journal records when a journald socket exists.
+# BUILDDIR (default: the source tree) holds daemon/dcevents.  Needs
+# /usr/bin/python3 and openssl.  Exit status 0 when the daemon stopped
+# cleanly and printed one line per event sent.
 
 set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,7 +36,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-sh "$SRC/tests/certs.sh" "$T/pki" || die "cannot make test certificates"
+sh "$SRC/tests/lib/certs.sh" "$T/pki" || die "cannot make test certificates"
 
 # One scenario: every event as one text message, 50 ms apart, then keep the
 # connection open until the client goes away.
@@ -50,7 +51,7 @@ print(len(msgs))
 EOF
 ) || die "cannot convert $EVENTS"
 
-"$PY" "$SRC/tests/wspeer.py" --host 127.0.0.1 \
+"$PY" "$SRC/tests/peers/wspeer.py" --host 127.0.0.1 \
     --cert "$T/pki/server.pem" --key "$T/pki/server.key" \
     --portfile "$T/port" --script "$T/script.json" --log "$T/peer.log" \
     2>"$T/peer.err" &

@@ -4,10 +4,10 @@
 # the count (the next delay is drawn from a wider range).  The exact
 # delays come from the daemon's -v line "connected for N ms; reconnecting
 # in D ms".
-. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
 
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the websocket peer"
-sh "$top_srcdir/tests/certs.sh" "$T/pki" || skip "cannot make test certificates"
+sh "$top_srcdir/tests/lib/certs.sh" "$T/pki" || skip "cannot make test certificates"
 
 # Three refused attempts (the count goes to 3), a connection of 0.1 s, one
 # of 1.6 s, then one that holds.

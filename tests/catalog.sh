@@ -3,7 +3,7 @@
 # real journald and a scripted server that provoke every record it can
 # write, then for each MESSAGE_ID seen, every @FIELD@ of its catalog entry
 # must be a field of each record with that id, the entry's claims must fit
-# (tests/catalog.py: FITS), and "journalctl -x", with the catalog compiled
+# (tests/peers/catalog.py: FITS), and "journalctl -x", with the catalog compiled
 # into the database it reads (bound over /var/lib/systemd/catalog inside
 # this test's mount namespace only), must render each entry with the
 # record's values and no placeholder left.
@@ -16,13 +16,13 @@
 # a message), auth, user-notification, user-notifications, a type of
 # another name and none.  Not provoked: records lost at stop
 # (3c380b4657f7480b99a4beb917a16e15, defined in the catalog only).
-. "${top_srcdir:-$(dirname "$0")/..}/tests/journal.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/journal.sh"
 journal_enter "$@"
-. "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/lib/lib.sh"
 
 [ "${WITH_SYSTEMD:-yes}" = yes ] || skip "built without libsystemd"
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the websocket peer"
-sh "$top_srcdir/tests/certs.sh" "$T/pki" || skip "cannot make test certificates"
+sh "$top_srcdir/tests/lib/certs.sh" "$T/pki" || skip "cannot make test certificates"
 journal_start
 
 # The catalog compiled as journalctl --update-catalog would install it,
@@ -41,7 +41,7 @@ fi
 # 1: the demo stream and its hostile cases, events of every kind, then
 # enough padded events to fill the stdout pipe and QueueMax; then an
 # abort.  2: HTTP 401.  3: one event after the reconnect (the gap), held.
-"$PY" "$top_srcdir/tests/stream-events.py" "$top_srcdir/demo/events.json" \
+"$PY" "$top_srcdir/tests/peers/stream-events.py" "$top_srcdir/demo/events.json" \
     "$T/messages.json" "$T/stream.json"
 "$PY" - "$T/stream.json" >"$T/script.json" <<'PYEOF'
 import json, sys
@@ -99,7 +99,7 @@ check "journalctl -x runs" test $? -eq 0
 ids=$(sed -n 's/^-- \([0-9a-f]\{32\}\)$/\1/p' "$top_srcdir/systemd/dcevents.catalog" |
     grep -v 3c380b4657f7480b99a4beb917a16e15)
 # shellcheck disable=SC2086
-"$PY" "$top_srcdir/tests/catalog.py" "$top_srcdir/systemd/dcevents.catalog" \
+"$PY" "$top_srcdir/tests/peers/catalog.py" "$top_srcdir/systemd/dcevents.catalog" \
     "$T/records.json" "$rendered" $ids >"$T/result"
 rc=$?
 cat "$T/result"

@@ -1,16 +1,16 @@
 #!/bin/sh
 # Websocket conformance of the daemon's own connection, upgrade and
-# websocket code: tests/wsecho (built on daemon/libdcevents.a) echoes
-# every message of tests/conformance.py, a server modelled on
+# websocket code: tests/peers/wsecho (built on daemon/libdcevents.a) echoes
+# every message of tests/peers/conformance.py, a server modelled on
 # Autobahn|Testsuite groups 1-7 and 9, over ws:// and wss://.  Every case
 # must be OK or INFORMATIONAL, or NON-STRICT with its reason below.
-. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
 
-WSECHO=$top_builddir/tests/wsecho
+WSECHO=$top_builddir/tests/peers/wsecho
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the conformance server"
-[ -x "$WSECHO" ] || skip "tests/wsecho is not built (make check builds it)"
+[ -x "$WSECHO" ] || skip "tests/peers/wsecho is not built (make check builds it)"
 command -v openssl >/dev/null || skip "needs openssl for test certificates"
-sh "$top_srcdir/tests/certs.sh" "$T/pki" || skip "cannot make test certificates"
+sh "$top_srcdir/tests/lib/certs.sh" "$T/pki" || skip "cannot make test certificates"
 
 # The NON-STRICT cases allowed, one a line: CASE-ID and why.  None now:
 # 7.3.2 (a 1-byte close payload) was, while wslay's event layer read the
@@ -24,7 +24,7 @@ gone() { ! kill -0 "$1" 2>/dev/null; }
 conformance() {
 	name=$1 scheme=$2 host=$3
 	shift 3
-	"$PY" "$top_srcdir/tests/conformance.py" --portfile "$T/$name.port" \
+	"$PY" "$top_srcdir/tests/peers/conformance.py" --portfile "$T/$name.port" \
 	    --report "$T/$name.report" --exit-after-report "$@" \
 	    >"$T/$name.server" 2>"$T/$name.servererr" &
 	server=$!

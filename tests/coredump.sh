@@ -8,7 +8,7 @@
 # $DOCKERCLOUD_AUTH.  The daemon's own environment (/proc/PID/environ, the
 # initial stack) must no longer hold what it took from it.  The key is
 # random per run and only ever searched for (grep -q), never printed.
-. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
 
 # ASan reserves terabytes of shadow memory that gcore would write out.
 [ "${WITH_SANITIZERS:-no}" = yes ] &&
@@ -19,7 +19,7 @@ ldd "$DCEVENTS" 2>/dev/null | grep -q 'lib[at]san' &&
 command -v gcore >/dev/null || skip "needs gcore (package gdb)"
 command -v openssl >/dev/null || skip "needs openssl for test certificates"
 command -v base64 >/dev/null || skip "needs base64 (coreutils)"
-sh "$top_srcdir/tests/certs.sh" "$T/pki" || skip "cannot make test certificates"
+sh "$top_srcdir/tests/lib/certs.sh" "$T/pki" || skip "cannot make test certificates"
 export DEBUGINFOD_URLS= # gdb must not go looking for debug symbols
 
 # core FILE PID: a core of PID in FILE (a few MB, about a second); never
@@ -57,7 +57,7 @@ printf '%s\n' '[{"messages": ["{\"type\":\"container\",\"uuid\":\"u1\"}"], "afte
 peer() {
 	pname=$1
 	shift
-	"$PY" "$top_srcdir/tests/wspeer.py" --portfile "$T/$pname.port" \
+	"$PY" "$top_srcdir/tests/peers/wspeer.py" --portfile "$T/$pname.port" \
 	    --log "$T/$pname.peer" --script "$T/script.json" "$@" \
 	    2>"$T/$pname.peererr" &
 	PIDS="$PIDS $!"

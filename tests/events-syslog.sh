@@ -1,18 +1,18 @@
 #!/bin/sh
 # The scripted stream into a real rsyslogd: RFC 5424 over UDP, TCP (octet
 # counting), TLS, RELP and RELP over TLS, and RFC 3164 to /dev/log (imuxsock, in a private
-# mount namespace), compared with tests/expect.py: PRI, APP-NAME, MSGID,
+# mount namespace), compared with tests/peers/expect.py: PRI, APP-NAME, MSGID,
 # the structured data exactly, and MSG.
-. "${top_srcdir:-$(dirname "$0")/..}/tests/rsyslog.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/rsyslog.sh"
 rsyslog_local_enter "$@"
-. "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/lib/lib.sh"
 
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the websocket peer"
-sh "$top_srcdir/tests/certs.sh" "$T/pki" || skip "cannot make test certificates"
+sh "$top_srcdir/tests/lib/certs.sh" "$T/pki" || skip "cannot make test certificates"
 rsyslog_start
 rsyslog_local_start
 
-"$PY" "$top_srcdir/tests/stream-events.py" "$top_srcdir/demo/events.json" \
+"$PY" "$top_srcdir/tests/peers/stream-events.py" "$top_srcdir/demo/events.json" \
     "$T/messages.json" "$T/script.json"
 
 # run TRANSPORT SYSLOG= KIND: the whole stream through one transport.
@@ -20,11 +20,11 @@ run() {
 	tr=$1
 	opts="namespace=demo identifier=dce-syslog facility=17"
 	# shellcheck disable=SC2086
-	"$PY" "$top_srcdir/tests/expect.py" "$T/messages.json" "$3" $opts \
+	"$PY" "$top_srcdir/tests/peers/expect.py" "$T/messages.json" "$3" $opts \
 	    >"$T/want.$tr"
 	n=$(wc -l <"$T/want.$tr")
 	rm -f "$T/port"
-	"$PY" "$top_srcdir/tests/wspeer.py" --portfile "$T/port" \
+	"$PY" "$top_srcdir/tests/peers/wspeer.py" --portfile "$T/port" \
 	    --script "$T/script.json" --cert "$T/pki/server.pem" \
 	    --key "$T/pki/server.key" 2>"$T/peer.err" &
 	peer=$!
@@ -46,7 +46,7 @@ run() {
 	kill "$peer"
 	wait "$peer" 2>/dev/null
 	check "$tr: every record field by field" \
-	    "$PY" "$top_srcdir/tests/compare.py" "$3" "$T/want.$tr" "$T/rsyslog-$tr.json"
+	    "$PY" "$top_srcdir/tests/peers/compare.py" "$3" "$T/want.$tr" "$T/rsyslog-$tr.json"
 }
 
 run udp "udp://127.0.0.1:$RSYSLOG_UDP_PORT" syslog

@@ -4,23 +4,23 @@
 # invalid JSON between events, lone surrogates and a binary message with
 # bytes that are not UTF-8) through a TLS websocket into a private,
 # real journald and onto stdout, compared field by field with an
-# independent model of SPEC 5.1-5.3 (tests/expect.py).
-. "${top_srcdir:-$(dirname "$0")/..}/tests/journal.sh"
+# independent model of SPEC 5.1-5.3 (tests/peers/expect.py).
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/journal.sh"
 journal_enter "$@"
-. "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/lib/lib.sh"
 
 [ "${WITH_SYSTEMD:-yes}" = yes ] || skip "built without libsystemd"
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the websocket peer"
-sh "$top_srcdir/tests/certs.sh" "$T/pki" || skip "cannot make test certificates"
+sh "$top_srcdir/tests/lib/certs.sh" "$T/pki" || skip "cannot make test certificates"
 journal_start
 
-"$PY" "$top_srcdir/tests/stream-events.py" "$top_srcdir/demo/events.json" \
+"$PY" "$top_srcdir/tests/peers/stream-events.py" "$top_srcdir/demo/events.json" \
     "$T/messages.json" "$T/script.json"
 opts="namespace=demo identifier=dce-events facility=20 rule=node.Upgrading=2"
 # shellcheck disable=SC2086
-"$PY" "$top_srcdir/tests/expect.py" "$T/messages.json" journal $opts >"$T/want.journal"
+"$PY" "$top_srcdir/tests/peers/expect.py" "$T/messages.json" journal $opts >"$T/want.journal"
 # shellcheck disable=SC2086
-"$PY" "$top_srcdir/tests/expect.py" "$T/messages.json" stdout $opts >"$T/want.stdout"
+"$PY" "$top_srcdir/tests/peers/expect.py" "$T/messages.json" stdout $opts >"$T/want.stdout"
 n=$(wc -l <"$T/want.journal")
 
 wspeer_start "$T/script.json"
@@ -41,9 +41,9 @@ check "exit 0 after SIGTERM" test $? -eq 0
 journal_json SYSLOG_IDENTIFIER=dce-events >"$T/journal.json"
 
 check "journal: every field of every record as specified" \
-    "$PY" "$top_srcdir/tests/compare.py" journal "$T/want.journal" "$T/journal.json"
+    "$PY" "$top_srcdir/tests/peers/compare.py" journal "$T/want.journal" "$T/journal.json"
 check "stdout: every object member by member" \
-    "$PY" "$top_srcdir/tests/compare.py" stdout "$T/want.stdout" "$T/stdout"
+    "$PY" "$top_srcdir/tests/peers/compare.py" stdout "$T/want.stdout" "$T/stdout"
 check "stdout: a strict decoder takes every line (json.loads(line.decode()))" \
     "$PY" -c 'import json, sys
 for l in open(sys.argv[1], "rb"):

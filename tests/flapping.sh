@@ -2,11 +2,11 @@
 # A server that drops every connection right after the upgrade: 200
 # reconnects, after which open descriptors and RSS must be what they were
 # after the first 10 (no leak per connection).
-. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
 
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the websocket peer"
 [ -d /proc/self/fd ] || skip "needs /proc"
-sh "$top_srcdir/tests/certs.sh" "$T/pki" || skip "cannot make test certificates"
+sh "$top_srcdir/tests/lib/certs.sh" "$T/pki" || skip "cannot make test certificates"
 
 printf '[{"messages": ["{\\"n\\":1}"], "after": "abort"}]\n' >"$T/script.json"
 wspeer_start "$T/script.json"

@@ -1,7 +1,7 @@
 #!/bin/sh
 # make install and make uninstall into a DESTDIR: the tree, an edited
 # configuration kept, nothing else left behind.
-. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
 
 [ -f "$top_builddir/Makefile" ] || skip "no build tree"
 command -v make >/dev/null || skip "needs make"

@@ -2,9 +2,9 @@
 # The private journald harness (journal.sh) itself: records with fields
 # sent natively come back exactly, host and test journals stay apart, and
 # records written after a restart are read too.
-. "${top_srcdir:-$(dirname "$0")/..}/tests/journal.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/journal.sh"
 journal_enter "$@"
-. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
 
 [ -x "$PY" ] || skip "needs $PY"
 

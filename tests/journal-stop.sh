@@ -3,15 +3,15 @@
 # journald gone (its sockets removed, a real outage), the daemon's tries
 # (each looks for journald's socket first) are counted under strace while
 # running and after SIGTERM.  (Syslog collectors: tests/syslog-stop.sh.)
-. "${top_srcdir:-$(dirname "$0")/..}/tests/journal.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/journal.sh"
 journal_enter "$@"
-. "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/lib/lib.sh"
 
 [ "${WITH_SYSTEMD:-yes}" = yes ] || skip "built without libsystemd"
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the websocket peer"
 command -v strace >/dev/null && strace -o /dev/null true 2>/dev/null ||
     skip "needs strace"
-sh "$top_srcdir/tests/certs.sh" "$T/pki" || skip "cannot make test certificates"
+sh "$top_srcdir/tests/lib/certs.sh" "$T/pki" || skip "cannot make test certificates"
 "$PY" - >"$T/script.json" <<'PYEOF'
 import json
 msgs = [json.dumps({"type": "container", "uuid": "ev-%06d" % i})

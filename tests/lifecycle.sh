@@ -1,12 +1,12 @@
 #!/bin/sh
 # The daemon's lifecycle against a real sd_notify peer: READY=1, WATCHDOG=1,
 # SIGHUP with a good and a bad new file, SIGTERM and SIGINT within 2 s.
-. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
 
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the notify peer"
 "$DCEVENTS" -V | grep -q . || skip "no daemon binary"
 
-"$PY" "$top_srcdir/tests/notify_peer.py" "$T/notify.sock" "$T/notify" &
+"$PY" "$top_srcdir/tests/peers/notify_peer.py" "$T/notify.sock" "$T/notify" &
 PIDS="$PIDS $!"
 wait_for "$T/notify" listening || skip "the notify peer did not start"
 

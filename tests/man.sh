@@ -1,7 +1,7 @@
 #!/bin/sh
 # The manual pages pass mandoc -T lint and groff -ww without a word, and
 # document every option, key and MESSAGE_ID.
-. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
 
 command -v mandoc >/dev/null || skip "needs mandoc"
 m8=$top_srcdir/man/dcevents.8

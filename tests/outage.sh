@@ -5,14 +5,14 @@
 # and a TLS collector stopped and restarted: every event the server sent
 # arrives exactly once and in order.  SIGTERM with an output down reports
 # the records left.
-. "${top_srcdir:-$(dirname "$0")/..}/tests/journal.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/journal.sh"
 journal_enter "$@"
-. "$top_srcdir/tests/lib.sh"
-. "$top_srcdir/tests/rsyslog.sh"
+. "$top_srcdir/tests/lib/lib.sh"
+. "$top_srcdir/tests/lib/rsyslog.sh"
 
 [ "${WITH_SYSTEMD:-yes}" = yes ] || skip "built without libsystemd"
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the websocket peer"
-sh "$top_srcdir/tests/certs.sh" "$T/pki" || skip "cannot make test certificates"
+sh "$top_srcdir/tests/lib/certs.sh" "$T/pki" || skip "cannot make test certificates"
 journal_start
 rsyslog_start
 
@@ -28,7 +28,7 @@ msgs = [json.dumps({"type": "container", "action": "update",
 print(json.dumps([{"messages": msgs, "interval": iv, "after": "hold"}]))
 PYEOF
 	rm -f "$T/$1.port"
-	"$PY" "$top_srcdir/tests/wspeer.py" --portfile "$T/$1.port" \
+	"$PY" "$top_srcdir/tests/peers/wspeer.py" --portfile "$T/$1.port" \
 	    --log "$T/$1.peer" --script "$T/$1.json" \
 	    --cert "$T/pki/server.pem" --key "$T/pki/server.key" 2>/dev/null &
 	PEER=$!

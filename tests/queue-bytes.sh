@@ -6,10 +6,10 @@
 # socket), the connection is kept while paused (keepalive suspended), and
 # once the reader goes on reading resumes and every event arrives exactly
 # once, in order.
-. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
 
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the websocket peer"
-sh "$top_srcdir/tests/certs.sh" "$T/pki" || skip "cannot make test certificates"
+sh "$top_srcdir/tests/lib/certs.sh" "$T/pki" || skip "cannot make test certificates"
 N=3000
 "$PY" - "$N" >"$T/script.json" <<'PYEOF'
 import json, sys

@@ -14,10 +14,10 @@
 # Paths and ports only are substituted (sed): /etc/rsyslog/ and /var/log/
 # go to the test's directory, the ports to free ones, and logs.example
 # to localhost.  rsyslogd gets a preamble of the test's own before the
-# recipe (work directory and its own messages in $T, as tests/rsyslog.sh
+# recipe (work directory and its own messages in $T, as tests/lib/rsyslog.sh
 # does), so that nothing is written outside $T.
-. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
-. "$top_srcdir/tests/rsyslog.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
+. "$top_srcdir/tests/lib/rsyslog.sh"
 
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the websocket peer"
 _rsyslog_check
@@ -66,7 +66,7 @@ msgs = [json.dumps({"type": t, "action": a, "state": s, "uuid": "ev-%d" % i,
 print(json.dumps([{"messages": msgs, "after": "hold"}] * 3))
 PYEOF
 rm -f "$T/port"
-"$PY" "$top_srcdir/tests/wspeer.py" --portfile "$T/port" \
+"$PY" "$top_srcdir/tests/peers/wspeer.py" --portfile "$T/port" \
     --script "$T/script.json" 2>"$T/peer.err" &
 PIDS="$PIDS $!"
 wait_until 5 test -s "$T/port" || skip "the websocket peer did not start"

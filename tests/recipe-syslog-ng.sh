@@ -2,7 +2,7 @@
 # The README's syslog-ng recipe, as printed (conf/recipes/syslog-ng.conf,
 # the file for /etc/syslog-ng/conf.d/, and syslog-ng-own.conf; README.md
 # holds both verbatim, tests/recipes.sh checks that), run by Debian's
-# real syslog-ng 3.38 against a private journald (tests/journal.sh) that
+# real syslog-ng 3.38 against a private journald (tests/lib/journal.sh) that
 # dcevents writes to.  syslog-ng-core conflicts with the rsyslog packages
 # the other tests need: tools/syslog-ng.sh fetches it with apt-get
 # download and unpacks it into a cache directory ($DCEVENTS_SYSLOG_NG,
@@ -24,9 +24,9 @@
 #   does the same.
 # Paths only are substituted (sed): the includes of scl.conf (the
 # package's) and of conf.d (the test's).
-. "${top_srcdir:-$(dirname "$0")/..}/tests/journal.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/journal.sh"
 journal_enter "$@"
-. "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/lib/lib.sh"
 
 [ "${WITH_SYSTEMD:-yes}" = yes ] || skip "built without libsystemd"
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the websocket peer"
@@ -34,7 +34,7 @@ SNG=${DCEVENTS_SYSLOG_NG:-/var/cache/dcevents/syslog-ng}
 sh "$top_srcdir/tools/syslog-ng.sh" "$SNG" >"$T/fetch.log" 2>&1 ||
     skip "cannot fetch Debian's syslog-ng-core into $SNG:" \
     "$(tail -n 1 "$T/fetch.log")"
-. "$top_srcdir/tests/rsyslog.sh"
+. "$top_srcdir/tests/lib/rsyslog.sh"
 journal_start
 mkdir -p /run/systemd/system
 _rsyslog_private_dev || exit 77
@@ -79,7 +79,7 @@ msgs = [json.dumps({"type": t, "action": a, "state": s, "uuid": "ev-%d" % i,
 print(json.dumps([{"messages": msgs, "after": "hold"}] * 2))
 PYEOF
 rm -f "$T/port"
-"$PY" "$top_srcdir/tests/wspeer.py" --portfile "$T/port" \
+"$PY" "$top_srcdir/tests/peers/wspeer.py" --portfile "$T/port" \
     --script "$T/script.json" 2>"$T/peer.err" &
 PIDS="$PIDS $!"
 wait_until 5 test -s "$T/port" || skip "the websocket peer did not start"

@@ -5,7 +5,7 @@
 # it is in), so what the tests run is what a reader copies.  Also: the
 # troubleshooting notes say that journalctl -x needs
 # journalctl --update-catalog.
-. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
 
 PY3=$PY
 [ -x "$PY3" ] || PY3=$(command -v python3) || skip "needs python3"

@@ -10,10 +10,10 @@
 # memcheck: no error, nothing lost (when valgrind is installed; not in a
 # sanitizer build).  (The real collector, rsyslog's imrelp, restarted
 # mid-stream: tests/outage.sh.)
-. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
 
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the test peers"
-sh "$top_srcdir/tests/certs.sh" "$T/pki" || skip "cannot make test certificates"
+sh "$top_srcdir/tests/lib/certs.sh" "$T/pki" || skip "cannot make test certificates"
 N=60
 "$PY" - "$N" >"$T/script.json" <<'PYEOF'
 import json, sys
@@ -31,7 +31,7 @@ scenario() {
 	name=$1
 	shift
 	rm -f "$T/relp.port"
-	"$PY" "$top_srcdir/tests/relppeer.py" --portfile "$T/relp.port" \
+	"$PY" "$top_srcdir/tests/peers/relppeer.py" --portfile "$T/relp.port" \
 	    --out "$T/taken.$name" \
 	    --sessions badopen,refuse@3,garbage@4,serverclose@5,ok \
 	    2>"$T/relp.err" &

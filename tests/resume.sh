@@ -5,10 +5,10 @@
 # so reading pauses at QueueMax=20 with the rest of the record read and
 # waiting in the daemon.  Once the reader goes on, reading resumes and
 # every event is out within about a second, not at the next frame.
-. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
 
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the websocket peer"
-sh "$top_srcdir/tests/certs.sh" "$T/pki" || skip "cannot make test certificates"
+sh "$top_srcdir/tests/lib/certs.sh" "$T/pki" || skip "cannot make test certificates"
 N=100
 "$PY" - "$N" >"$T/script.json" <<'PYEOF'
 import json, sys

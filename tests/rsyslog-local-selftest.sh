@@ -3,9 +3,9 @@
 # datagram to /dev/log comes back parsed, tag and timestamp as sent;
 # logger reaches it; the host's /dev/log is untouched and host processes
 # do not reach ours; /dev/log goes with a stop and comes back.
-. "${top_srcdir:-$(dirname "$0")/..}/tests/rsyslog.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/rsyslog.sh"
 rsyslog_local_enter "$@"
-. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
 
 [ -x "$PY" ] || skip "needs $PY"
 

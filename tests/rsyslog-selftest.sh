@@ -3,8 +3,8 @@
 # sent over UDP, TCP and TLS (octet counting, also split and coalesced
 # writes) come back parsed exactly, hostile values included, and a
 # restarted collector takes new connections on the same ports.
-. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
-. "$top_srcdir/tests/rsyslog.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
+. "$top_srcdir/tests/lib/rsyslog.sh"
 
 [ -x "$PY" ] || skip "needs $PY"
 

@@ -1,17 +1,18 @@
 #!/bin/sh
-# The daemon under the seccomp filters of its systemd unit (tests/sandbox.py
-# builds them as systemd 252 does: SystemCallFilter=@system-service
-# ~@privileged @resources with EPERM, RestrictAddressFamilies=AF_UNIX
-# AF_INET AF_INET6, MemoryDenyWriteExecute, RestrictNamespaces,
-# SystemCallArchitectures=native, NoNewPrivileges).  First controls that
-# the filters are real; then the daemon on a TLS websocket, by name, into a
-# private journald, stdout and UDP syslog, with sd_notify, SIGHUP and
-# SIGTERM; then, outside the filters, strace: every system call the daemon
-# makes must be on the allow list, with allowed arguments.
-. "${top_srcdir:-$(dirname "$0")/..}/tests/journal.sh"
+# The daemon under the seccomp filters of its systemd unit
+# (tests/peers/sandbox.py builds them as systemd 252 does:
+# SystemCallFilter=@system-service ~@privileged @resources with EPERM,
+# RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6, MemoryDenyWriteExecute,
+# RestrictNamespaces, SystemCallArchitectures=native, NoNewPrivileges).
+# First controls that the filters are real; then the daemon on a TLS
+# websocket, by name, into a private journald, stdout and UDP syslog, with
+# sd_notify, SIGHUP and SIGTERM; then, outside the filters, strace: every
+# system call the daemon makes must be on the allow list, with allowed
+# arguments.
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/journal.sh"
 [ "$(id -u)" -eq 0 ] || journal_skip "needs root (the private journald)"
 journal_enter "$@"
-. "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/lib/lib.sh"
 
 [ "${WITH_SYSTEMD:-yes}" = yes ] || skip "built without libsystemd"
 [ -x "$PY" ] || skip "needs $PY (Debian's python3)"
@@ -19,7 +20,7 @@ journal_enter "$@"
     skip "needs python3-seccomp (Debian's libseccomp binding) for $PY"
 command -v systemd-analyze >/dev/null || skip "needs systemd-analyze"
 "$DCEVENTS" -V | grep -q . || skip "no daemon binary"
-sh "$top_srcdir/tests/certs.sh" "$T/pki" || skip "cannot make test certificates"
+sh "$top_srcdir/tests/lib/certs.sh" "$T/pki" || skip "cannot make test certificates"
 journal_start
 # In a sanitizer build: LeakSanitizer stops the world with ptrace(), which
 # the filter (@debug is not allowed) and strace both rule out; the other
@@ -50,10 +51,10 @@ check "the unit's seccomp settings are the ones sandbox.py builds" unit_says
 
 # sandboxed COMMAND...: COMMAND under the unit's filters.
 sandboxed() {
-	"$PY" "$top_srcdir/tests/sandbox.py" -- "$@"
+	"$PY" "$top_srcdir/tests/peers/sandbox.py" -- "$@"
 }
 
-"$PY" "$top_srcdir/tests/sandbox.py" --filter-dump "$T/allowed" -- true
+"$PY" "$top_srcdir/tests/peers/sandbox.py" --filter-dump "$T/allowed" -- true
 rc=$?
 check "the filters load ($(wc -l <"$T/allowed") system calls allowed)" \
     test "$rc" -eq 0 -a -s "$T/allowed"
@@ -123,12 +124,12 @@ msgs = [json.dumps(e) for e in json.load(open(sys.argv[1]))[:20]]
 json.dump(msgs, open(sys.argv[2], "w"))
 json.dump([{"messages": msgs}], open(sys.argv[3], "w"))
 PYEOF
-nev=$("$PY" "$top_srcdir/tests/expect.py" "$T/messages.json" journal \
+nev=$("$PY" "$top_srcdir/tests/peers/expect.py" "$T/messages.json" journal \
     identifier=dce-sandbox | tee "$T/want.journal" | wc -l)
-"$PY" "$top_srcdir/tests/expect.py" "$T/messages.json" stdout \
+"$PY" "$top_srcdir/tests/peers/expect.py" "$T/messages.json" stdout \
     identifier=dce-sandbox >"$T/want.stdout"
 
-"$PY" "$top_srcdir/tests/wspeer.py" --portfile "$T/port" --log "$T/peer" \
+"$PY" "$top_srcdir/tests/peers/wspeer.py" --portfile "$T/port" --log "$T/peer" \
     --script "$T/script.json" --cert "$T/pki/server.pem" \
     --key "$T/pki/server.key" 2>"$T/peer.err" &
 PIDS="$PIDS $!"
@@ -144,7 +145,7 @@ with open(sys.argv[2], "a", buffering=1) as out:
         out.write(s.recv(65536).decode("utf-8", "replace").replace("\n", " ") + "\n")
 PYEOF
 PIDS="$PIDS $!"
-"$PY" "$top_srcdir/tests/notify_peer.py" "$T/notify.sock" "$T/notify" &
+"$PY" "$top_srcdir/tests/peers/notify_peer.py" "$T/notify.sock" "$T/notify" &
 PIDS="$PIDS $!"
 wait_until 5 test -s "$T/port" || skip "the peer did not start"
 wait_until 5 test -s "$T/udpport" || skip "the UDP receiver did not start"
@@ -166,7 +167,7 @@ run_daemon() {
 
 CONNECTED=bdace055097d4cc48dc3b8b792fbc725
 run_daemon dce-sandbox "$T/notify.sock" \
-    "$PY" "$top_srcdir/tests/sandbox.py" --
+    "$PY" "$top_srcdir/tests/peers/sandbox.py" --
 DC=$!
 PIDS="$PIDS $DC"
 check "READY=1 under the filters" wait_for "$T/notify" "READY=1"
@@ -190,9 +191,9 @@ check "SIGTERM: exit status 0" test $? -eq 0
 check "SIGTERM: STOPPING=1" wait_for "$T/notify" "STOPPING=1"
 journal_json SYSLOG_IDENTIFIER=dce-sandbox >"$T/journal.json"
 check "journal: every event record as specified" \
-    "$PY" "$top_srcdir/tests/compare.py" journal "$T/want.journal" "$T/journal.json"
+    "$PY" "$top_srcdir/tests/peers/compare.py" journal "$T/want.journal" "$T/journal.json"
 check "stdout: every event as specified" \
-    "$PY" "$top_srcdir/tests/compare.py" stdout "$T/want.stdout" "$T/out.dce-sandbox"
+    "$PY" "$top_srcdir/tests/peers/compare.py" stdout "$T/want.stdout" "$T/out.dce-sandbox"
 check "nothing refused: no EPERM, EAFNOSUPPORT, ENOSYS on stderr" none \
     "$T/err.dce-sandbox" 'not permitted|EPERM|EAFNOSUPPORT|not supported|ENOSYS|not implemented'
 check "$nev event datagrams at the UDP receiver" \

@@ -1,7 +1,7 @@
 #!/bin/sh
 # A bounded soak: 1,000,000 events over 100 TLS websocket connections, each
 # ended by the server (close 1001, then the TCP connection dropped), into
-# dcevents' stdout, read by a verifier (tests/soakpeer.py): every uuid
+# dcevents' stdout, read by a verifier (tests/peers/soakpeer.py): every uuid
 # exactly once, in order within each connection.  RSS and open descriptors
 # are sampled twice in the same state (connected, idle, everything written
 # out): after the first 100,000 events and at the end; the descriptors
@@ -10,13 +10,13 @@
 # the records that may legitimately wait in memory (about 300 kB, however
 # the verifier is scheduled), so that a difference in RSS means a leak;
 # it also has the back-pressure pause and resume reading many times.
-. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
 
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the websocket peer"
 command -v openssl >/dev/null || skip "needs openssl for test certificates"
 [ -d /proc/self/fd ] || skip "needs /proc"
 command -v mkfifo >/dev/null || skip "needs mkfifo"
-sh "$top_srcdir/tests/certs.sh" "$T/pki" || skip "cannot make test certificates"
+sh "$top_srcdir/tests/lib/certs.sh" "$T/pki" || skip "cannot make test certificates"
 
 CONNS=100
 PER=10000
@@ -27,7 +27,7 @@ T0=$(now_ms)
 
 # The verifier reads dcevents' stdout through a FIFO until EOF.
 mkfifo "$T/out"
-"$PY" "$top_srcdir/tests/soakpeer.py" verify --input "$T/out" \
+"$PY" "$top_srcdir/tests/peers/soakpeer.py" verify --input "$T/out" \
     --progress "$T/progress" --connections $CONNS --per $PER \
     >"$T/verify" 2>&1 &
 VERIFIER=$!
@@ -35,7 +35,7 @@ PIDS="$PIDS $VERIFIER"
 
 # Connection FIRST/PER + 1 waits for SIGUSR1 (the first sample); every
 # connection after the last one is held, idle (the second sample).
-"$PY" "$top_srcdir/tests/soakpeer.py" serve --portfile "$T/port" \
+"$PY" "$top_srcdir/tests/peers/soakpeer.py" serve --portfile "$T/port" \
     --log "$T/peer" --cert "$T/pki/server.pem" --key "$T/pki/server.key" \
     --connections $CONNS --per $PER --hold-before $((FIRST / PER)) \
     2>"$T/peer.err" &

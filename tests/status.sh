@@ -1,15 +1,15 @@
 #!/bin/sh
-# STATUS= (sd_notify, against tests/notify_peer.py) stays current: while
+# STATUS= (sd_notify, against tests/peers/notify_peer.py) stays current: while
 # events stream on one connection it shows the count growing, at most
 # about once a second, and after a good and a bad SIGHUP it says the
 # connection state and the count again (not just "Running").
-. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
 
 [ "${WITH_SYSTEMD:-yes}" = yes ] || skip "built without libsystemd (no sd_notify)"
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the peers"
-sh "$top_srcdir/tests/certs.sh" "$T/pki" || skip "cannot make test certificates"
+sh "$top_srcdir/tests/lib/certs.sh" "$T/pki" || skip "cannot make test certificates"
 
-"$PY" "$top_srcdir/tests/notify_peer.py" "$T/notify.sock" "$T/notify" &
+"$PY" "$top_srcdir/tests/peers/notify_peer.py" "$T/notify.sock" "$T/notify" &
 PIDS="$PIDS $!"
 wait_for "$T/notify" listening >/dev/null || skip "the notify peer did not start"
 

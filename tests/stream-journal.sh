@@ -2,13 +2,13 @@
 # The connection's own records in a private, real journald: connected,
 # disconnected, authentication failure and gap, each with its MESSAGE_ID,
 # priority and fields; and the catalog explains every MESSAGE_ID we use.
-. "${top_srcdir:-$(dirname "$0")/..}/tests/journal.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/journal.sh"
 journal_enter "$@"
-. "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/lib/lib.sh"
 
 [ "${WITH_SYSTEMD:-yes}" = yes ] || skip "built without libsystemd"
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the websocket peer"
-sh "$top_srcdir/tests/certs.sh" "$T/pki" || skip "cannot make test certificates"
+sh "$top_srcdir/tests/lib/certs.sh" "$T/pki" || skip "cannot make test certificates"
 journal_start
 
 printf '%s\n' '[{"messages": ["{\"n\":1}"], "after": "abort"},

@@ -1,19 +1,19 @@
 #!/bin/sh
-# The stream client against a real TLS websocket server (tests/wspeer.py):
+# The stream client against a real TLS websocket server (tests/peers/wspeer.py):
 # delivery, the upgrade request, reconnects, keepalive, HTTP failures,
 # certificate failures, close frames, limits and protocol errors.
-. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
 
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the websocket peer"
 command -v openssl >/dev/null || skip "needs openssl for test certificates"
-sh "$top_srcdir/tests/certs.sh" "$T/pki" || skip "cannot make test certificates"
+sh "$top_srcdir/tests/lib/certs.sh" "$T/pki" || skip "cannot make test certificates"
 
 # peer NAME SCRIPT [wspeer options]: start a peer, set PORT and PEER.
 peer() {
 	pname=$1
 	printf '%s\n' "$2" >"$T/$pname.json"
 	shift 2
-	"$PY" "$top_srcdir/tests/wspeer.py" --portfile "$T/$pname.port" \
+	"$PY" "$top_srcdir/tests/peers/wspeer.py" --portfile "$T/$pname.port" \
 	    --log "$T/$pname.peer" --script "$T/$pname.json" \
 	    --cert "$T/pki/server.pem" --key "$T/pki/server.key" "$@" \
 	    2>"$T/$pname.peererr" &
@@ -147,7 +147,7 @@ stop
 
 # 4b. The server's pings answered into a connection it has just reset:
 # what it sent before is still read, nothing is lost.
-"$PY" "$top_srcdir/tests/stream-events.py" "$top_srcdir/demo/events.json" \
+"$PY" "$top_srcdir/tests/peers/stream-events.py" "$top_srcdir/demo/events.json" \
     "$T/rst.messages" "$T/rst.script"
 "$PY" - "$T/rst.script" <<'PYEOF'
 import json, sys
@@ -156,7 +156,7 @@ s[0]["after"] = "abort"
 s.append({"after": "hold"})
 json.dump(s, open(sys.argv[1], "w"))
 PYEOF
-n=$("$PY" "$top_srcdir/tests/expect.py" "$T/rst.messages" stdout | wc -l)
+n=$("$PY" "$top_srcdir/tests/peers/expect.py" "$T/rst.messages" stdout | wc -l)
 peer rst "$(cat "$T/rst.script")"
 dc rst
 wait_until 10 has_lines "$T/rst.out" "$n"
@@ -343,7 +343,7 @@ stop
 
 # 16. SIGHUP: unchanged stream settings keep the connection, a new URL
 # closes it (1000) and connects to the new server at once; STATUS= follows.
-"$PY" "$top_srcdir/tests/notify_peer.py" "$T/notify.sock" "$T/notify" &
+"$PY" "$top_srcdir/tests/peers/notify_peer.py" "$T/notify.sock" "$T/notify" &
 PIDS="$PIDS $!"
 wait_until 5 test -s "$T/notify"
 peer hup2 '[{"after": "hold"}]'

@@ -7,13 +7,13 @@
 # closes every connection at once; and, for tcp:// refused (nothing to
 # count at a peer that is not there), the daemon's own connect() calls
 # under strace.
-. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
 
 # LeakSanitizer's check at the exit takes its time.
 limit=2000
 [ "${WITH_SANITIZERS:-no}" = yes ] && limit=3000
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the test peers"
-sh "$top_srcdir/tests/certs.sh" "$T/pki" || skip "cannot make test certificates"
+sh "$top_srcdir/tests/lib/certs.sh" "$T/pki" || skip "cannot make test certificates"
 # Events keep coming, so that records always wait for the collector.
 "$PY" - >"$T/script.json" <<'PYEOF'
 import json

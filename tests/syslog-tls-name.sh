@@ -18,11 +18,11 @@ if [ -z "${DCEVENTS_HOSTS_NS:-}" ] && [ "$(id -u)" -eq 0 ] &&
 	exec unshare --mount --propagation private -- \
 	    "$(readlink /proc/$$/exe 2>/dev/null || echo /bin/sh)" "$0" "$@"
 fi
-. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
 
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the peers"
 command -v openssl >/dev/null || skip "needs openssl"
-sh "$top_srcdir/tests/certs.sh" "$T/pki" || skip "cannot make test certificates"
+sh "$top_srcdir/tests/lib/certs.sh" "$T/pki" || skip "cannot make test certificates"
 
 cat >"$T/collector.py" <<'PYEOF'
 # collector.py PORTFILE CERT KEY HOST LOG: a TLS syslog collector; one

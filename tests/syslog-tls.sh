@@ -13,14 +13,14 @@
 # - A SIGHUP to a configuration whose tls:// output cannot be opened (a
 #   SyslogCAFile= that is not PEM) is refused: the daemon keeps running
 #   on its old configuration and its old collector connection.
-. "${top_srcdir:-$(dirname "$0")/..}/tests/rsyslog.sh"
-. "$top_srcdir/tests/lib.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/rsyslog.sh"
+. "$top_srcdir/tests/lib/lib.sh"
 
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the websocket peer"
 # Two CAs: $T/pki for the collector (rsyslog.sh uses it), $T/spki for
 # the events server.
-sh "$top_srcdir/tests/certs.sh" "$T/pki" &&
-    sh "$top_srcdir/tests/certs.sh" "$T/spki" ||
+sh "$top_srcdir/tests/lib/certs.sh" "$T/pki" &&
+    sh "$top_srcdir/tests/lib/certs.sh" "$T/spki" ||
     skip "cannot make test certificates"
 rsyslog_start
 
@@ -42,7 +42,7 @@ PYEOF
 # peer SCRIPT: the websocket server with the stream's own CA; sets PORT.
 peer() {
 	rm -f "$T/port"
-	"$PY" "$top_srcdir/tests/wspeer.py" --portfile "$T/port" \
+	"$PY" "$top_srcdir/tests/peers/wspeer.py" --portfile "$T/port" \
 	    --log "$T/peer" --script "$1" --cert "$T/spki/server.pem" \
 	    --key "$T/spki/server.key" 2>"$T/peer.err" &
 	PEER=$!

@@ -4,7 +4,7 @@
 # own under the cgroup2 hierarchy, on an overlay of / whose upper layer is
 # a tmpfs: what it writes (units, /etc/dcevents, its journal) exists only
 # there, and the host's journal, units and /dev are never touched.  The
-# build is installed into that root (/usr/sbin, /etc), tests/wspeer.py
+# build is installed into that root (/usr/sbin, /etc), tests/peers/wspeer.py
 # serves the stream on the namespace's loopback, and the checks drive
 # systemctl and journalctl of that systemd through nsenter: enable --now
 # (Type=notify, the key from LoadCredential=), the events in its journal,
@@ -85,7 +85,7 @@ if [ "${1:-}" = --pid1 ]; then
 	exit 1
 fi
 
-. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
 
 [ "${WITH_SYSTEMD:-yes}" = yes ] || skip "built without libsystemd"
 [ "$(id -u)" -eq 0 ] || skip "booting systemd needs root"
@@ -96,7 +96,7 @@ done
 [ -f "$top_builddir/Makefile" ] || skip "no build tree"
 CGROOT=$(findmnt -n -t cgroup2 -o TARGET 2>/dev/null | head -n 1)
 [ -n "$CGROOT" ] && [ -w "$CGROOT" ] || skip "no writable cgroup2 hierarchy"
-sh "$top_srcdir/tests/certs.sh" "$T/pki" || skip "cannot make test certificates"
+sh "$top_srcdir/tests/lib/certs.sh" "$T/pki" || skip "cannot make test certificates"
 
 # Stage the build.
 mkvar() {
@@ -189,7 +189,7 @@ json.dump([{"messages": [json.dumps(e) for e in ev], "after": "hold"}],
           open(sys.argv[1], "w"))
 EOF
 rm -f "$T/port"
-nsenter -t "$SDPID" -n "$PY" "$top_srcdir/tests/wspeer.py" --portfile "$T/port" \
+nsenter -t "$SDPID" -n "$PY" "$top_srcdir/tests/peers/wspeer.py" --portfile "$T/port" \
     --log "$T/peer" --script "$T/script" --cert "$T/pki/server.pem" \
     --key "$T/pki/server.key" 2>"$T/peer.err" &
 PIDS="$PIDS $!"

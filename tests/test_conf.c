@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "dcevents.h"
-#include "tap.h"
+#include "lib/tap.h"
 
 static char dir[] = "/tmp/dcevents-test-conf.XXXXXX";
 static char conf_path[256];

@@ -5,10 +5,10 @@
 # "unsupported protocol"); a current OpenSSL limited to 1.1 (openssl
 # s_server -tls1_1) sends a protocol_version alert; Python's asyncio
 # drops that alert and just closes.
-. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
 
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the TLS servers"
-sh "$top_srcdir/tests/certs.sh" "$T/pki" || skip "cannot make test certificates"
+sh "$top_srcdir/tests/lib/certs.sh" "$T/pki" || skip "cannot make test certificates"
 
 # A TLS server on loopback, as MODE says; writes its port to $T/port.
 cat >"$T/server.py" <<'PYEOF'

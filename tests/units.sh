@@ -2,7 +2,7 @@
 # The systemd units: systemd-analyze verify is clean, systemd-analyze
 # security rates both at 1.5 or lower, and the restart policy cannot loop
 # (tests/systemd.sh runs them under a real systemd).
-. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
 
 command -v systemd-analyze >/dev/null || skip "needs systemd-analyze"
 for u in dcevents.service dcevents@.service; do

@@ -9,7 +9,7 @@
 # must report no error and no definitely, indirectly or possibly lost
 # byte.  Suppressions (tests/valgrind.supp) cover libraries only.
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
-. "$top_srcdir/tests/journal.sh"
+. "$top_srcdir/tests/lib/journal.sh"
 
 if [ "${WITH_SANITIZERS:-no}" = yes ]; then
 	echo "SKIP: valgrind and the sanitizers do not mix"
@@ -22,18 +22,18 @@ if [ "${WITH_SYSTEMD:-yes}" = yes ] && [ "$(id -u)" -eq 0 ]; then
 	journal_enter "$@"
 	JOURNAL=yes
 fi
-. "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/lib/lib.sh"
 
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the websocket peer"
 command -v openssl >/dev/null || skip "needs openssl for test certificates"
-sh "$top_srcdir/tests/certs.sh" "$T/pki" || skip "cannot make test certificates"
+sh "$top_srcdir/tests/lib/certs.sh" "$T/pki" || skip "cannot make test certificates"
 [ "$JOURNAL" = yes ] && journal_start
 
 # The peer's script: connection N follows entry N (the last repeats).  The
 # stream ends with a close handshake, not an abort: a server that drops
 # TCP while the slow (valgrind) client still answers its pings gets an RST
 # back, and the client may lose what it had not read yet.
-"$PY" "$top_srcdir/tests/stream-events.py" "$top_srcdir/demo/events.json" \
+"$PY" "$top_srcdir/tests/peers/stream-events.py" "$top_srcdir/demo/events.json" \
     "$T/messages.json" "$T/stream.json"
 "$PY" - "$T/stream.json" "$T/script.json" <<'PYEOF'
 import json, sys
@@ -62,14 +62,14 @@ json.dump([
 PYEOF
 # The events written (what the model says: duplicates once, none for
 # invalid JSON), plus the five above.
-nev=$("$PY" "$top_srcdir/tests/expect.py" "$T/messages.json" stdout | wc -l)
+nev=$("$PY" "$top_srcdir/tests/peers/expect.py" "$T/messages.json" stdout | wc -l)
 want=$((nev + 5))
 
-"$PY" "$top_srcdir/tests/wspeer.py" --portfile "$T/port" --log "$T/peer" \
+"$PY" "$top_srcdir/tests/peers/wspeer.py" --portfile "$T/port" --log "$T/peer" \
     --script "$T/script.json" --cert "$T/pki/server.pem" \
     --key "$T/pki/server.key" 2>"$T/peer.err" &
 PIDS="$PIDS $!"
-"$PY" "$top_srcdir/tests/wspeer.py" --portfile "$T/badport" --log "$T/bad" \
+"$PY" "$top_srcdir/tests/peers/wspeer.py" --portfile "$T/badport" --log "$T/bad" \
     --cert "$T/pki/untrusted.pem" --key "$T/pki/untrusted.key" \
     2>"$T/bad.err" &
 PIDS="$PIDS $!"

@@ -11,9 +11,9 @@
 #
 # Order in a driver (lib.sh before or after journal_enter both work;
 # journal_enter first is cleanest, as lib.sh then makes $T only once):
-#	. "$top_srcdir/tests/journal.sh"
+#	. "$top_srcdir/tests/lib/journal.sh"
 #	journal_enter "$@"	# first thing: re-executes the script
-#	. "$top_srcdir/tests/lib.sh"
+#	. "$top_srcdir/tests/lib/lib.sh"
 #	journal_start		# after lib.sh: its cleanup stops journald
 #				# and the sockets' holder
 #	...; journal_wait DOCKERCLOUD_TYPE=container 5 || fail ...
@@ -26,7 +26,7 @@
 # output includes journald's own records ("Journal started", ...).
 #
 # Sockets as under systemd: journald's sockets (native, stdout, dev-log)
-# belong to a holder (tests/journal-sockets.py, playing PID 1's part) that
+# belong to a holder (tests/peers/journal-sockets.py, playing PID 1's part) that
 # makes them as systemd's units do and passes them to each journald by
 # socket activation (LISTEN_FDS).  So they outlive journald: while it is
 # stopped (journal_stop), datagrams queue in the native socket (up to
@@ -50,7 +50,7 @@ JOURNAL_LOG=
 JOURNAL_HOLDER=
 _journal_ready=
 _journal_py=/usr/bin/python3
-_journal_sockets=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/journal-sockets.py
+_journal_sockets=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}/tests/peers/journal-sockets.py
 _journal_ctl=/run/log/journal-sockets.ctl
 
 # journal_skip REASON: skip the test (exit 77), as lib.sh's skip does.

@@ -6,14 +6,14 @@
 # ossl driver for TLS, Debian's rsyslog-openssl); else it skips (exit 77).
 #
 # Remote (RFC 5424 over UDP, TCP and TLS with RFC 6587 octet counting):
-#	. "$top_srcdir/tests/lib.sh"
-#	. "$top_srcdir/tests/rsyslog.sh"
+#	. "$top_srcdir/tests/lib/lib.sh"
+#	. "$top_srcdir/tests/lib/rsyslog.sh"
 #	rsyslog_start		# sets RSYSLOG_{UDP,TCP,TLS}_PORT
 #	...; rsyslog_wait "$T/rsyslog-tcp.json" 2 || fail ...
 #	rsyslog_restart		# same ports, e.g. after rsyslog_stop
 # TLS: imtcp with the ossl driver, anonymous (no client certificate), server
 # certificate $T/pki/server.pem (CN and SAN localhost, 127.0.0.1) from
-# tests/certs.sh (made unless $T/pki/ca.pem exists); clients trust ca.pem.
+# tests/lib/certs.sh (made unless $T/pki/ca.pem exists); clients trust ca.pem.
 # RELP (when rsyslog has imrelp, Debian's rsyslog-relp; else the two ports
 # stay empty): plain on RSYSLOG_RELP_PORT, TLS (same certificate, openssl)
 # on RSYSLOG_RELPTLS_PORT, into $T/rsyslog-relp.json and -relptls.json.
@@ -22,9 +22,9 @@
 # rsyslogd with imuxsock on /dev/log, in a private mount namespace where
 # /dev is a tmpfs of our own (the host's /dev is a devtmpfs shared with
 # the host: a socket made there would appear on the host):
-#	. "$top_srcdir/tests/rsyslog.sh"
+#	. "$top_srcdir/tests/lib/rsyslog.sh"
 #	rsyslog_local_enter "$@"	# first: re-executes the script
-#	. "$top_srcdir/tests/lib.sh"
+#	. "$top_srcdir/tests/lib/lib.sh"
 #	rsyslog_local_start		# after lib.sh; remote ones work too
 # Call journal_enter before rsyslog_local_enter to have both: the local
 # rsyslogd then shares journal.sh's namespace.  Start nothing before.
@@ -76,7 +76,7 @@ rsyslog_start() {
 	_rsyslog_module lmnsd_ossl || rsyslog_skip "needs rsyslog's ossl driver" \
 	    "(apt-get install rsyslog-openssl)"
 	if [ ! -f "$T/pki/ca.pem" ]; then
-		sh "$top_srcdir/tests/certs.sh" "$T/pki" ||
+		sh "$top_srcdir/tests/lib/certs.sh" "$T/pki" ||
 		    rsyslog_skip "cannot make test certificates"
 	fi
 	RSYSLOG_LOG=$T/rsyslog.err

@@ -123,14 +123,14 @@ print(-1)
 PYEOF
 }
 
-# wspeer_start SCRIPT [wspeer options]: start tests/wspeer.py with the
+# wspeer_start SCRIPT [wspeer options]: start tests/peers/wspeer.py with the
 # JSON script SCRIPT and the test certificates in $T/pki, logging to
 # $T/peer; sets PORT and PEER.  Skips if it does not start.
 wspeer_start() {
 	script=$1
 	shift
 	rm -f "$T/port"
-	"$PY" "$top_srcdir/tests/wspeer.py" --portfile "$T/port" \
+	"$PY" "$top_srcdir/tests/peers/wspeer.py" --portfile "$T/port" \
 	    --log "$T/peer" --script "$script" --cert "$T/pki/server.pem" \
 	    --key "$T/pki/server.key" "$@" 2>"$T/peer.err" &
 	PEER=$!

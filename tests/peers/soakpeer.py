@@ -29,7 +29,7 @@ it prints a summary and exits 0 only if the stream was exact.
 import argparse, asyncio, json, os, signal, ssl, struct
 import sys
 
-from wspeer import accept_for, frame, read_frame  # tests/wspeer.py
+from wspeer import accept_for, frame, read_frame  # tests/peers/wspeer.py
 
 STATES = ("Running", "Stopped", "Starting", "Stopping")
 CHUNK = 4096                    # frames (about 900 kB) a write()/drain()

@@ -1,12 +1,12 @@
 #!/usr/bin/python3
-"""journald's sockets, held the way systemd holds them (for tests/journal.sh).
+"""journald's sockets, held as systemd holds them (for tests/lib/journal.sh).
 
 Under systemd the sockets of journald belong to PID 1 (the units
 systemd-journald.socket and systemd-journald-dev-log.socket) and reach
 journald by socket activation (sd_listen_fds(3)), so they outlive a
 journald restart: datagrams queued in the native socket while journald is
 down wait there and are read by the next journald.  This helper plays
-PID 1's part for the private journald of tests/journal.sh.
+PID 1's part for the private journald of tests/lib/journal.sh.
 
   journal-sockets.py hold CTL
       Create the sockets as systemd 252's units do, then hold them and

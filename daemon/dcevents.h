@@ -312,6 +312,9 @@ void json_begin(struct json *);
 void json_feed(struct json *, const uint8_t *, size_t);
 const struct dc_event *json_end(
     struct json *, const char **why, const char **excerpt);
+struct ws_handler;
+void json_handler(struct json *, struct ws_handler *,
+    void (*to)(void *, const struct dc_event *), void *arg);
 static inline const char *
 ev_str(const struct dc_event *e, struct span s)
 {
@@ -400,7 +403,7 @@ struct output;
 struct output *output_new(struct event_base *, const struct conf *,
     void (*pause)(void *), void (*resume)(void *), void *arg);
 int output_reconfigure(struct output *, const struct conf *);
-void output_event(struct output *, const struct dc_event *);
+void output_event(void *output, const struct dc_event *);
 int output_daemon(void *output, const char *mid, int priority,
     const char *const *fields, const char *message);
 size_t output_close(struct output *, uint64_t ms);

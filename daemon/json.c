@@ -73,6 +73,8 @@ struct json {
 	const char *why;
 	char excerpt[JSON_EXCERPT + 1];
 	size_t excerpt_len;
+	void (*to)(void *, const struct dc_event *); /* json_handler() */
+	void *to_arg;
 };
 
 #define KEY(name, key) { name, sizeof name - 1, key }
@@ -371,6 +373,8 @@ json_begin(struct json *j)
 	struct dc_event *e = &j->ev;
 	yajl_handle h = j->h;
 	struct strbuf buf = e->buf, scratch = j->scratch;
+	void (*to)(void *, const struct dc_event *) = j->to;
+	void *to_arg = j->to_arg;
 
 	if (h != NULL && (!j->clean || j->big)) {
 		yajl_free(h);
@@ -380,6 +384,8 @@ json_begin(struct json *j)
 	j->h = h;
 	e->buf = buf;
 	j->scratch = scratch;
+	j->to = to;
+	j->to_arg = to_arg;
 	strbuf_reset(&e->buf);
 	e->type = e->action = e->state = e->uuid = e->resource_uri =
 	    e->datetime = e->error = (struct span){ SPAN_NONE, 0 };
@@ -569,4 +575,52 @@ json_end(struct json *j, const char **why, const char **excerpt)
 	free(s);
 	*excerpt = esc;
 	return NULL;
+}
+
+/* The websocket's callbacks: a message at a time, chunk by chunk. */
+static void
+json_ws_begin(void *arg)
+{
+	json_begin(arg);
+}
+
+static void
+json_ws_data(void *arg, const uint8_t *p, size_t n)
+{
+	json_feed(arg, p, n);
+}
+
+static void
+json_ws_end(void *arg)
+{
+	struct json *j = arg;
+	const struct dc_event *e;
+	const char *why, *excerpt;
+
+	if ((e = json_end(j, &why, &excerpt)) != NULL)
+		j->to(j->to_arg, e);
+	else
+		record_daemon(MID_PARSE_ERROR, 4, NULL,
+		    "message skipped: %s: %s", why, excerpt);
+}
+
+static void
+json_ws_abort(void *arg)
+{
+	/* json_begin() starts the next message afresh. */
+}
+
+/*
+ * The websocket's handler for j: each message is parsed as it arrives,
+ * each event handed to to(arg, event), down the data path; a message that
+ * is no event is reported with its excerpt and skipped.
+ */
+void
+json_handler(struct json *j, struct ws_handler *h,
+    void (*to)(void *, const struct dc_event *), void *arg)
+{
+	j->to = to;
+	j->to_arg = arg;
+	*h = (struct ws_handler){ json_ws_begin, json_ws_data, json_ws_end,
+		json_ws_abort, j };
 }

@@ -91,38 +91,6 @@ save_override(char *arg)
 	}
 }
 
-/* Each message is parsed as it arrives and becomes one record per output. */
-static void
-msg_begin(void *arg)
-{
-	json_begin(dc.json);
-}
-
-static void
-msg_data(void *arg, const uint8_t *p, size_t n)
-{
-	json_feed(dc.json, p, n);
-}
-
-static void
-msg_end(void *arg)
-{
-	const struct dc_event *e;
-	const char *why, *excerpt;
-
-	if ((e = json_end(dc.json, &why, &excerpt)) != NULL) {
-		output_event(dc.output, e);
-		return;
-	}
-	record_daemon(
-	    MID_PARSE_ERROR, 4, NULL, "message skipped: %s: %s", why, excerpt);
-}
-
-static void
-msg_abort(void *arg)
-{
-}
-
 /* libevent's own complaints go where ours go. */
 static void
 on_libevent_log(int severity, const char *msg)
@@ -236,8 +204,7 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 int
 main(int argc, char *argv[])
 {
-	struct ws_handler handler = { msg_begin, msg_data, msg_end, msg_abort,
-		NULL };
+	struct ws_handler handler;
 	struct event *sigs[3];
 	char status[512];
 	int ch, test = 0, verbosity = 0;
@@ -319,21 +286,23 @@ main(int argc, char *argv[])
 		dc.dns =
 		    evdns_base_new(dc.base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	}
+	/* An output that cannot be opened (it said why): as before, 2. */
+	dc.output = output_new(dc.base, dc.conf, on_pause, on_resume, NULL);
+	if (dc.output == NULL)
+		return EXIT_FATAL;
+	record_set_handler(output_daemon, dc.output);
+	/* The data path, wired once: websocket -> JSON -> outputs. */
+	if ((dc.json = json_new()) == NULL) {
+		log_err("out of memory");
+		return EXIT_FATAL;
+	}
+	json_handler(dc.json, &handler, output_event, dc.output);
 	if (dc.dns == NULL ||
 	    (dc.conn = conn_new(dc.base, dc.dns, &handler, on_conn_end,
 		 NULL)) == NULL) {
 		log_err("cannot set up the connection");
 		return EXIT_FATAL;
 	}
-	if ((dc.json = json_new()) == NULL) {
-		log_err("out of memory");
-		return EXIT_FATAL;
-	}
-	/* An output that cannot be opened (it said why): as before, 2. */
-	dc.output = output_new(dc.base, dc.conf, on_pause, on_resume, NULL);
-	if (dc.output == NULL)
-		return EXIT_FATAL;
-	record_set_handler(output_daemon, dc.output);
 	if (conn_start(dc.conn, dc.conf) == -1)
 		return EXIT_CONFIG;
 

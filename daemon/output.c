@@ -198,8 +198,9 @@ output_reconfigure(struct output *o, const struct conf *c)
 }
 
 void
-output_event(struct output *o, const struct dc_event *e)
+output_event(void *arg, const struct dc_event *e)
 {
+	struct output *o = arg;
 	const char *mid;
 	int priority;
 

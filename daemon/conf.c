@@ -205,8 +205,10 @@ text_problem(const char *s)
 
 /*
  * s for a terminal or a comment line: each byte that is not part of a
- * printable character is escaped as in SPEC 5.2 (\n, \r, \t, \xNN: a
- * line break in a value, a binary file's bytes).  Cut to fit size.
+ * printable character is escaped the way MESSAGE escapes control
+ * characters (\n, \r, \t, \xNN: a line break in a value, a binary
+ * file's bytes, which here stay \xNN rather than becoming U+FFFD).  Cut
+ * to fit size.
  */
 static const char *
 text_escape(const char *s, char *buf, size_t size)

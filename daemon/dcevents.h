@@ -37,7 +37,10 @@ tv_ms(uint64_t ms)
 	return tv;
 }
 
-/* Exit statuses of SPEC section 3. */
+/*
+ * Exit statuses besides 0: 1 for a usage or configuration error, 2 for a
+ * fatal run-time error (dcevents(8), EXIT STATUS).
+ */
 #define EXIT_CONFIG 1
 #define EXIT_FATAL 2
 

@@ -1,8 +1,8 @@
 /*
- * What an event means: its priority (SPEC 5.3 with [Priority] overrides),
- * its MESSAGE_ID, the one-line MESSAGE, the journal field name of an
- * unknown member or one of data's, and the duplicate filter over the last
- * 4096 uuids.
+ * What an event means: its priority (the built-in mapping with [Priority]
+ * overrides, README, Records), its MESSAGE_ID, the one-line MESSAGE, the
+ * journal field name of an unknown member or one of data's, and the
+ * duplicate filter over the last 4096 uuids.
  */
 #include "config.h"
 
@@ -65,7 +65,13 @@ dc_event_message_id(const struct dc_event *e)
 	return MID_OTHER_TYPE;
 }
 
-/* The built-in priority of SPEC 5.3. */
+/*
+ * The built-in priority: err for error events and state Failed, warning
+ * for Unreachable, Partly running and Partly deployed, notice for
+ * Canceled, Stopped, Terminated and Empty cluster, debug for auth and
+ * user-notification(s), otherwise info (README, Records; dcevents.conf(5),
+ * PRIORITY SECTION).
+ */
 int
 dc_event_default_priority(const struct dc_event *e)
 {

@@ -6,15 +6,16 @@
  * in_data) and unknown top-level scalars (data too, when it is one).
  * Anything deeper is walked and skipped, up to JSON_MAX_DEPTH levels.
  *
- * Every string kept is valid UTF-8 (SPEC 5.2), so every output is: bytes
- * that are not UTF-8 (a binary message may hold any) become U+FFFD as they
- * are stored, and an escape of a lone surrogate becomes \ufffd before
- * yajl sees it (yajl would turn a lone low surrogate into the bytes of
- * its code point, which are not UTF-8, a lone high one into '?', and a
- * high one followed by another escape into one wrong code point, the
- * escape after it lost).  The message's bytes are checked as they are
- * fed, 32 ASCII bytes a step; only once one is found invalid are the
- * strings stored after it repaired.
+ * Every string kept is valid UTF-8, so every output is, as the README
+ * promises (Records, "Text is UTF-8"): bytes that are not UTF-8 (a binary
+ * message may hold any) become U+FFFD as they are stored, and an escape
+ * of a lone surrogate becomes \ufffd before yajl sees it (yajl would turn
+ * a lone low surrogate into the bytes of its code point, which are not
+ * UTF-8, a lone high one into '?', and a high one followed by another
+ * escape into one wrong code point, the escape after it lost).  The
+ * message's bytes are checked as they are fed, 32 ASCII bytes a step;
+ * only once one is found invalid are the strings stored after it
+ * repaired.
  */
 #include "config.h"
 

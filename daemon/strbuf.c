@@ -1,8 +1,9 @@
 /*
  * A growable byte buffer for building requests and records, and the text
- * rules of SPEC 5.2: control characters become \n, \r, \t or \xNN, and
- * what is not UTF-8 (RFC 3629) becomes U+FFFD, one for each maximal
- * invalid subpart as Unicode recommends (and Python's "replace" does).
+ * rules every output follows (README, Records; dcevents(8), JOURNAL
+ * FIELDS): control characters become \n, \r, \t or \xNN, and what is
+ * not UTF-8 (RFC 3629) becomes U+FFFD, one for each maximal invalid
+ * subpart as Unicode recommends (and Python's "replace" does).
  * The UTF-8 check of websocket text frames is here too.  A failed
  * allocation marks the buffer; strbuf_finish() then returns NULL, so
  * callers check once.
@@ -63,7 +64,10 @@ strbuf_printf(struct strbuf *b, const char *fmt, ...)
 	return 0;
 }
 
-/* SPEC 5.2: \n \r \t, \xNN for other control characters and DEL. */
+/*
+ * \n \r \t, \xNN for other control characters and DEL, as MESSAGE and
+ * syslog text have them (dcevents(8), JOURNAL FIELDS).
+ */
 size_t
 escape_control(unsigned char ch, char *out)
 {
@@ -87,7 +91,7 @@ escape_control(unsigned char ch, char *out)
 	return 4;
 }
 
-/* Append data with control characters escaped (SPEC 5.2). */
+/* Append data with control characters escaped as in MESSAGE. */
 int
 strbuf_add_escaped(struct strbuf *b, const char *data, size_t len)
 {

@@ -22,8 +22,9 @@
 
 /*
  * In a quoted SD-PARAM value: `"`, `\` and `]` escaped with a backslash,
- * and a control character escaped as SPEC 5.2 says, then that escape's
- * backslash escaped too (\\n, \\xNN and so on).
+ * and a control character escaped as in MESSAGE (\n, \r, \t or \xNN,
+ * dcevents(8), SYSLOG), then that escape's backslash escaped too (\\n,
+ * \\xNN and so on).
  */
 static size_t
 escape_param(unsigned char ch, char *out)

@@ -1,5 +1,6 @@
 #!/bin/sh
-# The command line of SPEC section 3, run against the real binary.
+# The command line (README, Command line; dcevents(8), OPTIONS and EXIT
+# STATUS), run against the real binary.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
 
 conf=$top_srcdir/conf/dcevents.conf

@@ -4,7 +4,8 @@
 # invalid JSON between events, lone surrogates and a binary message with
 # bytes that are not UTF-8) through a TLS websocket into a private,
 # real journald and onto stdout, compared field by field with an
-# independent model of SPEC 5.1-5.3 (tests/peers/expect.py).
+# independent model of the records (tests/peers/expect.py) built from
+# dcevents(8), JOURNAL FIELDS and STDOUT, and the README's Records.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib/journal.sh"
 journal_enter "$@"
 . "$top_srcdir/tests/lib/lib.sh"

@@ -732,7 +732,8 @@ refused(const char *text, const char *want, const char *what)
 
 /*
  * A control character (or a byte that is not UTF-8) in a value is an error
- * in every layer, and every diagnostic shows such bytes escaped (SPEC 5.2).
+ * in every layer, and every diagnostic shows such bytes escaped the way
+ * MESSAGE escapes control characters (\n, \r, \t or \xNN).
  */
 static void
 test_control(void)

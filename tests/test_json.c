@@ -284,8 +284,8 @@ value_of(const char *msg, size_t len)
 }
 
 /*
- * SPEC 5.2: every string handed on is valid UTF-8.  Escapes of lone
- * surrogates and bytes that are not UTF-8 (a binary message) become
+ * Every string handed on is valid UTF-8 (README, Records).  Escapes of
+ * lone surrogates and bytes that are not UTF-8 (a binary message) become
  * U+FFFD, one per maximal invalid subpart; pairs and valid text stay.
  */
 static void

@@ -160,8 +160,9 @@ sd_parse(const char *rec, char **vals, int nmax, const char **msg)
 }
 
 /*
- * Is len a place to cut raw's written form (controls escaped as SPEC 5.2
- * says, then SD-escaped) without splitting a UTF-8 sequence or an escape?
+ * Is len a place to cut raw's written form (controls escaped as in
+ * MESSAGE, then SD-escaped) without splitting a UTF-8 sequence or an
+ * escape?
  */
 static int
 cut_between_units(const char *raw, size_t n, size_t len)

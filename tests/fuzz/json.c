@@ -3,8 +3,8 @@
  * chooses the chunk size; the event must come out the same as when the
  * message is fed whole, and the MESSAGE, stdout and syslog encoders run
  * on every event.  Every string handed on (the event's, MESSAGE, the JSON
- * line, the syslog record, a refused message's excerpt) is valid UTF-8
- * (SPEC 5.2), whatever bytes and escapes came.
+ * line, the syslog record, a refused message's excerpt) is valid UTF-8,
+ * whatever bytes and escapes came, as the README promises (Records).
  */
 #include "config.h"
 

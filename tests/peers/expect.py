@@ -1,15 +1,18 @@
 """The records dcevents must write for a stream of messages: an
-independent model of SPEC sections 5.1-5.4, used by the integration
-tests to compare journald, rsyslog and stdout output field by field.
+independent model of the journal fields, priorities, MESSAGE, syslog
+pairs and stdout lines (dcevents(8), JOURNAL FIELDS, SYSLOG, STDOUT;
+README, Records), used by the integration tests to compare journald,
+rsyslog and stdout output field by field.
 
   expect.py MESSAGES.json OUTPUT [options]   prints the expected records
 
 MESSAGES.json is the list of messages as sent (each a JSON text, an
 object that is sent as its compact JSON text, or ["binary", HEX]: these
-bytes in a binary message).  Text that is not UTF-8 becomes U+FFFD
-(SPEC 5.2): each escape of a lone surrogate, and each maximal invalid
-subpart of the bytes (what Python's "replace" error handler does).  OUTPUT is journal,
-stdout or syslog; the records are printed as one JSON object per line.
+bytes in a binary message).  Text that is not UTF-8 becomes U+FFFD, as
+in every output (README, Records): each escape of a lone surrogate, and
+each maximal invalid subpart of the bytes (what Python's "replace"
+error handler does).  OUTPUT is journal, stdout or syslog; the records
+are printed as one JSON object per line.
 """
 import json
 import re
@@ -38,7 +41,8 @@ RESERVED = {"TYPE", "ACTION", "STATE", "UUID", "RESOURCE_URI",
 
 
 def escape(s):
-    """SPEC 5.2: control characters as \\n, \\r, \\t or \\xNN."""
+    """Control characters as \\n, \\r, \\t or \\xNN, as MESSAGE and
+    syslog text have them (dcevents(8), JOURNAL FIELDS)."""
     out = []
     for ch in s:
         o = ord(ch)
@@ -56,7 +60,8 @@ def escape(s):
 
 
 def priority(ev, rules):
-    """SPEC 5.3, with [Priority] rules {"TYPE.STATE"|"TYPE"|"Default": n}."""
+    """The built-in priority (README, Records), with [Priority] rules
+    {"TYPE.STATE"|"TYPE"|"Default": n}."""
     t, s = ev.get("type") or "", ev.get("state")
     if isinstance(s, str) and s and f"{t}.{s}" in rules:
         return rules[f"{t}.{s}"]
@@ -111,7 +116,7 @@ def kept(ev):
 
 
 def message(ev):
-    """SPEC 5.2's one-line MESSAGE."""
+    """The one-line MESSAGE (dcevents(8), JOURNAL FIELDS)."""
     t = known(ev, "type")
     if t == "error":
         err = (ev.get("data") or {}).get("errorMessage") \
@@ -185,7 +190,8 @@ def events(messages):
 
 
 def journal(ev, o):
-    """The journal fields of SPEC 5.1 (lists for repeated fields)."""
+    """The journal fields (dcevents(8), JOURNAL FIELDS), lists for
+    repeated fields."""
     r = {"MESSAGE": message(ev), "PRIORITY": str(priority(ev, o["rules"])),
          "SYSLOG_IDENTIFIER": o["identifier"],
          "SYSLOG_FACILITY": str(o["facility"]),
@@ -236,7 +242,8 @@ def stdout(ev, o):
 
 
 def sd_value(v):
-    """SPEC 5.2 escaping, then RFC 5424 PARAM-VALUE escaping."""
+    """Control characters escaped as in MESSAGE, then RFC 5424
+    PARAM-VALUE escaping (dcevents(8), SYSLOG)."""
     return re.sub(r'(["\\\]])', r"\\\1", escape(v))
 
 

@@ -48,7 +48,8 @@ hostile = [
      "data": {"message": "not in MESSAGE", "type": "not ours"}},
     {"type": "error", "data": {"code": 401, "errorMessage": "UNAUTHORIZED"}},
 ]
-# SPEC 5.2: each becomes U+FFFD in every output.
+# Text that is not UTF-8: each becomes U+FFFD in every output (README,
+# Records).
 not_utf8 = [
     '{"type":"container","action":"update","state":"Run\\udfffning",'
     '"uuid":"u8-1","resource_uri":"/api/app/v1/demo/container/u8\\ud800/",'

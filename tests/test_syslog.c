@@ -69,6 +69,7 @@ test_formats(void)
 	ok(strstr(s, "]: node: Up type=\"node\" state=\"Up\"") != NULL,
 	    "3164: MESSAGE then key=\"value\" pairs");
 	free(s);
+	conf_free(c);
 }
 
 /* An event's data members as data.NAME parameters. */

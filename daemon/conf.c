@@ -42,7 +42,9 @@ enum key_type {
 	K_FACILITY,
 	K_IDENT,
 	K_APIKEY,
-	K_APIKEYFILE
+	K_APIKEYFILE,
+	K_SPOOL_MODE,
+	K_WHEN_FULL
 };
 
 struct key {
@@ -95,6 +97,10 @@ static const struct key keys[] = {
 	{ "Output", "Identifier", K_IDENT, O(identifier), "dcevents" },
 	{ "Output", "QueueMax", K_COUNT, O(queue_max), "100000" },
 	{ "Output", "QueueMaxBytes", K_BYTES, O(queue_max_bytes), "8M" },
+	{ "Spool", "Mode", K_SPOOL_MODE, O(spool_mode_name), "no" },
+	{ "Spool", "Path", K_PATH, O(spool_path), "" },
+	{ "Spool", "MaxBytes", K_BYTES, O(spool_max_bytes), "256M" },
+	{ "Spool", "WhenFull", K_WHEN_FULL, O(spool_when_full_name), "pause" },
 };
 #undef O
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -610,6 +616,11 @@ describe(enum key_type t)
 		       "local0..local7, ...)";
 	case K_IDENT:
 		return "expected 1 to 48 printable ASCII characters, no spaces";
+	case K_SPOOL_MODE:
+		return "expected no or always (overflow is not implemented "
+		       "yet)";
+	case K_WHEN_FULL:
+		return "expected pause or drop-oldest";
 	default:
 		return "invalid value";
 	}
@@ -701,6 +712,30 @@ conf_set(
 				goto bad;
 		free(c->identifier);
 		c->identifier = xstrdup(v);
+		break;
+	case K_SPOOL_MODE:
+		if (strcmp(v, "no") == 0)
+			c->spool_mode = SPOOL_NO;
+		else if (strcmp(v, "always") == 0)
+			c->spool_mode = SPOOL_ALWAYS;
+		else if (strcmp(v, "overflow") == 0) {
+			why = "overflow is not implemented yet (use no or "
+			      "always)";
+			goto bad;
+		} else
+			goto bad;
+		free(*(char **)field);
+		*(char **)field = xstrdup(v);
+		break;
+	case K_WHEN_FULL:
+		if (strcmp(v, "pause") == 0)
+			c->spool_drop_oldest = 0;
+		else if (strcmp(v, "drop-oldest") == 0)
+			c->spool_drop_oldest = 1;
+		else
+			goto bad;
+		free(*(char **)field);
+		*(char **)field = xstrdup(v);
 		break;
 	}
 	if (where != NULL) {
@@ -1153,6 +1188,26 @@ conf_validate(struct loader *ld)
 		conf_error(ld, "[Output]", NULL,
 		    "no output enabled: set "
 		    "Journal=yes, Syslog= or Stdout=yes");
+	if (c->spool_mode != SPOOL_NO && *c->spool_path == '\0') {
+		const char *d = getenv("STATE_DIRECTORY");
+
+		if (d == NULL || *d == '\0')
+			conf_error(ld, origin_of(c, "Spool", "Mode"), "Path",
+			    "Mode=%s needs Path= or $STATE_DIRECTORY",
+			    c->spool_mode_name);
+		else {
+			/* systemd may list several, colon-separated */
+			size_t n = strcspn(d, ":");
+
+			free(c->spool_path);
+			if ((c->spool_path = malloc(n + sizeof "/spool.db")) ==
+			    NULL)
+				fatal("out of memory");
+			memcpy(c->spool_path, d, n);
+			memcpy(c->spool_path + n, "/spool.db",
+			    sizeof "/spool.db");
+		}
+	}
 }
 
 struct conf *
@@ -1210,6 +1265,8 @@ conf_free(struct conf *c)
 		case K_SYSLOG:
 		case K_IDENT:
 		case K_APIKEYFILE:
+		case K_SPOOL_MODE:
+		case K_WHEN_FULL:
 			free(*(char **)((char *)c + keys[i].off));
 			break;
 		default:

@@ -82,6 +82,11 @@ enum cred_source {
 	CRED_ENV_APIKEY, /* $DOCKERCLOUD_APIKEY */
 };
 
+enum spool_mode {
+	SPOOL_NO,
+	SPOOL_ALWAYS /* every event committed before the outputs see it */
+};
+
 /* One [Priority] rule: "TYPE.STATE", "TYPE" or "Default". */
 struct conf_prio {
 	char *key;
@@ -126,6 +131,14 @@ struct conf {
 	char *identifier;
 	uint64_t queue_max;
 	uint64_t queue_max_bytes;
+
+	/* [Spool] */
+	enum spool_mode spool_mode;
+	char *spool_mode_name;
+	char *spool_path; /* resolved: "" only when spool_mode == SPOOL_NO */
+	uint64_t spool_max_bytes;
+	int spool_drop_oldest; /* WhenFull=drop-oldest */
+	char *spool_when_full_name;
 
 	/* [Priority] */
 	struct conf_prio *prio;
@@ -343,6 +356,7 @@ int dedup_seen(struct dedup *, const char *, size_t);
  */
 struct record {
 	struct record *next;
+	uint64_t spool_id; /* the event's row in the spool; 0: none */
 	size_t len;
 	unsigned char data[];
 };
@@ -371,6 +385,7 @@ size_t queue_queued(struct queue *, size_t *bytes);
 #define RECORD_IOV 256 /* records per record_writev() */
 int record_writev(int fd, struct record **, size_t n);
 void queue_stop(struct queue *, uint64_t ms);
+uint64_t queue_written_id(struct queue *);
 size_t queue_close(struct queue *, uint64_t ms);
 
 /*
@@ -410,6 +425,23 @@ void output_event(void *output, const struct dc_event *);
 int output_daemon(void *output, const char *mid, int priority,
     const char *const *fields, const char *message);
 size_t output_close(struct output *, uint64_t ms);
+/* For the spool: the next events' spool id; acked[i] skips output i. */
+void output_set_spool_id(struct output *, uint64_t id, const uint64_t *acked);
+size_t output_count(void);
+const char *output_name(size_t i);
+int output_is_open(const struct output *, size_t i);
+uint64_t output_written_id(struct output *, size_t i);
+
+/*
+ * spool.c: the [Spool] database (SQLite): each received message is
+ * committed before the outputs see it; what they wrote is acknowledged.
+ */
+#define MID_SPOOL_DAMAGED "5b0f4c1e2a7d4e3f9c6b8a1d0e2f4a6c"
+struct spool;
+struct spool *spool_open(struct event_base *, const struct conf *,
+    struct output *, struct ws_handler *inner);
+void spool_replay(struct spool *);
+void spool_close(struct spool *);
 
 /* syslog_format.c: the syslog records (output_syslog.c sends them) */
 void syslog_format(const struct conf *, const struct dc_event *, int priority,

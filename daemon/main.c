@@ -37,6 +37,7 @@ static struct {
 	struct conf *conf;
 	struct json *json;
 	struct output *output;
+	struct spool *spool; /* NULL: [Spool] Mode=no */
 	int stopping;
 	struct timespec stop_at;
 	const char *path;
@@ -297,12 +298,17 @@ main(int argc, char *argv[])
 		return EXIT_FATAL;
 	}
 	json_handler(dc.json, &handler, output_event, dc.output);
+	/* Mode=always: websocket -> spool (committed) -> JSON -> outputs. */
+	if (dc.conf->spool_mode != SPOOL_NO)
+		dc.spool = spool_open(dc.base, dc.conf, dc.output, &handler);
 	if (dc.dns == NULL ||
 	    (dc.conn = conn_new(dc.base, dc.dns, &handler, on_conn_end,
 		 NULL)) == NULL) {
 		log_err("cannot set up the connection");
 		return EXIT_FATAL;
 	}
+	if (dc.spool != NULL)
+		spool_replay(dc.spool);
 	if (conn_start(dc.conn, dc.conf) == -1)
 		return EXIT_CONFIG;
 
@@ -316,6 +322,7 @@ main(int argc, char *argv[])
 
 	notify_watchdog_stop();
 	conn_free(dc.conn);
+	spool_close(dc.spool);
 	record_set_handler(NULL, NULL);
 	left = output_close(dc.output, dc.stopping ? stop_left_ms() : 1000);
 	if (left > 0)

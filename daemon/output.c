@@ -37,6 +37,8 @@ struct output {
 	int full; /* outputs whose queue is full */
 	uint64_t events;
 	uint64_t duplicates;
+	uint64_t spool_id; /* of the event being handed over, 0: none */
+	const uint64_t *acked; /* replay: output i has written acked[i] */
 };
 
 static int output_own(struct output *, const char *mid, int priority,
@@ -226,13 +228,50 @@ output_event(void *arg, const struct dc_event *e)
 	priority = dc_event_priority(o->conf, e);
 	mid = dc_event_message_id(e);
 	for (size_t i = 0; i < NOUTPUTS; i++) {
-		if (o->q[i] == NULL)
+		struct record *r;
+
+		if (o->q[i] == NULL ||
+		    (o->acked != NULL && o->acked[i] >= o->spool_id))
 			continue;
 		strbuf_reset(&o->b);
 		outputs[i]->format_event(
 		    o->conf, e, priority, mid, o->msg.buf, o->msg.len, &o->b);
-		output_push(o, o->q[i], record_from(&o->b));
+		r = record_from(&o->b);
+		r->spool_id = o->spool_id;
+		output_push(o, o->q[i], r);
 	}
+}
+
+/* The spool's: the events handed over next are its row id. */
+void
+output_set_spool_id(struct output *o, uint64_t id, const uint64_t *acked)
+{
+	o->spool_id = id;
+	o->acked = acked;
+}
+
+size_t
+output_count(void)
+{
+	return NOUTPUTS;
+}
+
+const char *
+output_name(size_t i)
+{
+	return outputs[i]->name;
+}
+
+int
+output_is_open(const struct output *o, size_t i)
+{
+	return o->q[i] != NULL;
+}
+
+uint64_t
+output_written_id(struct output *o, size_t i)
+{
+	return o->q[i] == NULL ? 0 : queue_written_id(o->q[i]);
 }
 
 /*

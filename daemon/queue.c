@@ -62,6 +62,7 @@ struct queue {
 	size_t ndone;
 	void (*resume)(void *);
 	void *resume_arg;
+	uint64_t written_id; /* highest spool id written (under mu) */
 };
 
 static void queue_kick_cb(evutil_socket_t, short, void *);
@@ -114,6 +115,7 @@ record_new(size_t len)
 	if (r == NULL)
 		fatal("out of memory");
 	r->next = NULL;
+	r->spool_id = 0;
 	r->len = len;
 	return r;
 }
@@ -236,8 +238,11 @@ queue_main(void *arg)
 			q->head = batch[done - 1]->next;
 			if (q->head == NULL)
 				q->tail = NULL;
-			for (size_t i = 0; i < done; i++)
+			for (size_t i = 0; i < done; i++) {
 				q->bytes -= batch[i]->len;
+				if (batch[i]->spool_id > q->written_id)
+					q->written_id = batch[i]->spool_id;
+			}
 			batch[done - 1]->next = q->done;
 			q->done = batch[0];
 			q->ndone += done;
@@ -432,6 +437,12 @@ queue_push(struct queue *q, struct record *r)
 {
 	if (q->ops->send_now != NULL && queue_idle(q) &&
 	    q->ops->send_now(q->arg, r) == 0) {
+		if (r->spool_id != 0) {
+			pthread_mutex_lock(&q->mu);
+			if (r->spool_id > q->written_id)
+				q->written_id = r->spool_id;
+			pthread_mutex_unlock(&q->mu);
+		}
 		free(r); /* written already */
 		return 0;
 	}
@@ -451,6 +462,18 @@ queue_push(struct queue *q, struct record *r)
 		event_active(q->kick, EV_WRITE, 0);
 	}
 	return 0;
+}
+
+/* The highest spool id this queue's output has written. */
+uint64_t
+queue_written_id(struct queue *q)
+{
+	uint64_t id;
+
+	pthread_mutex_lock(&q->mu);
+	id = q->written_id;
+	pthread_mutex_unlock(&q->mu);
+	return id;
 }
 
 /* On the loop, after the callback that staged records: queue them. */

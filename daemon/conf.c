@@ -805,6 +805,7 @@ static int
 conf_known_section(const char *s)
 {
 	return strcmp(s, "Stream") == 0 || strcmp(s, "Output") == 0 ||
+	    strcmp(s, "Spool") == 0 ||
 	    strcmp(s, "Priority") == 0;
 }
 

@@ -436,7 +436,7 @@ uint64_t output_written_id(struct output *, size_t i);
  * spool.c: the [Spool] database (SQLite): each received message is
  * committed before the outputs see it; what they wrote is acknowledged.
  */
-#define MID_SPOOL_DAMAGED "5b0f4c1e2a7d4e3f9c6b8a1d0e2f4a6c"
+#define MID_SPOOL_DAMAGED "19baf2d41ff24376853a84cd6fecc884"
 struct spool;
 struct spool *spool_open(struct event_base *, const struct conf *,
     struct output *, struct ws_handler *inner);

@@ -371,6 +371,34 @@ test_values(void)
 	conf_free(c);
 	fails_with("[Output]\nQueueMaxBytes=0\n",
 	    ":2: QueueMaxBytes: invalid value", "QueueMaxBytes=0");
+	c = load("");
+	ok(c && c->spool_mode == SPOOL_NO && c->spool_max_bytes == 256 << 20 &&
+		!c->spool_drop_oldest,
+	    "[Spool] defaults: Mode=no, MaxBytes=256M, WhenFull=pause");
+	conf_free(c);
+	c = load("[Spool]\nMode=always\nPath=/x/s.db\nMaxBytes=1M\n"
+		 "WhenFull=drop-oldest\n");
+	ok(c && c->spool_mode == SPOOL_ALWAYS &&
+		strcmp(c->spool_path, "/x/s.db") == 0 &&
+		c->spool_max_bytes == 1 << 20 && c->spool_drop_oldest,
+	    "[Spool] keys");
+	conf_free(c);
+	unsetenv("STATE_DIRECTORY");
+	fails_with("[Spool]\nMode=always\n",
+	    ":2: Path: Mode=always needs Path= or $STATE_DIRECTORY",
+	    "Mode=always without a path");
+	setenv("STATE_DIRECTORY", "/var/lib/dcevents:/var/lib/other", 1);
+	c = load("[Spool]\nMode=always\n");
+	ok(c && strcmp(c->spool_path, "/var/lib/dcevents/spool.db") == 0,
+	    "Path defaults to the first $STATE_DIRECTORY");
+	conf_free(c);
+	unsetenv("STATE_DIRECTORY");
+	fails_with("[Spool]\nMode=overflow\n",
+	    ":2: Mode: invalid value \"overflow\": overflow is not "
+	    "implemented yet",
+	    "Mode=overflow is refused, not pretended");
+	fails_with("[Spool]\nWhenFull=block\n", ":2: WhenFull: invalid value",
+	    "WhenFull=block");
 	fails_with("[Stream]\nPingIntervalSec=0\n",
 	    ":2: PingIntervalSec: "
 	    "invalid value \"0\": must be greater than zero",

@@ -93,6 +93,7 @@ check "(d) sqlite3: stdout's position is the last event's row" \
     = $((NA + NB))
 kill "$DC"
 wait "$DC"
+check "(b) exit 0 at SIGTERM (and no leak under ASan)" test $? -eq 0
 check "(d) the commit time is measured" contains "$T/b/err2" " us at most"
 grep -h " us at most" "$T/b/err2" | sed 's/^/# /'
 

@@ -427,6 +427,8 @@ int output_daemon(void *output, const char *mid, int priority,
 size_t output_close(struct output *, uint64_t ms);
 /* For the spool: the next events' spool id; acked[i] skips output i. */
 void output_set_spool_id(struct output *, uint64_t id, const uint64_t *acked);
+size_t output_take_uuid(struct output *, const char **uuid);
+void output_seen(struct output *, const char *uuid, size_t n);
 size_t output_count(void);
 const char *output_name(size_t i);
 int output_is_open(const struct output *, size_t i);

@@ -39,6 +39,8 @@ struct output {
 	uint64_t duplicates;
 	uint64_t spool_id; /* of the event being handed over, 0: none */
 	const uint64_t *acked; /* replay: output i has written acked[i] */
+	char uuid[128]; /* the last spooled event's uuid, for the spool */
+	size_t uuid_len;
 };
 
 static int output_own(struct output *, const char *mid, int priority,
@@ -217,6 +219,11 @@ output_event(void *arg, const struct dc_event *e)
 			 "members; %u were left out",
 		    EVENT_MAX_PARENTS, EVENT_MAX_EXTRAS, e->dropped);
 	o->events++;
+	if (o->spool_id != 0 && e->uuid.off != SPAN_NONE &&
+	    e->uuid.len <= sizeof o->uuid) {
+		memcpy(o->uuid, ev_str(e, e->uuid), e->uuid.len);
+		o->uuid_len = e->uuid.len;
+	}
 	if (o->message || log_get_verbosity() > 0) {
 		strbuf_reset(&o->msg);
 		dc_event_message(e, &o->msg);
@@ -248,6 +255,24 @@ output_set_spool_id(struct output *o, uint64_t id, const uint64_t *acked)
 {
 	o->spool_id = id;
 	o->acked = acked;
+}
+
+/* The spool's: the uuid of the event just handed over (0: none). */
+size_t
+output_take_uuid(struct output *o, const char **uuid)
+{
+	size_t n = o->uuid_len;
+
+	*uuid = o->uuid;
+	o->uuid_len = 0;
+	return n;
+}
+
+/* The spool's: a uuid written before a restart, into the duplicate ring. */
+void
+output_seen(struct output *o, const char *uuid, size_t n)
+{
+	dedup_seen(o->dedup, uuid, n);
 }
 
 size_t

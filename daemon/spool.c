@@ -42,13 +42,14 @@
 #include "dcevents.h"
 
 #define ACK_INTERVAL_MS 200
+#define DEDUP_KEEP 4096 /* uuids persisted: output.c's ring */
 
 struct spool {
 	sqlite3 *db;
 	char *path;
 	struct output *out;
 	struct ws_handler inner; /* the parser's handler */
-	sqlite3_stmt *ins, *setpos, *del, *getpos;
+	sqlite3_stmt *ins, *setpos, *del, *getpos, *seen, *unseen;
 	struct strbuf cur; /* the message being received */
 	struct strbuf pend; /* committed next: (id, len, bytes)... */
 	size_t npend;
@@ -90,7 +91,9 @@ db_close(struct spool *s)
 	sqlite3_finalize(s->setpos);
 	sqlite3_finalize(s->del);
 	sqlite3_finalize(s->getpos);
-	s->ins = s->setpos = s->del = s->getpos = NULL;
+	sqlite3_finalize(s->seen);
+	sqlite3_finalize(s->unseen);
+	s->ins = s->setpos = s->del = s->getpos = s->seen = s->unseen = NULL;
 	if (s->db != NULL)
 		sqlite3_close_v2(s->db);
 	s->db = NULL;
@@ -146,7 +149,9 @@ db_open(struct spool *s, const struct conf *c)
 		"CREATE TABLE IF NOT EXISTS events("
 		"id INTEGER PRIMARY KEY AUTOINCREMENT, msg BLOB NOT NULL);"
 		"CREATE TABLE IF NOT EXISTS positions("
-		"output TEXT PRIMARY KEY, id INTEGER NOT NULL)") == -1)
+		"output TEXT PRIMARY KEY, id INTEGER NOT NULL);"
+		"CREATE TABLE IF NOT EXISTS seen("
+		"id INTEGER PRIMARY KEY, uuid TEXT NOT NULL)") == -1)
 		return -1;
 	if (sqlite3_prepare_v3(s->db, "INSERT INTO events(msg) VALUES(?)", -1,
 		SQLITE_PREPARE_PERSISTENT, &s->ins, NULL) != SQLITE_OK ||
@@ -158,7 +163,13 @@ db_open(struct spool *s, const struct conf *c)
 		SQLITE_PREPARE_PERSISTENT, &s->del, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(s->db,
 		"SELECT id FROM positions WHERE output = ?", -1,
-		SQLITE_PREPARE_PERSISTENT, &s->getpos, NULL) != SQLITE_OK) {
+		SQLITE_PREPARE_PERSISTENT, &s->getpos, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(s->db,
+		"INSERT OR REPLACE INTO seen(id, uuid) VALUES(?, ?)", -1,
+		SQLITE_PREPARE_PERSISTENT, &s->seen, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(s->db,
+		"DELETE FROM seen WHERE id <= (SELECT max(id) FROM seen) - ?",
+		-1, SQLITE_PREPARE_PERSISTENT, &s->unseen, NULL) != SQLITE_OK) {
 		log_err("spool %s: %s", s->path, sqlite3_errmsg(s->db));
 		return -1;
 	}
@@ -217,6 +228,28 @@ begin(struct spool *s)
 	return 0;
 }
 
+/*
+ * The duplicate ring, persisted: the uuid of each event handed on, by
+ * row id, the last DEDUP_KEEP kept; stored in the next transaction (the
+ * next loop turn's or the acknowledgement timer's).  At start, those
+ * every output has written go back into output.c's ring.
+ */
+static void
+note_seen(struct spool *s, uint64_t id)
+{
+	const char *u;
+	size_t n = output_take_uuid(s->out, &u);
+
+	if (n == 0 || id == 0 || begin(s) == -1)
+		return;
+	sqlite3_reset(s->seen);
+	sqlite3_bind_int64(s->seen, 1, (sqlite3_int64)id);
+	sqlite3_bind_text(s->seen, 2, u, (int)n, SQLITE_TRANSIENT);
+	if (sqlite3_step(s->seen) != SQLITE_DONE)
+		log_err("spool %s: %s", s->path, sqlite3_errmsg(s->db));
+	sqlite3_reset(s->seen);
+}
+
 /* Hand one message to the parser and the outputs as the websocket would. */
 static void
 hand_on(struct spool *s, uint64_t id, const uint64_t *acked,
@@ -227,6 +260,7 @@ hand_on(struct spool *s, uint64_t id, const uint64_t *acked,
 	s->inner.data(s->inner.arg, p, n);
 	s->inner.end(s->inner.arg);
 	output_set_spool_id(s->out, 0, NULL);
+	note_seen(s, id);
 }
 
 /* End of the loop turn: commit, then the turn's messages go on. */
@@ -331,9 +365,12 @@ spool_ack(struct spool *s)
 		if (s->pos[i] < lo)
 			lo = s->pos[i];
 	}
-	if (!changed)
+	if (!changed) {
+		if (s->in_txn && s->npend == 0)
+			commit(s); /* the uuids noted since */
 		return;
-	own = !s->in_txn;
+	}
+	own = !s->in_txn || s->npend == 0;
 	if (begin(s) == -1)
 		return;
 	for (size_t i = 0; i < output_count(); i++) {
@@ -354,6 +391,11 @@ spool_ack(struct spool *s)
 			log_err("spool %s: %s", s->path, sqlite3_errmsg(s->db));
 		sqlite3_reset(s->del);
 	}
+	sqlite3_reset(s->unseen);
+	sqlite3_bind_int64(s->unseen, 1, DEDUP_KEEP);
+	if (sqlite3_step(s->unseen) != SQLITE_DONE)
+		log_err("spool %s: %s", s->path, sqlite3_errmsg(s->db));
+	sqlite3_reset(s->unseen);
 	if (own)
 		commit(s);
 }
@@ -438,6 +480,17 @@ spool_replay(struct spool *s)
 			lo = s->pos[i];
 	if (lo == UINT64_MAX)
 		return;
+	/* What every output wrote, the server may send again. */
+	if (sqlite3_prepare_v2(s->db,
+		"SELECT uuid FROM seen WHERE id <= ? ORDER BY id", -1, &st,
+		NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)lo);
+		while (sqlite3_step(st) == SQLITE_ROW)
+			output_seen(s->out,
+			    (const char *)sqlite3_column_text(st, 0),
+			    (size_t)sqlite3_column_bytes(st, 0));
+		sqlite3_finalize(st);
+	}
 	if (sqlite3_prepare_v2(s->db,
 		"SELECT id, msg FROM events WHERE id > ? ORDER BY id", -1, &st,
 		NULL) != SQLITE_OK) {

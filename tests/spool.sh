@@ -8,7 +8,9 @@
 #     reader, restarted: every event the first run had handed on appears
 #     across both runs' outputs, in order, duplicates bounded;
 # (c) damaged spool files (garbage, truncated, a WAL without its database):
-#     the daemon starts, the file is moved aside, a record says so.
+#     the daemon starts, the file is moved aside, a record says so;
+# (e) after a restart, events the server sends again that were written
+#     before it are not written again (the duplicate ring is persisted).
 # Every check fails with Mode=no (SPOOL_MODE=no to see it).
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
 
@@ -17,8 +19,9 @@ command -v sqlite3 >/dev/null || skip "needs sqlite3 (apt-get install sqlite3)"
 sh "$top_srcdir/tests/lib/certs.sh" "$T/pki" || skip "cannot make test certificates"
 MODE=${SPOOL_MODE:-always}
 NA=300 NB=50 NC=3000
-# Connection 1: (b)'s first run; 2: its second; 3: (a)'s first run; then
-# nothing new.
+# Connection 1: (b)'s first run; 2: its second; 3: its third, where the
+# server sends again events written before (the persisted duplicate
+# ring); 4: (a)'s first run; then nothing new.
 "$PY" - "$NA" "$NB" "$NC" >"$T/script.json" <<'PYEOF'
 import json, sys
 def ev(p, i):
@@ -28,6 +31,7 @@ na, nb, nc = map(int, sys.argv[1:])
 print(json.dumps([
     {"messages": [ev("a", i) for i in range(na)]},
     {"messages": [ev("b", i) for i in range(nb)]},
+    {"messages": [ev("a", i) for i in range(10)] + [ev("d", 0)]},
     {"messages": [m for i in range(nc) for m in
                   ([ev("c", i)] + ([{"sleep": 0.05}] if i % 200 == 199 else []))]},
     {"messages": []}]))
@@ -96,6 +100,13 @@ wait "$DC"
 check "(b) exit 0 at SIGTERM (and no leak under ASan)" test $? -eq 0
 check "(d) the commit time is measured" contains "$T/b/err2" " us at most"
 grep -h " us at most" "$T/b/err2" | sed 's/^/# /'
+dc -o "Spool.Path=$T/b/spool.db" >"$T/b/out3" 2>"$T/b/err3"
+wait_until 5 contains "$T/b/out3" '"d-00000"'
+check "(e) events written before the restart, sent again, are not written" \
+    test "$(grep -o '"uuid":"[a-z]-[0-9]*"' "$T/b/out3" | tr '\n' ' ')" \
+    = '"uuid":"d-00000" '
+kill "$DC"
+wait "$DC"
 
 # (a) a slow reader (about 400 lines a second), SIGKILL in mid-stream.
 mkdir "$T/a"

@@ -108,21 +108,23 @@ check "(e) events written before the restart, sent again, are not written" \
 kill "$DC"
 wait "$DC"
 
-# (a) a slow reader (about 400 lines a second), SIGKILL in mid-stream.
+# (a) a slow reader (about 200 lines a second, a pipe of 4 KiB), SIGKILL
+# in mid-stream.
 mkdir "$T/a"
 mkfifo "$T/a/pipe"
 "$PY" -c '
-import sys, time
+import fcntl, sys, time
+fcntl.fcntl(0, 1031, 4096)  # F_SETPIPE_SZ: little waits in the pipe
 out = open(sys.argv[1], "w")
 for line in sys.stdin:
     out.write(line)
     out.flush()
-    time.sleep(0.0025)
+    time.sleep(0.005)
 ' "$T/a/out1" <"$T/a/pipe" &
 READER=$!
 PIDS="$PIDS $READER"
 dc -o "Spool.Path=$T/a/spool.db" >"$T/a/pipe" 2>"$T/a/err1"
-wait_until 10 has_lines "$T/a/out1" 200
+wait_until 10 has_lines "$T/a/out1" 150
 kill -KILL "$DC"
 wait "$DC" 2>/dev/null
 wait "$READER"

@@ -113,16 +113,25 @@ wait "$DC"
 mkdir "$T/a"
 mkfifo "$T/a/pipe"
 "$PY" -c '
-import fcntl, sys, time
-fcntl.fcntl(0, 1031, 4096)  # F_SETPIPE_SZ: little waits in the pipe
-out = open(sys.argv[1], "w")
-for line in sys.stdin:
-    out.write(line)
-    out.flush()
-    time.sleep(0.005)
-' "$T/a/out1" <"$T/a/pipe" &
+import fcntl, os, select, sys, time
+# Opened read-write: the pipe is made small (4 KiB) before dcevents opens
+# it; the reader ends after 1 s without data (dcevents was killed).
+fd = os.open(sys.argv[2], os.O_RDWR)
+fcntl.fcntl(fd, 1031, 4096)  # F_SETPIPE_SZ
+open(sys.argv[3], "w").close()
+out, buf = open(sys.argv[1], "wb"), b""
+while select.select([fd], [], [], 1)[0]:
+    buf += os.read(fd, 4096)
+    while b"\n" in buf:
+        line, buf = buf.split(b"\n", 1)
+        out.write(line + b"\n")
+        out.flush()
+        time.sleep(0.005)
+out.write(buf)
+' "$T/a/out1" "$T/a/pipe" "$T/a/ready" &
 READER=$!
 PIDS="$PIDS $READER"
+wait_until 5 test -e "$T/a/ready"
 dc -o "Spool.Path=$T/a/spool.db" >"$T/a/pipe" 2>"$T/a/err1"
 wait_until 10 has_lines "$T/a/out1" 150
 kill -KILL "$DC"

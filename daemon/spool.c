@@ -11,6 +11,8 @@
  * Each record carries its event's row id; the writer threads publish the
  * highest id they wrote (queue_written_id), and a timer stores those as
  * the positions and deletes the rows every open output has written.
+ * Table seen keeps the uuids of the last 4096 events handed on (output.c's
+ * duplicate ring), restored at start for the events every output wrote.
  *
  * synchronous=NORMAL: in WAL mode a commit is a write() to the WAL file,
  * which the kernel keeps when the process is killed (kill -9, a crash);

@@ -22,12 +22,7 @@ print(json.dumps([{"messages": msgs, "interval": 0, "after": "hold"}]))
 PYEOF
 wspeer_start "$T/script.json"
 # The reader holds the pipe open and is stopped before anything is written.
-mkfifo "$T/pipe"
-cat "$T/pipe" >"$T/out" &
-READER=$!
-PIDS="$PIDS $READER"
-exec 3>"$T/pipe"
-kill -STOP "$READER"
+stopped_reader "$T/pipe" "$T/out"
 "$DCEVENTS" -c /dev/null -o "Stream.URL=wss://localhost:$PORT/" \
     -o "Stream.CAFile=$T/pki/ca.pem" -o Output.Journal=no \
     -o Output.Stdout=yes -o Output.QueueMaxBytes=64K \

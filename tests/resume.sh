@@ -21,21 +21,7 @@ PYEOF
 wspeer_start "$T/script.json"
 
 # The reader holds the pipe open, stopped, and the pipe is filled up.
-mkfifo "$T/pipe"
-cat "$T/pipe" >"$T/out" &
-READER=$!
-PIDS="$PIDS $READER"
-exec 3>"$T/pipe"
-kill -STOP "$READER"
-"$PY" - "$T/pipe" <<'PYEOF'
-import os, sys
-fd = os.open(sys.argv[1], os.O_WRONLY | os.O_NONBLOCK)
-try:
-    while True:
-        os.write(fd, b"#" * 4095 + b"\n")
-except BlockingIOError:
-    pass
-PYEOF
+stopped_reader "$T/pipe" "$T/out" full
 "$DCEVENTS" -c /dev/null -o "Stream.URL=wss://localhost:$PORT/" \
     -o "Stream.CAFile=$T/pki/ca.pem" -o Output.Journal=no \
     -o Output.Stdout=yes -o Output.QueueMax=20 \

@@ -50,21 +50,7 @@ rows() { sqlite3 "$1" "SELECT count(*) FROM events" 2>/dev/null; }
 rows_are() { [ "$(rows "$1")" = "$2" ]; }
 
 # (b) stdout is a pipe, full, its reader stopped.
-mkfifo "$T/pipe"
-cat "$T/pipe" >/dev/null &
-READER=$!
-PIDS="$PIDS $READER"
-exec 3>"$T/pipe"
-kill -STOP "$READER"
-"$PY" - "$T/pipe" <<'PYEOF'
-import os, sys
-fd = os.open(sys.argv[1], os.O_WRONLY | os.O_NONBLOCK)
-try:
-    while True:
-        os.write(fd, b"#" * 4095 + b"\n")
-except BlockingIOError:
-    pass
-PYEOF
+stopped_reader "$T/pipe" /dev/null full
 mkdir "$T/b"
 dc -o "Spool.Path=$T/b/spool.db" >"$T/pipe" 2>"$T/b/err1"
 exec 3>&-

@@ -88,6 +88,29 @@ finish() {
 	exit 0
 }
 
+# stopped_reader FIFO OUT [full]: a FIFO read into OUT by a reader that is
+# stopped at once (its pid in READER), held open for writing on fd 3 so
+# that it never ends; with "full", the pipe's buffer is filled up first,
+# so that the next write to it blocks.
+stopped_reader() {
+	mkfifo "$1"
+	cat "$1" >"$2" &
+	READER=$!
+	PIDS="$PIDS $READER"
+	exec 3>"$1"
+	kill -STOP "$READER"
+	[ "${3:-}" = full ] || return 0
+	"$PY" - "$1" <<'PYEOF'
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_NONBLOCK)
+try:
+    while True:
+        os.write(fd, b"#" * 4095 + b"\n")
+except BlockingIOError:
+    pass
+PYEOF
+}
+
 # wait_until SECONDS COMMAND...: poll until COMMAND succeeds (quietly; the
 # arguments are expanded once, so pass a predicate, not "$(...)").
 wait_until() {

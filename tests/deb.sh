@@ -11,8 +11,9 @@
 # where Debian puts them, the conffile, not enabled nor started, the
 # notice, the catalog added by systemd's trigger), a key and a drop-in,
 # enable --now, the events in the journal, the upgrade while the stream
-# flows with [Spool] Mode=always (restarted: a new InvocationID; every
-# event of the first connection written, each once), remove (stopped,
+# flows with [Spool] Mode=always (restarted: a new InvocationID; the
+# first connection's events written without a gap, each once, but for
+# those in flight at the stop), remove (stopped,
 # conffile kept) and purge (conffile, spool and catalog entries gone).
 # Skips (77) where systemd cannot boot like this or the tools are missing.
 
@@ -186,13 +187,20 @@ for l in open(sys.argv[1]):
 uuids a >"$T/a"
 got=$(wc -l <"$T/a")
 uniq=$(sort -u "$T/a" | wc -l)
-echo "# connection 1: the server sent $sent events, $n1 were written before the upgrade; the journal holds $got ($uniq different)"
+last=$(sort "$T/a" | tail -n 1)
+last=$(expr "${last#a-}" + 0 2>/dev/null)
+last=${last:--1}
+miss=$(( ${sent:-0} - uniq ))
+echo "# connection 1: the server sent $sent events, $n1 were written before the upgrade; the journal holds $got ($uniq different), the last a-$last"
 check "the stream flowed during the upgrade (written before: $n1 of $sent sent)" \
     test "${sent:-0}" -gt "$n1" -a "${sent:-0}" -lt 1500
-check "every event the server sent before the restart is in the journal" \
-    test "$uniq" -eq "${sent:-0}" -a "$(sort -u "$T/a" | tail -n 1)" = \
-    "$(printf 'a-%05d' $((${sent:-0} - 1)))"
+check "the journal holds connection 1's events from the first on, without a gap" \
+    test "$uniq" -eq $((last + 1))
 check "each once" test "$got" -eq "$uniq"
+# At the stop dcevents sends its close frame and reads no data after it:
+# an event the server sent meanwhile (one every 20 ms) was never read.
+check "missing only what was in flight at the stop ($miss of $sent, at most 3)" \
+    test "$miss" -ge 0 -a "$miss" -le 3
 
 # Remove: stopped, the conffile kept.
 apt remove dcevents >"$T/remove.out" 2>&1

@@ -27,6 +27,9 @@ fi
 . "$top_srcdir/tests/lib/systemd.sh"
 
 [ "${WITH_SYSTEMD:-yes}" = yes ] || skip "built without libsystemd"
+# The package is built apart (no sanitizers): the suite's sanitizer run
+# would test the same package again.
+[ "${WITH_SANITIZERS:-no}" = no ] || skip "the package is not the sanitizer build"
 [ "$(id -u)" -eq 0 ] || skip "installing a package needs root"
 for c in dpkg-deb apt-get; do
 	command -v "$c" >/dev/null || skip "needs $c"

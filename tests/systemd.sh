@@ -11,91 +11,37 @@
 # STATUS=, reload with a changed and with a broken file, the watchdog,
 # stop, an instance, a missing key and a configuration error that are not
 # restarted, the start limit, the README's systemd-run check, and
-# systemd-analyze security.  On exit the namespace's PID 1 is killed
-# (which ends every process in it and drops its mounts) and the cgroups
-# are removed.  Skips (77) where systemd cannot boot like this.
+# systemd-analyze security.  The namespaces, the root and the clean-up
+# are tests/lib/systemd.sh's.  Skips (77) where systemd cannot boot like
+# this.
 
-# sd_pid1 BASE: PID 1 of the new namespaces: build the root in BASE (a
-# tmpfs), install the staged build into it and become systemd.
-sd_pid1() {
-	set -e
-	B=$1
-	mount -t tmpfs -o mode=0755 dcevents-test "$B"
-	mkdir "$B/upper" "$B/work" "$B/root"
-	R=$B/root
-	mount -t overlay -o "lowerdir=/,upperdir=$B/upper,workdir=$B/work" \
-	    overlay "$R"
-	mount -t proc proc "$R/proc"
-	mount -t sysfs -o ro sysfs "$R/sys"
-	mount -t cgroup2 cgroup2 "$R/sys/fs/cgroup"
-	mount -t tmpfs -o mode=0755,nosuid tmpfs "$R/dev"
-	for d in null zero full random urandom tty; do
-		: >"$R/dev/$d"
-		mount --bind "/dev/$d" "$R/dev/$d"
-	done
-	mkdir "$R/dev/pts" "$R/dev/shm"
-	mount -t devpts -o newinstance,ptmxmode=0666 devpts "$R/dev/pts"
-	ln -s pts/ptmx "$R/dev/ptmx"
-	mount -t tmpfs -o mode=1777 tmpfs "$R/dev/shm"
-	mount -t tmpfs -o mode=0755 tmpfs "$R/run"
-	mount -t tmpfs -o mode=1777 tmpfs "$R/tmp"
-	mkdir -p "$R$T"
-	mount --bind "$T" "$R$T"
-	# Units that would touch the kernel or the host, or are not needed.
-	for u in systemd-sysctl.service systemd-modules-load.service \
-	    modprobe@.service systemd-remount-fs.service \
-	    systemd-udevd.service systemd-udev-trigger.service \
-	    systemd-timesyncd.service systemd-journald-audit.socket \
-	    systemd-random-seed.service systemd-pstore.service \
-	    systemd-binfmt.service proc-sys-fs-binfmt_misc.automount \
-	    dev-hugepages.mount dev-mqueue.mount sys-kernel-debug.mount \
-	    sys-kernel-tracing.mount sys-kernel-config.mount \
-	    sys-fs-fuse-connections.mount kmod-static-nodes.service \
-	    systemd-hwdb-update.service systemd-firstboot.service \
-	    systemd-machine-id-commit.service systemd-sysusers.service \
-	    ldconfig.service systemd-update-utmp.service \
-	    systemd-ask-password-console.path \
-	    systemd-ask-password-wall.path apt-daily.timer \
-	    apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer \
-	    fstrim.timer man-db.timer systemd-tmpfiles-clean.timer; do
-		ln -sf /dev/null "$R/etc/systemd/system/$u"
-	done
-	# The build, as "./configure --prefix=/usr --sysconfdir=/etc" would
-	# install it: the staged tree has the configured paths.
-	install -m 0755 "$T/stage$SBINDIR/dcevents" "$R/usr/sbin/dcevents"
+# sd_stage ROOT: the build, as "./configure --prefix=/usr --sysconfdir=/etc"
+# would install it, into the root systemd boots from: the staged tree has
+# the configured paths.
+sd_stage() {
+	install -m 0755 "$T/stage$SBINDIR/dcevents" "$1/usr/sbin/dcevents"
 	for u in dcevents.service dcevents@.service; do
 		sed -e "s|$SBINDIR/dcevents|/usr/sbin/dcevents|g" \
 		    -e "s|$SYSCONFDIR/dcevents/|/etc/dcevents/|g" \
-		    "$T/stage$UNITDIR/$u" >"$R/etc/systemd/system/$u"
+		    "$T/stage$UNITDIR/$u" >"$1/etc/systemd/system/$u"
 	done
-	mkdir -p "$R/etc/dcevents"
-	mkdir "$R/oldroot"
-	cd "$R"
-	pivot_root . oldroot
-	umount -l /oldroot
-	rmdir /oldroot
-	# Without this, LoadCredential= yields an empty credentials folder.
-	mount --make-rshared /
-	export container=dcevents-test
-	exec /lib/systemd/systemd --system --unit=basic.target
+	mkdir -p "$1/etc/dcevents"
 }
 
 if [ "${1:-}" = --pid1 ]; then
-	sd_pid1 "$2"
+	. "$(dirname "$0")/lib/systemd.sh"
+	sd_pid1 "$2" sd_stage
 	exit 1
 fi
 
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
+. "$top_srcdir/tests/lib/systemd.sh"
 
 [ "${WITH_SYSTEMD:-yes}" = yes ] || skip "built without libsystemd"
 [ "$(id -u)" -eq 0 ] || skip "booting systemd needs root"
-for c in unshare nsenter pivot_root make /lib/systemd/systemd; do
-	command -v "$c" >/dev/null || skip "needs $c"
-done
+command -v make >/dev/null || skip "needs make"
 [ -x "$PY" ] || skip "needs $PY (Debian's python3)"
 [ -f "$top_builddir/Makefile" ] || skip "no build tree"
-CGROOT=$(findmnt -n -t cgroup2 -o TARGET 2>/dev/null | head -n 1)
-[ -n "$CGROOT" ] && [ -w "$CGROOT" ] || skip "no writable cgroup2 hierarchy"
 sh "$top_srcdir/tests/lib/certs.sh" "$T/pki" || skip "cannot make test certificates"
 
 # Stage the build.
@@ -112,69 +58,8 @@ make -C "$top_builddir" install DESTDIR="$T/stage" >"$T/install.log" 2>&1 ||
     { sed 's/^/#   /' "$T/install.log" | tail -20; fail "make install"; finish; }
 
 # Boot.
-CG=$CGROOT/dcevents-test.$$
-SDPID=
-UNSHARE=
-# sd_child: the host's PID of the namespace's PID 1 (unshare's child).
-sd_child() {
-	cat "/proc/$UNSHARE/task/$UNSHARE/children" 2>/dev/null | tr -d ' '
-}
-sd_cleanup() {
-	if [ -n "$UNSHARE" ]; then
-		[ -n "$SDPID" ] || SDPID=$(sd_child)
-		[ -n "$SDPID" ] && kill -KILL "$SDPID" 2>/dev/null
-		kill -KILL "$UNSHARE" 2>/dev/null
-		wait "$UNSHARE" 2>/dev/null
-	fi
-	if [ -d "$CG" ]; then
-		_n=100
-		until find "$CG" -depth -type d -exec rmdir {} + 2>/dev/null &&
-		    [ ! -d "$CG" ]; do
-			_n=$((_n - 1))
-			[ "$_n" -gt 0 ] || { echo "# cannot remove $CG"; break; }
-			sleep 0.05
-		done
-	fi
-	cleanup
-}
-trap sd_cleanup EXIT
-mkdir "$CG" || skip "cannot make a cgroup under $CGROOT"
-mkdir "$T/sd"
-sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "$CG" \
-    unshare --pid --fork --mount --uts --ipc --net --cgroup \
-    --propagation private sh "$0" --pid1 "$T/sd" >"$T/console" 2>&1 </dev/null &
-UNSHARE=$!
-wait_until 10 eval '[ -n "$(sd_child)" ]' ||
-    skip "unshare did not start: $(tail -3 "$T/console")"
-SDPID=$(sd_child)
-
-E() {
-	nsenter -t "$SDPID" -a "$@"
-}
-booted() {
-	s=$(E systemctl is-system-running 2>/dev/null)
-	[ "$s" = running ] || [ "$s" = degraded ]
-}
-n=600
-until booted; do
-	kill -0 "$UNSHARE" 2>/dev/null ||
-	    skip "systemd did not boot here: $(tail -3 "$T/console" | tr '\n' ' ')"
-	n=$((n - 1))
-	[ "$n" -gt 0 ] ||
-	    skip "systemd did not boot in 30 s: $(E systemctl is-system-running 2>&1)"
-	sleep 0.05
-done
-E systemctl --failed --no-legend --plain | sed 's/^/# failed at boot: /'
+sd_boot "$0"
 pass "systemd 252 boots in the namespaces ($(E systemctl is-system-running))"
-
-# show UNIT PROPERTY: one property's value.
-show() {
-	E systemctl show -P "$2" "$1"
-}
-# jlog ARGS: the namespace's journal.
-jlog() {
-	E journalctl --no-pager -q "$@"
-}
 
 # The stream server, on the namespace's loopback.  Each connection gets
 # three container events, then the connection is held.
@@ -188,13 +73,7 @@ ev = [{"type": "container", "action": "update", "state": s,
 json.dump([{"messages": [json.dumps(e) for e in ev], "after": "hold"}],
           open(sys.argv[1], "w"))
 EOF
-rm -f "$T/port"
-nsenter -t "$SDPID" -n "$PY" "$top_srcdir/tests/peers/wspeer.py" --portfile "$T/port" \
-    --log "$T/peer" --script "$T/script" --cert "$T/pki/server.pem" \
-    --key "$T/pki/server.key" 2>"$T/peer.err" &
-PIDS="$PIDS $!"
-wait_until 5 test -s "$T/port" || { fail "the stream server starts"; finish; }
-PORT=$(cat "$T/port")
+sd_wspeer "$T/script"
 
 # peer N FIELD: a field of connection N's "connect" line ("auth": the
 # Authorization header, "path").
@@ -231,11 +110,6 @@ BackoffMinSec=100ms
 BackoffMaxSec=500ms
 $2
 EOF
-}
-# put FILE MODE: standard input into FILE, in the namespace (so that keys
-# never pass through argv).
-put() {
-	E sh -c 'install -m "$2" /dev/null "$1" && cat >"$1"' sh "$1" "$2"
 }
 KEY=k-$$-main
 KEY2=k-$$-acme

@@ -197,6 +197,8 @@ struct hs_reply {
 	size_t header_len; /* bytes of header, including the empty line */
 	uint64_t retry_after_ms;
 	const char *error; /* why the upgrade failed */
+	const char *status_line; /* into the buffer parsed, without CRLF */
+	size_t status_len;
 };
 char *handshake_target(const struct conf *);
 int handshake_key(char out[HS_KEY_LEN + 1]);
@@ -206,6 +208,13 @@ char *handshake_request_for(
     const struct conf *, const char *target, const char *key, size_t *len);
 int handshake_parse(
     const char *, size_t, const char *accept, struct hs_reply *);
+int http_reply_parse(const char *, size_t, struct hs_reply *,
+    const char *(*header)(void *, struct hs_reply *, const char *name,
+	size_t nlen, const char *v, size_t vlen),
+    void *arg);
+size_t http_basic_len(const char *name, const char *user, const char *secret);
+char *http_put_basic(
+    char *p, const char *name, const char *user, const char *secret);
 
 /*
  * record.c: the daemon's own records (connected, gap, ...), the bottom

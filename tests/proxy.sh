@@ -66,7 +66,7 @@ dcp_stop
 "$DCEVENTS" -c /dev/null -o Output.Journal=no -o Output.Stdout=yes \
     -o "Stream.URL=wss://localhost:$WSS/" -o "Stream.Proxy=https://localhost:$ST_PORT" \
     -o Stream.BackoffMinSec=5s -o Stream.BackoffMaxSec=5s >"$T/c3.out" 2>"$T/c3.err" &
-DC=$!
+DC=$! dcp_name=c3
 PIDS="$PIDS $DC"
 check "an https:// proxy with an untrusted certificate is refused" \
     wait_for "$T/c3.err" "TLS with the proxy https://localhost:$ST_PORT/: certificate verification failed"
@@ -201,7 +201,7 @@ check "a user without a password is refused" contains "$T/t6.out" "the proxy's u
 PIDS="$PIDS $!"
 wait_for "$T/notify" listening >/dev/null
 NOTIFY_SOCKET="$T/notify.sock" "$DCEVENTS" -c "$T/px.conf" >"$T/r.out" 2>"$T/r.err" &
-DC=$!
+DC=$! dcp_name=r
 PIDS="$PIDS $DC"
 check "STATUS=: Connected ... via proxy" wait_for "$T/notify" "STATUS=Connected to wss://localhost:$WSS/ via proxy http://alice@127.0.0.1:$TPA/"
 n0=$(tp_connects tpauth)

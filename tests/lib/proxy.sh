@@ -89,11 +89,15 @@ dcp() {
 	PIDS="$PIDS $DC"
 }
 
-# dcp_stop: SIGTERM the daemon; its exit status in DCRC.
+# dcp_stop: SIGTERM the daemon; its exit status in DCRC, which must be 0
+# (under the sanitizers: no leak, no error on any path it took).
 dcp_stop() {
 	kill "$DC" 2>/dev/null
 	wait "$DC"
 	DCRC=$?
+	[ "$DCRC" -eq 0 ] && return 0
+	fail "dcevents ($dcp_name) exited $DCRC after SIGTERM"
+	sed 's/^/#   /' "$T/$dcp_name.err" | tail -30
 }
 
 # origin_start NAME SCRIPT [wspeer options]: tests/peers/wspeer.py with the

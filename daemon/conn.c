@@ -92,6 +92,8 @@ struct conn {
 
 	enum conn_state state;
 	const struct proxy *proxy; /* this attempt's, NULL: direct */
+	int tunnelled; /* this attempt goes through a proxy (a reload may
+			  change proxy before the connection ends) */
 	struct proxy_tunnel *tunnel;
 	char tls_label[400]; /* whose TLS failed, in a proxy's presence */
 	struct evdns_getaddrinfo_request *req;
@@ -692,7 +694,7 @@ conn_drain(struct conn *c)
 	char buf[16384];
 
 	/* Through a proxy the socket's bytes are not the websocket's. */
-	for (int i = 0; c->proxy == NULL && i < 4096; i++) { /* 64 MiB */
+	for (int i = 0; !c->tunnelled && i < 4096; i++) { /* 64 MiB */
 		int n = ssl != NULL
 		    ? SSL_read(ssl, buf, sizeof buf)
 		    : (int)recv(fd, buf, sizeof buf, MSG_DONTWAIT);
@@ -972,6 +974,7 @@ conn_connect(struct conn *c)
 	const char *host = c->conf->host, *port = c->conf->port;
 
 	c->proxy = proxy_for(c->conf, c->conf->host, c->conf->port);
+	c->tunnelled = c->proxy != NULL;
 	c->tls_label[0] = '\0';
 	if (c->proxy != NULL) {
 		host = c->proxy->host;

@@ -30,7 +30,7 @@
 
 #include "dcevents.h"
 
-#define PROXY_LINE_MAX 200 /* bytes of the proxy's status line we quote */
+#define PROXY_LINE_MAX 120 /* bytes of the proxy's status line we quote */
 
 static const char *const env_proxy_names[] = { "wss_proxy", "https_proxy",
 	"HTTPS_PROXY", "all_proxy", "ALL_PROXY" };
@@ -530,7 +530,7 @@ struct proxy_tunnel {
 	void *arg;
 	char proxy[300]; /* the proxy's URL */
 	char target[300]; /* host:port */
-	char why[1500];
+	char why[1400];
 	char line[PROXY_LINE_MAX * 4 + 8]; /* the status line, escaped */
 	int done;
 };
@@ -555,7 +555,7 @@ tunnel_read_cb(struct bufferevent *bev, void *arg)
 	struct proxy_tunnel *t = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	size_t len = evbuffer_get_length(in);
-	struct strbuf b = { 0 };
+	struct strbuf b = { 0 }, e = { 0 };
 	struct hs_reply r;
 	char *esc;
 	int rc;
@@ -567,9 +567,13 @@ tunnel_read_cb(struct bufferevent *bev, void *arg)
 	if (rc == HS_INCOMPLETE)
 		return;
 	if (r.status_line != NULL) {
-		strbuf_add_escaped(&b, r.status_line,
+		/* For records: control characters escaped, valid UTF-8. */
+		strbuf_add_escaped(&e, r.status_line,
 		    r.status_len > PROXY_LINE_MAX ? PROXY_LINE_MAX
 						  : r.status_len);
+		if (e.buf != NULL && !e.failed)
+			strbuf_add_utf8(&b, e.buf, e.len, 1);
+		free(strbuf_finish(&e));
 		if ((esc = strbuf_finish(&b)) != NULL) {
 			snprintf(t->line, sizeof t->line, "%s", esc);
 			free(esc);

@@ -85,6 +85,11 @@ dcp garbage -o "Stream.URL=wss://localhost:$WSS/" -o "Stream.Proxy=http://127.0.
 check "garbage: not an HTTP reply" wait_for "$T/garbage.err" \
     "bad answer from the proxy http://127.0.0.1:$BP_PORT/ to CONNECT localhost:$WSS: not an HTTP reply"
 dcp_stop
+badproxy_start hostile
+dcp hostile -o "Stream.URL=wss://localhost:$WSS/" -o "Stream.Proxy=http://127.0.0.1:$BP_PORT/"
+check "hostile status line: quoted escaped, as UTF-8" wait_for "$T/hostile.err" \
+    'refused CONNECT localhost:'"$WSS"': HTTP/1.1 403 Denied \x1b[31mred\xff\xfe'
+dcp_stop
 badproxy_start huge
 dcp huge -o "Stream.URL=wss://localhost:$WSS/" -o "Stream.Proxy=http://127.0.0.1:$BP_PORT/"
 check "huge header: refused at 16 KiB" wait_for "$T/huge.err" \

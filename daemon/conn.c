@@ -16,8 +16,8 @@
  * Every change of state goes through conn_enter(), which logs it (at
  * debug), sets the state's timers and tells STATUS= (sd_notify).  One
  * deadline (ConnectTimeoutSec) covers resolution, TCP, TLS, the proxy's
- * tunnel and the HTTP upgrade.  TLS (tls.c) verifies the chain and the host name (or IP
- * address) and needs TLS 1.2 or newer.  When an attempt fails, the server
+ * tunnel and the HTTP upgrade.  TLS (tls.c) verifies the chain and the
+ * host name (or IP address) and needs TLS 1.2 or newer.  When an attempt fails, the server
  * refuses the credentials (401, 403, 429) or an open connection ends, the
  * connection is released and its owner is told how it ended (struct
  * conn_end); the owner decides: conn_retry() waits and connects again
@@ -571,7 +571,8 @@ static void
 conn_opened(struct conn *c, size_t header_len)
 {
 	/* ws:// through an https:// proxy: that TLS is the proxy's. */
-	SSL *ssl = c->conf->secure ? bufferevent_openssl_get_ssl(c->bev) : NULL;
+	SSL *ssl =
+	    c->conf->secure ? bufferevent_openssl_get_ssl(c->bev) : NULL;
 	char f1[300], f2[64], f3[320], via[320] = "";
 	const char *fields[] = { f1, f2, c->proxy ? f3 : NULL, NULL };
 
@@ -859,7 +860,8 @@ conn_try(struct conn *c)
 		conn_free_bev(c);
 	}
 	if (c->proxy != NULL)
-		conn_fail(c, "cannot connect to the proxy %s: %s", c->proxy->url,
+		conn_fail(c, "cannot connect to the proxy %s: %s",
+		    c->proxy->url,
 		    c->last_error[0] ? c->last_error : "no address");
 	else
 		conn_fail(c, "%s",

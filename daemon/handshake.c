@@ -195,7 +195,8 @@ handshake_request_for(
 		p = put(p, c->secret, strlen(c->secret));
 		p = put(p, "\r\n", 2);
 	} else if (c->secret != NULL) {
-		if ((p = http_put_basic(p, basic, c->user, c->secret)) == NULL) {
+		p = http_put_basic(p, basic, c->user, c->secret);
+		if (p == NULL) {
 			secret_free(req);
 			return NULL;
 		}

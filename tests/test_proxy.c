@@ -254,8 +254,8 @@ test_password(void)
 	conf_free(c);
 	t = print_of(text);
 	ok(t != NULL && strstr(t, "s3cr3t-pw") == NULL &&
-		strstr(t, "# proxy password: (masked) from ProxyPasswordFile") !=
-		    NULL,
+		strstr(t, "# proxy password: (masked) from "
+			  "ProxyPasswordFile") != NULL,
 	    "-t masks it and names the file");
 	free(t);
 	setenv("https_proxy", "http://bob:envpw@p:3128/", 1);
@@ -367,7 +367,8 @@ test_reload_and_backoff(void)
 	b = conf_from_text("[Stream]\nProxy=http://p:3129\n");
 	ok(conf_stream_changed(a, b), "another proxy: a new connection");
 	conf_free(b);
-	b = conf_from_text("[Stream]\nProxy=http://p:3128\nNoProxy=x.example\n");
+	b = conf_from_text(
+	    "[Stream]\nProxy=http://p:3128\nNoProxy=x.example\n");
 	ok(conf_stream_changed(a, b), "another NoProxy: a new connection");
 	conf_free(b);
 	b = conf_from_text("[Stream]\nProxy=http://p:3128/\n");

@@ -12,7 +12,8 @@
  * origin's name; NoProxy matches names and address literals as written
  * and never resolves one.  The tunnel has no timer of its own: the
  * caller's deadline (ConnectTimeoutSec for the stream) covers it.
- * Nothing here exits or logs above debug: the caller says what failed.
+ * Nothing here logs above debug (the caller says what failed, with the
+ * reason given here); fatal() is for running out of memory only.
  */
 #include "config.h"
 

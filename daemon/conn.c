@@ -522,18 +522,6 @@ conn_tls_msg(int write_p, int version, int type, const void *buf, size_t len,
 }
 
 /*
- * libevent is done with the upgrade request: wipe and unmap it, and wipe
- * what SSL_write() (called just before, from the same write callback)
- * left of it in the stack and the registers.
- */
-static void
-conn_request_sent(const void *data, size_t len, void *arg)
-{
-	secret_free(arg);
-	secret_scrub();
-}
-
-/*
  * The upgrade request (with the credential) stays in secret memory: the
  * output buffer refers to it instead of copying it, the socket or
  * SSL_write() reads it from there (OpenSSL encrypts it into its own
@@ -559,7 +547,7 @@ conn_send_upgrade(struct conn *c)
 		return;
 	}
 	if (evbuffer_add_reference(bufferevent_get_output(c->bev), req, len,
-		conn_request_sent, req) == -1) {
+		secret_ref_done, req) == -1) {
 		secret_free(req);
 		conn_fail(c, "out of memory");
 		return;

@@ -87,6 +87,9 @@ static const struct key keys[] = {
 	{ "Stream", "AuthBackoffSec", K_DURATION, O(auth_backoff_ms), "300s" },
 	{ "Stream", "MaxMessageBytes", K_BYTES, O(max_message_bytes),
 	    "1048576" },
+	{ "Stream", "Proxy", K_STR, O(proxy_setting), "" },
+	{ "Stream", "NoProxy", K_STR, O(noproxy_setting), "" },
+	{ "Stream", "ProxyPasswordFile", K_PATH, O(proxy_password_file), "" },
 	{ "Output", "Journal", K_BOOL, O(journal), JOURNAL_DEFAULT },
 	{ "Output", "Syslog", K_SYSLOG, O(syslog), "no" },
 	{ "Output", "SyslogFacility", K_FACILITY, O(syslog_facility),
@@ -147,7 +150,7 @@ conf_take_environment(void)
 			return -1;
 		secret_unsetenv(env_secret_names[i]);
 	}
-	return 0;
+	return proxy_take_environment();
 }
 
 /* The environment's value of a secret variable, else the one taken. */
@@ -1154,6 +1157,165 @@ check_anchors(struct loader *ld, const struct conf *c, const char *section,
 		    path, strerror(errno));
 }
 
+/* "HOST[:PORT]" or "[V6][:PORT]" for proxy.c; -1 if it is neither. */
+int
+conf_hostport(
+    const char *s, size_t len, const char *defport, char **host, char **port)
+{
+	return parse_hostport(s, len, defport, host, port);
+}
+
+/* NoProxy=, else $no_proxy or $NO_PROXY: the hosts reached directly. */
+static void
+conf_noproxy(struct loader *ld)
+{
+	struct conf *c = ld->conf;
+	const char *v = c->noproxy_setting, *name, *why;
+	char where[4200], err[400];
+
+	if (*v != '\0')
+		snprintf(where, sizeof where, "NoProxy= (%s)",
+		    origin_of(c, "Stream", "NoProxy"));
+	else if ((v = proxy_noproxy_environment(&name)) != NULL) {
+		snprintf(where, sizeof where, "$%s", name);
+		if ((why = text_problem(v)) != NULL) {
+			conf_error(ld, where, NULL, "%s", why);
+			return;
+		}
+	} else
+		return;
+	if ((c->noproxy = proxy_noproxy_parse(v, err, sizeof err)) == NULL) {
+		conf_error(ld, *c->noproxy_setting ? origin_of(c, "Stream",
+		    "NoProxy") : where, "NoProxy", "%s", err);
+		return;
+	}
+	c->noproxy_text = xstrdup(v);
+	c->noproxy_origin = xstrdup(where);
+}
+
+/*
+ * The proxy: Proxy= ("none": direct), else the environment's (proxy.c
+ * says which variable); its password from ProxyPasswordFile=, else the
+ * credential proxypassword, else the environment's URL.  A value that
+ * may hold a password is never quoted.
+ */
+static void
+conf_proxy(struct loader *ld)
+{
+	struct conf *c = ld->conf;
+	const char *v = c->proxy_setting, *name, *why, *e, *where;
+	const char *pwhere = origin_of(c, "Stream", "ProxyPasswordFile");
+	char envwhere[64], path[4096], origin[4200];
+	struct proxy *px;
+	char *pw = NULL;
+	int env = 0;
+
+	conf_noproxy(ld);
+	if (*v != '\0') {
+		where = origin_of(c, "Stream", "Proxy");
+		snprintf(origin, sizeof origin, "Proxy= (%s)", where);
+	} else if ((v = proxy_environment(&name)) != NULL) {
+		snprintf(envwhere, sizeof envwhere, "$%s", name);
+		where = envwhere;
+		snprintf(origin, sizeof origin, "%s", envwhere);
+		env = 1;
+	} else
+		return;
+	if (strcasecmp(v, "none") == 0)
+		return;
+	if (env && (why = text_problem(v)) != NULL) {
+		conf_error(ld, where, NULL, "%s", why);
+		return;
+	}
+	if ((px = proxy_parse(v, env, &why)) == NULL) {
+		conf_error(ld, where, env ? NULL : "Proxy", "%s", why);
+		return;
+	}
+	px->origin = xstrdup(origin);
+	if (*c->proxy_password_file != '\0') {
+		pw = read_secret_file(
+		    ld, c->proxy_password_file, pwhere, "ProxyPasswordFile");
+		snprintf(origin, sizeof origin, "ProxyPasswordFile %s",
+		    c->proxy_password_file);
+	} else if ((e = getenv("CREDENTIALS_DIRECTORY")) != NULL &&
+	    *e != '\0' &&
+	    (snprintf(path, sizeof path, "%s/proxypassword", e),
+		access(path, F_OK) == 0)) {
+		pw = read_secret_file(ld, path,
+		    "$CREDENTIALS_DIRECTORY/proxypassword", "credential");
+		snprintf(origin, sizeof origin, "systemd credential %s", path);
+	} else
+		snprintf(origin, sizeof origin, "the URL in %s", where);
+	if (pw != NULL) {
+		secret_free(px->password);
+		px->password = pw;
+	}
+	if (*px->user == '\0') {
+		if (*c->proxy_password_file != '\0')
+			conf_error(ld, pwhere, "ProxyPasswordFile",
+			    "needs a user in the proxy's URL "
+			    "(http://USER@HOST:PORT/)");
+		secret_free(px->password); /* a credential lying unused */
+		px->password = NULL;
+	} else if (px->password == NULL && *c->proxy_password_file == '\0')
+		conf_error(ld, where, env ? NULL : "Proxy",
+		    "the proxy's user %s needs a password and none was found: "
+		    "not in ProxyPasswordFile= or "
+		    "$CREDENTIALS_DIRECTORY/proxypassword",
+		    px->user);
+	if (px->password != NULL)
+		px->password_origin = xstrdup(origin);
+	c->proxy = px;
+}
+
+/* -t: the proxy in use, where it came from, and the NoProxy list. */
+static void
+conf_print_proxy(const struct conf *c, FILE *f)
+{
+	const struct proxy *px = c->proxy;
+	char esc[2048];
+
+	if (px == NULL)
+		fprintf(f, "# proxy: none%s\n",
+		    *c->proxy_setting ? " (Proxy=none)"
+				      : " (no Proxy=, no proxy variable)");
+	else {
+		fprintf(f, "# proxy: %s from ",
+		    text_escape(px->url, esc, sizeof esc));
+		fprintf(f, "%s\n", text_escape(px->origin, esc, sizeof esc));
+		if (px->password != NULL)
+			fprintf(f, "# proxy password: (masked) from %s\n",
+			    text_escape(px->password_origin, esc, sizeof esc));
+	}
+	if (c->noproxy_text != NULL) {
+		fprintf(f, "# NoProxy: %s",
+		    text_escape(c->noproxy_text, esc, sizeof esc));
+		fprintf(f, " from %s\n",
+		    text_escape(c->noproxy_origin, esc, sizeof esc));
+	}
+	if (px != NULL && proxy_for(c, c->host, c->port) == NULL)
+		fprintf(f, "# the stream's host is in NoProxy: it is reached "
+			   "directly\n");
+}
+
+/* Would the proxy settings of a and b make different connections? */
+static int
+conf_proxy_changed(const struct conf *a, const struct conf *b)
+{
+	const struct proxy *p = a->proxy, *q = b->proxy;
+
+	if (p == NULL || q == NULL) {
+		if (p != q)
+			return 1;
+	} else if (strcmp(p->url, q->url) != 0 ||
+	    (p->password == NULL) != (q->password == NULL) ||
+	    (p->password != NULL && strcmp(p->password, q->password) != 0))
+		return 1;
+	if (a->noproxy_text == NULL || b->noproxy_text == NULL)
+		return a->noproxy_text != b->noproxy_text;
+	return strcmp(a->noproxy_text, b->noproxy_text) != 0;
+}
+
 /* Checks that involve more than one key. */
 static void
 conf_validate(struct loader *ld)
@@ -1241,6 +1403,7 @@ conf_load(
 		conf_override(&ld, overrides[i]);
 
 	conf_credentials(&ld);
+	conf_proxy(&ld);
 	conf_validate(&ld);
 	secret_free(ld.apikey);
 	secret_scrub(); /* the keys went through read(), memcpy, trim() */
@@ -1286,6 +1449,10 @@ conf_free(struct conf *c)
 	free(c->prio);
 	free(c->cred_origin);
 	secret_free(c->secret);
+	proxy_free(c->proxy);
+	proxy_noproxy_free(c->noproxy);
+	free(c->noproxy_text);
+	free(c->noproxy_origin);
 	free(c);
 }
 
@@ -1330,6 +1497,8 @@ conf_print(const struct conf *c, FILE *f)
 						    ? c->cred_origin
 						    : "",
 						esc, sizeof esc));
+				if (strcmp(section, "Stream") == 0)
+					conf_print_proxy(c, f);
 				fputc('\n', f);
 			}
 			section = k->section;
@@ -1391,7 +1560,8 @@ conf_stream_changed(const struct conf *a, const struct conf *b)
 	    a->connect_timeout_ms != b->connect_timeout_ms ||
 	    a->ping_interval_ms != b->ping_interval_ms ||
 	    a->pong_timeout_ms != b->pong_timeout_ms ||
-	    a->max_message_bytes != b->max_message_bytes;
+	    a->max_message_bytes != b->max_message_bytes ||
+	    conf_proxy_changed(a, b);
 }
 
 static int

@@ -5,11 +5,19 @@
  *     ^                                                        |
  *     +-- conn_retry() <-- owner <-- ended <-- OPEN <--- 101 --+
  *
+ * Through a proxy (proxy.c says which, if any) the name resolved and the
+ * TCP connection are the proxy's, and the tunnel comes before the TLS to
+ * the origin (SNI and the name check are the origin's; it runs as a TLS
+ * filter over the tunnel's bufferevent):
+ *
+ *   CONNECT --TCP--> [PROXY TLS, https:// proxies] --> TUNNEL (CONNECT
+ *   host:port, 2xx) --> TLS (wss://) --> UPGRADE
+ *
  * Every change of state goes through conn_enter(), which logs it (at
  * debug), sets the state's timers and tells STATUS= (sd_notify).  One
- * deadline (ConnectTimeoutSec) covers resolution, TCP, TLS and the HTTP
- * upgrade.  TLS (tls.c) verifies the chain and the host name (or IP
- * address) and needs TLS 1.2 or newer.  When an attempt fails, the server
+ * deadline (ConnectTimeoutSec) covers resolution, TCP, TLS, the proxy's
+ * tunnel and the HTTP upgrade.  TLS (tls.c) verifies the chain and the
+ * host name (or IP address) and needs TLS 1.2 or newer.  When an attempt fails, the server
  * refuses the credentials (401, 403, 429) or an open connection ends, the
  * connection is released and its owner is told how it ended (struct
  * conn_end); the owner decides: conn_retry() waits and connects again
@@ -54,6 +62,8 @@ enum conn_state {
 	CS_WAIT,
 	CS_RESOLVE,
 	CS_CONNECT,
+	CS_PROXY_TLS,
+	CS_TUNNEL,
 	CS_TLS,
 	CS_UPGRADE,
 	CS_OPEN,
@@ -65,6 +75,8 @@ static const char *const conn_state_name[] = {
 	[CS_WAIT] = "waiting",
 	[CS_RESOLVE] = "resolving",
 	[CS_CONNECT] = "connecting",
+	[CS_PROXY_TLS] = "TLS handshake with the proxy",
+	[CS_TUNNEL] = "waiting for the proxy's answer to CONNECT",
 	[CS_TLS] = "TLS handshake",
 	[CS_UPGRADE] = "upgrading",
 	[CS_OPEN] = "open",
@@ -79,6 +91,11 @@ struct conn {
 	SSL_CTX *ssl_ctx;
 
 	enum conn_state state;
+	const struct proxy *proxy; /* this attempt's, NULL: direct */
+	int tunnelled; /* this attempt goes through a proxy (a reload may
+			  change proxy before the connection ends) */
+	struct proxy_tunnel *tunnel;
+	char tls_label[400]; /* whose TLS failed, in a proxy's presence */
 	struct evdns_getaddrinfo_request *req;
 	struct evutil_addrinfo *addrs;
 	struct evutil_addrinfo *ai;
@@ -115,6 +132,10 @@ struct conn {
 static void conn_connect(struct conn *);
 static void conn_try(struct conn *);
 static void conn_start_tls(struct conn *);
+static void conn_read_cb(struct bufferevent *, void *);
+static void conn_write_cb(struct bufferevent *, void *);
+static void conn_event_cb(struct bufferevent *, short, void *);
+static void conn_send_upgrade(struct conn *);
 static void conn_ws_done(void *, const char *);
 
 /* Messages received on every connection so far. */
@@ -172,6 +193,8 @@ conn_teardown(struct conn *c)
 		c->req = NULL;
 		evdns_getaddrinfo_cancel(req);
 	}
+	proxy_tunnel_free(c->tunnel);
+	c->tunnel = NULL;
 	if (c->addrs != NULL)
 		evutil_freeaddrinfo(c->addrs);
 	c->addrs = c->ai = NULL;
@@ -331,6 +354,54 @@ conn_auth_failed(struct conn *c, const struct hs_reply *r)
 }
 
 /*
+ * The tunnel's outcome: TLS to the origin inside it (wss://) or the
+ * upgrade at once (ws://); 407 (or 401) is an authentication failure at
+ * the proxy, anything else a failed attempt with the proxy's words.
+ */
+static void
+conn_tunnel_done(void *arg, const struct proxy_done *d)
+{
+	struct conn *c = arg;
+
+	proxy_tunnel_free(c->tunnel);
+	c->tunnel = NULL;
+	switch (d->result) {
+	case PROXY_OK:
+		bufferevent_setcb(
+		    c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+		if (c->conf->secure)
+			conn_start_tls(c);
+		else
+			conn_send_upgrade(c);
+		return;
+	case PROXY_AUTH:
+		c->end = (struct conn_end){ .kind = CONN_AUTH,
+			.http_status = d->status,
+			.proxy = c->proxy->url };
+		conn_ended(c, d->why);
+		return;
+	default:
+		conn_fail(c, "%s", d->why);
+		return;
+	}
+}
+
+/* Connected to the proxy (TLS to it done): ask for the tunnel. */
+static void
+conn_start_tunnel(struct conn *c)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+
+	if (ssl != NULL)
+		SSL_set_msg_callback(ssl, NULL);
+	conn_enter(c, CS_TUNNEL, 0, NULL);
+	c->tunnel = proxy_tunnel_start(c->bev, c->proxy, c->conf->host,
+	    c->conf->port, conn_tunnel_done, c);
+	if (c->tunnel == NULL)
+		conn_fail(c, "out of memory");
+}
+
+/*
  * Why the bufferevent failed; sets *tls for a TLS-level failure and *errp
  * to the first OpenSSL error (0: none).
  */
@@ -402,6 +473,12 @@ conn_tls_failed(struct conn *c, const char *why, int tls, unsigned long e)
 	int r = e != 0 ? ERR_GET_REASON(e) : 0;
 	char v[32];
 
+	if (c->tls_label[0] != '\0') {
+		/* Through a proxy: say whose TLS it was. */
+		conn_fail(c, "TLS with %s: %s", c->tls_label,
+		    strncmp(why, "TLS ", 4) == 0 ? why + 4 : why);
+		return;
+	}
 	if (rs != NULL && r == SSL_R_UNSUPPORTED_PROTOCOL &&
 	    c->tls_hello_version != 0 && c->tls_hello_version < 0x0303)
 		conn_fail(c,
@@ -445,18 +522,6 @@ conn_tls_msg(int write_p, int version, int type, const void *buf, size_t len,
 }
 
 /*
- * libevent is done with the upgrade request: wipe and unmap it, and wipe
- * what SSL_write() (called just before, from the same write callback)
- * left of it in the stack and the registers.
- */
-static void
-conn_request_sent(const void *data, size_t len, void *arg)
-{
-	secret_free(arg);
-	secret_scrub();
-}
-
-/*
  * The upgrade request (with the credential) stays in secret memory: the
  * output buffer refers to it instead of copying it, the socket or
  * SSL_write() reads it from there (OpenSSL encrypts it into its own
@@ -482,7 +547,7 @@ conn_send_upgrade(struct conn *c)
 		return;
 	}
 	if (evbuffer_add_reference(bufferevent_get_output(c->bev), req, len,
-		conn_request_sent, req) == -1) {
+		secret_ref_done, req) == -1) {
 		secret_free(req);
 		conn_fail(c, "out of memory");
 		return;
@@ -493,11 +558,17 @@ conn_send_upgrade(struct conn *c)
 static void
 conn_opened(struct conn *c, size_t header_len)
 {
-	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
-	char f1[300], f2[64];
-	const char *fields[] = { f1, f2, NULL };
+	/* ws:// through an https:// proxy: that TLS is the proxy's. */
+	SSL *ssl =
+	    c->conf->secure ? bufferevent_openssl_get_ssl(c->bev) : NULL;
+	char f1[300], f2[64], f3[320], via[320] = "";
+	const char *fields[] = { f1, f2, c->proxy ? f3 : NULL, NULL };
 
 	evbuffer_drain(bufferevent_get_input(c->bev), header_len);
+	if (c->proxy != NULL) {
+		snprintf(f3, sizeof f3, "DCEVENTS_PROXY=%s", c->proxy->url);
+		snprintf(via, sizeof via, " via proxy %s", c->proxy->url);
+	}
 	c->ws = ws_new(c->base, c->bev, c->conf, &c->handler, conn_ws_done, c);
 	if (c->ws == NULL) {
 		conn_fail(c, "out of memory");
@@ -508,9 +579,9 @@ conn_opened(struct conn *c, size_t header_len)
 	snprintf(f1, sizeof f1, "DCEVENTS_URL=%s", c->conf->url);
 	snprintf(f2, sizeof f2, "DCEVENTS_TLS=%s",
 	    ssl ? SSL_get_version(ssl) : "none");
-	record_daemon(MID_CONNECTED, 6, fields, "connected to %s (%s%s%s)",
+	record_daemon(MID_CONNECTED, 6, fields, "connected to %s (%s%s%s)%s",
 	    c->conf->url, ssl ? SSL_get_version(ssl) : "no TLS",
-	    ssl ? ", " : "", ssl ? SSL_get_cipher_name(ssl) : "");
+	    ssl ? ", " : "", ssl ? SSL_get_cipher_name(ssl) : "", via);
 	if (c->down_since != 0) {
 		char t1[32], t2[32];
 		time_t now = time(NULL);
@@ -527,7 +598,7 @@ conn_opened(struct conn *c, size_t header_len)
 		    "missing",
 		    t1, t2);
 	}
-	conn_enter(c, CS_OPEN, 0, "Connected to %s", c->conf->url);
+	conn_enter(c, CS_OPEN, 0, "Connected to %s%s", c->conf->url, via);
 	if (c->paused) {
 		conn_pause(c);
 		return;
@@ -611,7 +682,8 @@ conn_drain(struct conn *c)
 	evutil_socket_t fd = bufferevent_getfd(c->bev);
 	char buf[16384];
 
-	for (int i = 0; i < 4096; i++) { /* at most 64 MiB */
+	/* Through a proxy the socket's bytes are not the websocket's. */
+	for (int i = 0; !c->tunnelled && i < 4096; i++) { /* 64 MiB */
 		int n = ssl != NULL
 		    ? SSL_read(ssl, buf, sizeof buf)
 		    : (int)recv(fd, buf, sizeof buf, MSG_DONTWAIT);
@@ -634,7 +706,15 @@ conn_event_cb(struct bufferevent *bev, short events, void *arg)
 	int tls;
 
 	if (events & BEV_EVENT_CONNECTED) {
-		if (c->state == CS_CONNECT && c->conf->secure)
+		if (c->state == CS_CONNECT && c->proxy != NULL) {
+			log_debug("connected to the proxy %s", c->proxy->url);
+			if (c->proxy->secure)
+				conn_start_tls(c);
+			else
+				conn_start_tunnel(c);
+		} else if (c->state == CS_PROXY_TLS)
+			conn_start_tunnel(c);
+		else if (c->state == CS_CONNECT && c->conf->secure)
 			conn_start_tls(c);
 		else if (c->state == CS_CONNECT || c->state == CS_TLS)
 			conn_send_upgrade(c);
@@ -652,6 +732,7 @@ conn_event_cb(struct bufferevent *bev, short events, void *arg)
 		conn_try(c);
 		return;
 	case CS_TLS:
+	case CS_PROXY_TLS:
 		conn_tls_failed(c, why, tls, e);
 		return;
 	case CS_UPGRADE:
@@ -680,7 +761,7 @@ conn_event_cb(struct bufferevent *bev, short events, void *arg)
 }
 
 static SSL *
-conn_ssl(struct conn *c)
+conn_ssl(struct conn *c, const char *host)
 {
 	SSL *ssl;
 	char e[200];
@@ -692,8 +773,8 @@ conn_ssl(struct conn *c)
 	c->tls_hello_version = 0;
 	SSL_set_msg_callback(ssl, conn_tls_msg);
 	SSL_set_msg_callback_arg(ssl, c);
-	if (tls_client_setup(ssl, c->conf->host, e, sizeof e) == -1) {
-		log_debug("TLS setup for %s: %s", c->conf->host, e);
+	if (tls_client_setup(ssl, host, e, sizeof e) == -1) {
+		log_debug("TLS setup for %s: %s", host, e);
 		SSL_free(ssl);
 		return NULL;
 	}
@@ -720,12 +801,22 @@ conn_nodelay(struct conn *c)
 static void
 conn_try(struct conn *c)
 {
+	/*
+	 * The socket goes on to a TLS bufferevent (wss:// direct, https://
+	 * proxies) or stays in this one, under the origin's TLS filter
+	 * through an http:// proxy: then this one closes it, when the filter
+	 * (which frees it later) is done with it.
+	 */
+	int own = c->proxy != NULL && !c->proxy->secure;
+
 	for (; c->ai != NULL; c->ai = c->ai->ai_next) {
-		c->bev = bufferevent_socket_new(c->base, -1, 0);
+		c->bev = bufferevent_socket_new(
+		    c->base, -1, own ? BEV_OPT_CLOSE_ON_FREE : 0);
 		if (c->bev == NULL) {
 			conn_fail(c, "out of memory");
 			return;
 		}
+		c->bev_owns_fd = own;
 		bufferevent_setcb(
 		    c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
@@ -743,7 +834,9 @@ conn_try(struct conn *c)
 				    &((const struct sockaddr_in6 *)sa)
 					 ->sin6_addr,
 				    a, sizeof a);
-			log_debug("trying %s port %s", a, c->conf->port);
+			log_debug("trying %s port %s%s", a,
+			    c->proxy ? c->proxy->port : c->conf->port,
+			    c->proxy ? " (the proxy)" : "");
 		}
 		if (bufferevent_socket_connect(
 			c->bev, c->ai->ai_addr, (int)c->ai->ai_addrlen) == 0) {
@@ -754,37 +847,69 @@ conn_try(struct conn *c)
 		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 		conn_free_bev(c);
 	}
-	conn_fail(c, "%s", c->last_error[0] ? c->last_error : "no address");
+	if (c->proxy != NULL)
+		conn_fail(c, "cannot connect to the proxy %s: %s",
+		    c->proxy->url,
+		    c->last_error[0] ? c->last_error : "no address");
+	else
+		conn_fail(c, "%s",
+		    c->last_error[0] ? c->last_error : "no address");
 }
 
-/* TCP is up: move the socket to a TLS bufferevent and shake hands. */
+/*
+ * TCP is up: move the socket to a TLS bufferevent and shake hands, with
+ * the proxy (CS_CONNECT through an https:// proxy) or the origin.
+ * Through a tunnel the origin's TLS is a filter over the tunnel's
+ * bufferevent, which it then owns (and frees).
+ */
 static void
 conn_start_tls(struct conn *c)
 {
+	int to_proxy = c->state == CS_CONNECT && c->proxy != NULL;
+	const char *host = to_proxy ? c->proxy->host : c->conf->host;
 	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	struct bufferevent *bev;
 	SSL *ssl;
 
 	ERR_clear_error();
-	bufferevent_free(c->bev);
-	c->bev = NULL;
-	if ((ssl = conn_ssl(c)) == NULL) {
-		evutil_closesocket(fd);
+	if (c->proxy != NULL && to_proxy)
+		snprintf(c->tls_label, sizeof c->tls_label, "the proxy %s",
+		    c->proxy->url);
+	else if (c->proxy != NULL)
+		snprintf(c->tls_label, sizeof c->tls_label,
+		    "%s:%s through the proxy %s", c->conf->host, c->conf->port,
+		    c->proxy->url);
+	log_debug("TLS handshake with %s", c->proxy ? c->tls_label : host);
+	if ((ssl = conn_ssl(c, host)) == NULL) {
 		conn_fail(c, "cannot set up TLS");
 		return;
 	}
-	c->bev = bufferevent_openssl_socket_new(c->base, fd, ssl,
-	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
-		SSL_free(ssl);
-		evutil_closesocket(fd);
-		conn_fail(c, "out of memory");
-		return;
+	if (c->state == CS_TUNNEL) {
+		bev = bufferevent_openssl_filter_new(c->base, c->bev, ssl,
+		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+		if (bev == NULL) {
+			SSL_free(ssl);
+			conn_fail(c, "out of memory");
+			return;
+		}
+		/* Freeing it frees the tunnel's (bev_owns_fd unchanged). */
+		c->bev = bev;
+	} else {
+		bufferevent_free(c->bev);
+		c->bev = bufferevent_openssl_socket_new(c->base, fd, ssl,
+		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+		if (c->bev == NULL) {
+			SSL_free(ssl);
+			evutil_closesocket(fd);
+			conn_fail(c, "out of memory");
+			return;
+		}
+		c->bev_owns_fd = 1;
 	}
-	c->bev_owns_fd = 1;
 	bufferevent_setcb(
 	    c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	conn_enter(c, CS_TLS, 0, NULL);
+	conn_enter(c, to_proxy ? CS_PROXY_TLS : CS_TLS, 0, NULL);
 }
 
 static void
@@ -796,7 +921,9 @@ conn_dns_cb(int err, struct evutil_addrinfo *res, void *arg)
 		return;
 	c->req = NULL;
 	if (err != 0) {
-		conn_fail(c, "cannot resolve %s: %s", c->conf->host,
+		conn_fail(c, "cannot resolve %s%s: %s",
+		    c->proxy ? "the proxy " : "",
+		    c->proxy ? c->proxy->host : c->conf->host,
 		    evutil_gai_strerror(err));
 		return;
 	}
@@ -814,18 +941,42 @@ conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 		conn_lost(c, c->lost_reason);
 		return;
 	}
-	conn_fail(c, "no websocket within ConnectTimeoutSec (%.1f s)",
-	    (double)c->conf->connect_timeout_ms / 1000);
+	if (c->proxy != NULL)
+		conn_fail(c,
+		    "no websocket within ConnectTimeoutSec (%.1f s) via the "
+		    "proxy %s (%s)",
+		    (double)c->conf->connect_timeout_ms / 1000, c->proxy->url,
+		    conn_state_name[c->state]);
+	else
+		conn_fail(c, "no websocket within ConnectTimeoutSec (%.1f s)",
+		    (double)c->conf->connect_timeout_ms / 1000);
 }
 
+/*
+ * Resolve the origin, or through a proxy only the proxy: the proxy
+ * resolves the origin's name.
+ */
 static void
 conn_connect(struct conn *c)
 {
 	struct evutil_addrinfo hints = { 0 };
 	struct evdns_getaddrinfo_request *req;
+	const char *host = c->conf->host, *port = c->conf->port;
 
-	conn_enter(c, CS_RESOLVE, 0, "Connecting to %s", c->conf->url);
-	log_debug("connecting to %s", c->conf->url);
+	c->proxy = proxy_for(c->conf, c->conf->host, c->conf->port);
+	c->tunnelled = c->proxy != NULL;
+	c->tls_label[0] = '\0';
+	if (c->proxy != NULL) {
+		host = c->proxy->host;
+		port = c->proxy->port;
+		conn_enter(c, CS_RESOLVE, 0, "Connecting to %s via proxy %s",
+		    c->conf->url, c->proxy->url);
+		log_debug("connecting to %s via the proxy %s", c->conf->url,
+		    c->proxy->url);
+	} else {
+		conn_enter(c, CS_RESOLVE, 0, "Connecting to %s", c->conf->url);
+		log_debug("connecting to %s", c->conf->url);
+	}
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_protocol = IPPROTO_TCP;
@@ -835,11 +986,9 @@ conn_connect(struct conn *c)
 	 * Each address is tried in turn; an IPv6 one on an IPv4-only host
 	 * fails at once and the next is tried.
 	 */
-	hints.ai_flags =
-	    tls_ip_literal(c->conf->host) ? EVUTIL_AI_NUMERICHOST : 0;
+	hints.ai_flags = tls_ip_literal(host) ? EVUTIL_AI_NUMERICHOST : 0;
 	/* The callback may run before this returns (numeric hosts). */
-	req = evdns_getaddrinfo(
-	    c->dns, c->conf->host, c->conf->port, &hints, conn_dns_cb, c);
+	req = evdns_getaddrinfo(c->dns, host, port, &hints, conn_dns_cb, c);
 	if (c->state == CS_RESOLVE && c->addrs == NULL)
 		c->req = req;
 }
@@ -866,6 +1015,13 @@ conn_ssl_ctx(const struct conf *conf)
 	}
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	return ctx;
+}
+
+/* TLS to the origin (wss://) or to an https:// proxy? */
+static int
+conn_needs_tls(const struct conf *conf)
+{
+	return conf->secure || (conf->proxy != NULL && conf->proxy->secure);
 }
 
 /*
@@ -903,7 +1059,7 @@ conn_start(struct conn *c, const struct conf *conf)
 	c->conf = conf;
 	SSL_CTX_free(c->ssl_ctx);
 	c->ssl_ctx = NULL;
-	if (conf->secure && (c->ssl_ctx = conn_ssl_ctx(conf)) == NULL)
+	if (conn_needs_tls(conf) && (c->ssl_ctx = conn_ssl_ctx(conf)) == NULL)
 		return -1;
 	c->down_since = 0; /* a new start, not a reconnect: no gap */
 	conn_connect(c);
@@ -936,6 +1092,21 @@ conn_retry(struct conn *c, uint64_t delay_ms)
 	case CONN_AUTH:
 		snprintf(f1, sizeof f1, "DCEVENTS_HTTP_STATUS=%d",
 		    e->http_status);
+		if (e->proxy != NULL) {
+			char f3[320];
+			const char *pf[] = { f1, f2, f3, NULL };
+
+			snprintf(f3, sizeof f3, "DCEVENTS_PROXY=%s", e->proxy);
+			record_daemon(MID_AUTH_FAILED, 3, pf,
+			    "proxy authentication failed at %s: %s; "
+			    "retrying in %.0f s",
+			    e->proxy, e->why, s);
+			conn_enter(c, CS_WAIT, delay_ms,
+			    "Proxy authentication failed (HTTP %d); "
+			    "retrying in %.0f s",
+			    e->http_status, s);
+			return;
+		}
 		record_daemon(MID_AUTH_FAILED, 3, fields,
 		    "authentication failed at %s: %s; retrying in %.0f s",
 		    c->conf->url, e->why, s);
@@ -994,9 +1165,11 @@ conn_reconfigure(struct conn *c, const struct conf *conf, int changed)
 	SSL_CTX *ctx = NULL;
 
 	c->conf = conf;
+	/* The same proxy, in the new configuration's memory. */
+	c->proxy = proxy_for(conf, conf->host, conf->port);
 	if (!changed)
 		return;
-	if (conf->secure && (ctx = conn_ssl_ctx(conf)) == NULL) {
+	if (conn_needs_tls(conf) && (ctx = conn_ssl_ctx(conf)) == NULL) {
 		log_err("keeping the previous TLS settings");
 		ctx = c->ssl_ctx;
 		c->ssl_ctx = NULL;

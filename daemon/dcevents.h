@@ -150,11 +150,26 @@ struct conf {
 	char *cred_origin; /* file the key came from, if any */
 	char *secret; /* API key, or the verbatim DOCKERCLOUD_AUTH */
 
+	/*
+	 * [Stream] Proxy=, NoProxy=, ProxyPasswordFile= as written, and what
+	 * they resolve to with the environment (proxy.c): the proxy (NULL:
+	 * direct) and the hosts reached directly (NULL: none).
+	 */
+	char *proxy_setting;
+	char *noproxy_setting;
+	char *proxy_password_file;
+	struct proxy *proxy;
+	struct noproxy *noproxy;
+	char *noproxy_origin; /* "NoProxy=" or "$no_proxy" */
+	char *noproxy_text;
+
 	/* Where each explicitly set key came from, for -t and errors. */
 	char **origin;
 };
 
 int conf_take_environment(void);
+int conf_hostport(const char *, size_t, const char *defport, char **host,
+    char **port);
 struct conf *conf_load(const char *path, int path_given, char *const *overrides,
     size_t noverrides);
 void conf_free(struct conf *);
@@ -174,6 +189,7 @@ char *secret_dup(const char *, size_t);
 void secret_free(char *);
 void secret_unsetenv(const char *name);
 void secret_scrub(void);
+void secret_ref_done(const void *, size_t, void *secret);
 
 /* backoff.c: the daemon's reconnect policy */
 struct conn_end;
@@ -197,6 +213,8 @@ struct hs_reply {
 	size_t header_len; /* bytes of header, including the empty line */
 	uint64_t retry_after_ms;
 	const char *error; /* why the upgrade failed */
+	const char *status_line; /* into the buffer parsed, without CRLF */
+	size_t status_len;
 };
 char *handshake_target(const struct conf *);
 int handshake_key(char out[HS_KEY_LEN + 1]);
@@ -206,6 +224,13 @@ char *handshake_request_for(
     const struct conf *, const char *target, const char *key, size_t *len);
 int handshake_parse(
     const char *, size_t, const char *accept, struct hs_reply *);
+int http_reply_parse(const char *, size_t, struct hs_reply *,
+    const char *(*header)(void *, struct hs_reply *, const char *name,
+	size_t nlen, const char *v, size_t vlen),
+    void *arg);
+size_t http_basic_len(const char *name, const char *user, const char *secret);
+char *http_put_basic(
+    char *p, const char *name, const char *user, const char *secret);
 
 /*
  * record.c: the daemon's own records (connected, gap, ...), the bottom
@@ -264,6 +289,56 @@ int tls_client_setup(SSL *, const char *host, char *err, size_t);
 int tls_verify_error(const SSL *, char *, size_t);
 int tls_ip_literal(const char *host);
 
+/*
+ * proxy.c: HTTP CONNECT proxies, for the stream and any other connection:
+ * proxy_for() says which proxy (NULL: none) a connection to host:port
+ * uses; proxy_tunnel_start() makes the tunnel over a bufferevent already
+ * connected to that proxy and calls back once with the outcome.
+ */
+struct proxy {
+	int secure; /* https://: TLS to the proxy, verified like the stream */
+	char *host, *port; /* host without brackets */
+	char *user; /* "" for none */
+	char *password; /* secret memory; NULL for none */
+	char *url; /* scheme://[USER@]HOST:PORT/, never the password */
+	char *origin; /* "Proxy=" or "$https_proxy", for -t */
+	char *password_origin; /* where the password came from, for -t */
+};
+struct noproxy;
+struct bufferevent;
+enum proxy_result {
+	PROXY_OK, /* 2xx: the tunnel is up */
+	PROXY_AUTH, /* 407, or 401: the proxy refused the credentials */
+	PROXY_REFUSED, /* another HTTP status */
+	PROXY_FAILED /* no HTTP answer: garbage, too long, closed, error */
+};
+struct proxy_done {
+	enum proxy_result result;
+	int status; /* the HTTP status, 0 if none */
+	const char *why; /* for the record; names the proxy */
+	const char *status_line; /* escaped, "" if none */
+};
+typedef void (*proxy_tunnel_cb)(void *arg, const struct proxy_done *);
+struct proxy_tunnel;
+int proxy_take_environment(void);
+const char *proxy_environment(const char **name);
+const char *proxy_noproxy_environment(const char **name);
+struct proxy *proxy_parse(const char *url, int password_ok, const char **why);
+void proxy_free(struct proxy *);
+struct noproxy *proxy_noproxy_parse(const char *, char *err, size_t);
+void proxy_noproxy_free(struct noproxy *);
+int proxy_noproxy_match(
+    const struct noproxy *, const char *host, const char *port);
+const struct proxy *proxy_for(
+    const struct conf *, const char *host, const char *port);
+char *proxy_request(
+    const struct proxy *, const char *host, const char *port, size_t *len);
+int proxy_reply_parse(const char *, size_t, struct hs_reply *);
+struct proxy_tunnel *proxy_tunnel_start(struct bufferevent *,
+    const struct proxy *, const char *host, const char *port,
+    proxy_tunnel_cb, void *arg);
+void proxy_tunnel_free(struct proxy_tunnel *);
+
 /* conn.c */
 struct conn;
 struct evdns_base;
@@ -278,6 +353,7 @@ struct conn_end {
 	const char *why;
 	const struct conf *conf; /* the settings it ran with */
 	int http_status; /* CONN_AUTH */
+	const char *proxy; /* CONN_AUTH: the proxy refused (its URL), or NULL */
 	uint64_t retry_after_ms; /* CONN_AUTH: Retry-After, 0 if none */
 	uint64_t up_ms; /* CONN_LOST: how long it was open */
 	int reconnect; /* CONN_LOST: closed for new settings, go on at once */

@@ -1,7 +1,10 @@
 /*
  * The HTTP/1.1 upgrade of RFC 6455 section 4: the request line and
- * headers we send, and a strict, bounded parser for the reply.  Pure
- * functions, so that every case is unit-tested without sockets.
+ * headers we send, and a strict, bounded parser for the reply, whose
+ * generic part (status line, header lines, the bound) also reads a
+ * proxy's answer to CONNECT (proxy.c); the Basic credential line both
+ * requests carry.  Pure functions, so that every case is unit-tested
+ * without sockets.
  */
 #include "config.h"
 
@@ -112,6 +115,38 @@ put(char *p, const void *s, size_t n)
 	return p + n;
 }
 
+/* The length of http_put_basic()'s header line. */
+size_t
+http_basic_len(const char *name, const char *user, const char *secret)
+{
+	size_t plen = strlen(user) + 1 + strlen(secret);
+
+	return strlen(name) + 4 * ((plen + 2) / 3) + 2;
+}
+
+/*
+ * Write the header line "NAME" base64(user:secret) CRLF at p (room for
+ * http_basic_len()), going through secret memory only (memcpy and
+ * base64, no stdio); where it ends, NULL when out of memory.  The caller
+ * scrubs (secret_scrub()) once the whole request is built.
+ */
+char *
+http_put_basic(char *p, const char *name, const char *user, const char *secret)
+{
+	size_t plen = strlen(user) + 1 + strlen(secret);
+	char *plain = secret_alloc(plen);
+
+	if (plain == NULL)
+		return NULL;
+	put(put(put(plain, user, strlen(user)), ":", 1), secret,
+	    strlen(secret));
+	p = put(p, name, strlen(name));
+	p += EVP_EncodeBlock(
+	    (unsigned char *)p, (unsigned char *)plain, (int)plen);
+	secret_free(plain);
+	return put(p, "\r\n", 2);
+}
+
 /*
  * The whole upgrade request for target (NULL: handshake_target()), in
  * secret memory: the caller hands it on without copying it and frees it
@@ -128,7 +163,7 @@ handshake_request_for(
 	char *own = NULL, *head, *req, *p;
 	const char *defport = c->secure ? "443" : "80";
 	int v6 = strchr(c->host, ':') != NULL;
-	size_t hlen, alen = 0, plen = 0;
+	size_t hlen, alen = 0;
 
 	if (target == NULL && (target = own = handshake_target(c)) == NULL)
 		return NULL;
@@ -147,10 +182,8 @@ handshake_request_for(
 	hlen = strlen(head);
 	if (c->cred_source == CRED_ENV_AUTH)
 		alen = sizeof verbatim - 1 + strlen(c->secret) + 2;
-	else if (c->secret != NULL) {
-		plen = strlen(c->user) + 1 + strlen(c->secret);
-		alen = sizeof basic - 1 + 4 * ((plen + 2) / 3) + 2;
-	}
+	else if (c->secret != NULL)
+		alen = http_basic_len(basic, c->user, c->secret);
 	if ((req = secret_alloc(hlen + alen + 2)) == NULL) {
 		free(head);
 		return NULL;
@@ -162,19 +195,11 @@ handshake_request_for(
 		p = put(p, c->secret, strlen(c->secret));
 		p = put(p, "\r\n", 2);
 	} else if (c->secret != NULL) {
-		char *plain = secret_alloc(plen);
-
-		if (plain == NULL) {
+		p = http_put_basic(p, basic, c->user, c->secret);
+		if (p == NULL) {
 			secret_free(req);
 			return NULL;
 		}
-		put(put(put(plain, c->user, strlen(c->user)), ":", 1),
-		    c->secret, strlen(c->secret));
-		p = put(p, basic, sizeof basic - 1);
-		p += EVP_EncodeBlock(
-		    (unsigned char *)p, (unsigned char *)plain, (int)plen);
-		secret_free(plain);
-		p = put(p, "\r\n", 2);
 	}
 	secret_scrub(); /* memcpy and base64 went through registers */
 	p = put(p, "\r\n", 2);
@@ -236,19 +261,22 @@ retry_after(const char *v, size_t n)
 }
 
 /*
- * Parse the server's reply to the upgrade in buf[0..len).  Returns
- * HS_INCOMPLETE until the empty line that ends the header has arrived,
- * HS_OK for a valid 101 (r->header_len bytes are the header; the rest
- * already belongs to the websocket), or HS_FAILED with r->error and, for
- * an HTTP reply, r->status and r->retry_after_ms.  Lines end in CRLF or a
- * bare LF; the header may not exceed HS_MAX_HEADER bytes.
+ * The part of a reply every HTTP client here needs (the upgrade, the
+ * proxy's answer to CONNECT): in buf[0..len), the header up to its empty
+ * line, at most HS_MAX_HEADER bytes, the status line (r->status,
+ * r->status_line) and each header line checked and handed to header(),
+ * which returns NULL or why the reply is refused.  HS_INCOMPLETE until
+ * the empty line has arrived, HS_OK when the header is whole and sound
+ * (r->header_len bytes), HS_FAILED with r->error.  Lines end in CRLF or
+ * a bare LF.
  */
 int
-handshake_parse(
-    const char *buf, size_t len, const char *accept, struct hs_reply *r)
+http_reply_parse(const char *buf, size_t len, struct hs_reply *r,
+    const char *(*header)(void *, struct hs_reply *, const char *name,
+	size_t nlen, const char *v, size_t vlen),
+    void *arg)
 {
-	const char *p, *end = NULL, *line, *eol;
-	int upgrade = 0, connection = 0, accepted = 0;
+	const char *p, *end = NULL, *line, *eol, *why;
 
 	memset(r, 0, sizeof *r);
 	for (p = buf; p < buf + len; p++) {
@@ -283,6 +311,8 @@ handshake_parse(
 	    (buf[12] != ' ' && buf[12] != '\r' && buf[12] != '\n'))
 		return hs_fail(r, "not an HTTP reply");
 	r->status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + buf[11] - '0';
+	r->status_line = buf;
+	r->status_len = (size_t)(eol - buf) - (eol[-1] == '\r');
 
 	for (line = eol + 1; line < end; line = eol + 1) {
 		const char *colon, *v, *ve;
@@ -306,42 +336,74 @@ handshake_parse(
 			;
 		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
 			ve--;
-#define IS(name) (nlen == strlen(name) && strncasecmp(line, name, nlen) == 0)
-		if (IS("Retry-After"))
-			r->retry_after_ms = retry_after(v, (size_t)(ve - v));
-		if (r->status != 101)
-			continue;
-		if (IS("Upgrade")) {
-			if (upgrade++ || (size_t)(ve - v) != 9 ||
-			    strncasecmp(v, "websocket", 9) != 0)
-				return hs_fail(r, "Upgrade is not websocket");
-		} else if (IS("Connection")) {
-			connection |= has_token(v, (size_t)(ve - v), "upgrade");
-		} else if (IS("Sec-WebSocket-Accept")) {
-			if (accepted++)
-				return hs_fail(
-				    r, "Sec-WebSocket-Accept repeated");
-			if ((size_t)(ve - v) != strlen(accept) ||
-			    memcmp(v, accept, strlen(accept)) != 0)
-				return hs_fail(r, "wrong Sec-WebSocket-Accept");
-		} else if (IS("Sec-WebSocket-Extensions")) {
-			return hs_fail(r,
-			    "server chose an extension we did "
-			    "not offer");
-		} else if (IS("Sec-WebSocket-Protocol")) {
-			return hs_fail(r,
-			    "server chose a subprotocol we did "
-			    "not offer");
-		}
-#undef IS
+		if (header != NULL &&
+		    (why = header(arg, r, line, nlen, v, (size_t)(ve - v))) !=
+			NULL)
+			return hs_fail(r, why);
 	}
+	return HS_OK;
+}
+
+/* What handshake_parse() learns from the upgrade reply's header lines. */
+struct hs_upgrade {
+	const char *accept;
+	int upgrade, connection, accepted;
+};
+
+static const char *
+hs_header(void *arg, struct hs_reply *r, const char *line, size_t nlen,
+    const char *v, size_t vlen)
+{
+	struct hs_upgrade *u = arg;
+
+#define IS(name) (nlen == strlen(name) && strncasecmp(line, name, nlen) == 0)
+	if (IS("Retry-After"))
+		r->retry_after_ms = retry_after(v, vlen);
+	if (r->status != 101)
+		return NULL;
+	if (IS("Upgrade")) {
+		if (u->upgrade++ || vlen != 9 ||
+		    strncasecmp(v, "websocket", 9) != 0)
+			return "Upgrade is not websocket";
+	} else if (IS("Connection")) {
+		u->connection |= has_token(v, vlen, "upgrade");
+	} else if (IS("Sec-WebSocket-Accept")) {
+		if (u->accepted++)
+			return "Sec-WebSocket-Accept repeated";
+		if (vlen != strlen(u->accept) ||
+		    memcmp(v, u->accept, vlen) != 0)
+			return "wrong Sec-WebSocket-Accept";
+	} else if (IS("Sec-WebSocket-Extensions")) {
+		return "server chose an extension we did not offer";
+	} else if (IS("Sec-WebSocket-Protocol")) {
+		return "server chose a subprotocol we did not offer";
+	}
+#undef IS
+	return NULL;
+}
+
+/*
+ * Parse the server's reply to the upgrade in buf[0..len) (see
+ * http_reply_parse()).  HS_OK only for a valid 101 (r->header_len bytes
+ * are the header; the rest already belongs to the websocket); HS_FAILED
+ * with r->error and, for an HTTP reply, r->status and r->retry_after_ms.
+ */
+int
+handshake_parse(
+    const char *buf, size_t len, const char *accept, struct hs_reply *r)
+{
+	struct hs_upgrade u = { .accept = accept };
+	int rc;
+
+	if ((rc = http_reply_parse(buf, len, r, hs_header, &u)) != HS_OK)
+		return rc;
 	if (r->status != 101)
 		return hs_fail(r, "no upgrade");
-	if (!upgrade)
+	if (!u.upgrade)
 		return hs_fail(r, "Upgrade header missing");
-	if (!connection)
+	if (!u.connection)
 		return hs_fail(r, "Connection: Upgrade missing");
-	if (!accepted)
+	if (!u.accepted)
 		return hs_fail(r, "Sec-WebSocket-Accept missing");
 	return HS_OK;
 }

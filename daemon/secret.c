@@ -174,3 +174,16 @@ secret_scrub(void)
 		scrub_sse();
 #endif
 }
+
+/*
+ * For evbuffer_add_reference(): libevent is done with a request in
+ * secret memory (the socket or SSL_write() took it): wipe and unmap it,
+ * and what SSL_write() (called just before, from the same write
+ * callback) left of it in the stack and the registers.
+ */
+void
+secret_ref_done(const void *data, size_t len, void *secret)
+{
+	secret_free(secret);
+	secret_scrub();
+}

@@ -5,7 +5,7 @@
 # core must hold neither the key nor base64(user:key) nor the verbatim
 # $DOCKERCLOUD_AUTH: over ws:// and wss://, with the key from APIKeyFile=,
 # the systemd credential, APIKey= in the file, $DOCKERCLOUD_APIKEY and
-# $DOCKERCLOUD_AUTH.  The daemon's own environment (/proc/PID/environ, the
+# $DOCKERCLOUD_AUTH; nor the proxy's password, through tinyproxy.  The daemon's own environment (/proc/PID/environ, the
 # initial stack) must no longer hold what it took from it.  The key is
 # random per run and only ever searched for (grep -q), never printed.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
@@ -151,4 +151,59 @@ case_ "wss://, \$DOCKERCLOUD_AUTH" "$WSS" "$auth" /dev/null \
     env "DOCKERCLOUD_AUTH=$auth"
 case_ "wss://, \$DOCKERCLOUD_APIKEY" "$WSS" "Basic $basic" /dev/null \
     env "DOCKERCLOUD_APIKEY=$key" "DOCKERCLOUD_USER=$user"
+
+# The proxy's password (issue 17): through tinyproxy with BasicAuth, from
+# ProxyPasswordFile=, the credential proxypassword and $https_proxy, over
+# ws:// and wss://; neither it nor base64(user:password) is in the core.
+if command -v tinyproxy >/dev/null; then
+	. "$top_srcdir/tests/lib/proxy.sh"
+	ppw=$(rand 24)
+	puser=p$(rand 4)
+	pbasic=$(printf '%s:%s' "$puser" "$ppw" | base64 -w0)
+	printf '%s\n' "$ppw" >"$T/ppw"
+	mkdir "$T/pcreds"
+	printf '%s\n' "$ppw" >"$T/pcreds/proxypassword"
+	printf '[Stream]\nProxyPasswordFile=%s\n' "$T/ppw" >"$T/ppw.conf"
+	tinyproxy_start tp "" "BasicAuth $puser $ppw"
+	pcase() { # NAME URL CONF [env VAR=VALUE...]
+		pname=$1 purl=$2 pconf=$3
+		shift 3
+		n=$((n + 1))
+		"$@" "$DCEVENTS" -c "$pconf" -o "Stream.URL=$purl" \
+		    -o "Stream.CAFile=$T/pki/ca.pem" -o Stream.AllowInsecure=yes \
+		    -o Output.Journal=no -o Output.Stdout=yes \
+		    -o Stream.PingIntervalSec=60min >"$T/$n.out" 2>"$T/$n.err" &
+		dc=$!
+		PIDS="$PIDS $dc"
+		if ! wait_until 5 test -s "$T/$n.out"; then
+			fail "$pname: an event arrives through the proxy"
+			sed 's/^/#   /' "$T/$n.err"
+			kill "$dc" 2>/dev/null; wait "$dc"
+			return
+		fi
+		check "$pname: through the proxy" grep -q "via proxy" "$T/$n.err"
+		if core "$T/$n.core" "$dc"; then
+			check "$pname: the proxy password is not in the core" \
+			    test "$(grep -caF -- "$ppw" "$T/$n.core")" = 0
+			check "$pname: base64(user:password) is not in the core" \
+			    test "$(grep -caF -- "$pbasic" "$T/$n.core")" = 0
+		else
+			fail "$pname: gcore took a core"
+		fi
+		check "$pname: the password is not in /proc/PID/environ" \
+		    test "$(tr '\0' '\n' <"/proc/$dc/environ" | grep -cF -- "$ppw")" = 0
+		check "$pname: the password is not on stderr" lacks "$T/$n.err" "$ppw"
+		kill "$dc"
+		wait "$dc"
+		rm -f "$T/$n.core"
+	}
+	pcase "ws:// via proxy, ProxyPasswordFile=" "$WS" "$T/ppw.conf" env \
+	    "https_proxy=http://$puser@127.0.0.1:$TP_PORT/"
+	pcase "wss:// via proxy, credential proxypassword" "$WSS" /dev/null env \
+	    "https_proxy=http://$puser@127.0.0.1:$TP_PORT/" "CREDENTIALS_DIRECTORY=$T/pcreds"
+	pcase "wss:// via proxy, password in \$https_proxy" "$WSS" /dev/null env \
+	    "https_proxy=http://$puser:$ppw@127.0.0.1:$TP_PORT/"
+else
+	echo "# no tinyproxy: the proxy password cases are not run"
+fi
 finish

@@ -7,6 +7,8 @@ set -u
 : "${top_builddir:=$top_srcdir}"
 : "${DCEVENTS:=$top_builddir/daemon/dcevents}"
 PY=/usr/bin/python3
+# The host's proxy variables play no part unless a test sets them.
+unset wss_proxy https_proxy HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 
 T=$(mktemp -d /tmp/dcevents-test.XXXXXX)
 failures=0

@@ -24,7 +24,9 @@
  * (the daemon's backoff policy is in backoff.c), or nothing more happens
  * (tests/wsecho).  conn_retry() writes the disconnected or
  * authentication-failure record and STATUS=.  Stopping (conn_stop) closes
- * the websocket politely and is not the owner's business.  STATUS= tells
+ * the websocket politely, reading on until the server's close (what it
+ * sent before it read ours is handed on), and is not the owner's
+ * business.  STATUS= tells
  * the state and the count of messages, at each change of state and,
  * while messages flow, at most once a second.
  */
@@ -125,6 +127,7 @@ struct conn {
 	uint64_t messages;
 	int reconnect_now; /* after a close we asked for */
 	int paused; /* outputs full */
+	int close_wait; /* stopping: reading on until the server's close */
 	void (*stop_done)(void *);
 	void *stop_arg;
 };
@@ -310,6 +313,7 @@ conn_lost(struct conn *c, const char *why)
 	uint64_t up = clock_ms() - c->open_since;
 	uint16_t sent = 0, received = 0;
 
+	c->close_wait = 0;
 	if (c->ws != NULL) {
 		ws_close_codes(c->ws, &sent, &received);
 		c->messages += ws_messages(c->ws);
@@ -614,6 +618,7 @@ conn_ws_done(void *arg, const char *why)
 	struct conn *c = arg;
 
 	snprintf(c->lost_reason, sizeof c->lost_reason, "%s", why);
+	c->close_wait = 0;
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
 		conn_lost(c, c->lost_reason);
 		return;
@@ -632,7 +637,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	size_t len;
 	int rc;
 
-	if (c->state == CS_OPEN) {
+	if (c->state == CS_OPEN || (c->state == CS_CLOSING && c->close_wait)) {
 		ws_input(c->ws);
 		return;
 	}
@@ -661,14 +666,16 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 /*
  * While closing: the close frame is out once the output is empty.  (A
  * TLS bufferevent defers this callback: one may arrive from an earlier
- * flush with the close frame still waiting.)
+ * flush with the close frame still waiting.)  Stopping waits for the
+ * server's close instead: what it sent before it read ours are events,
+ * handed on like any other.
  */
 static void
 conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 
-	if (c->state == CS_CLOSING &&
+	if (c->state == CS_CLOSING && !c->close_wait &&
 	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 		conn_lost(c, c->lost_reason);
 }
@@ -1195,6 +1202,7 @@ conn_stop(struct conn *c, void (*done)(void *), void *arg)
 		if (c->state == CS_OPEN) {
 			snprintf(c->lost_reason, sizeof c->lost_reason,
 			    "dcevents is stopping");
+			c->close_wait = 1;
 			conn_enter(c, CS_CLOSING, 0, NULL);
 		}
 		return;

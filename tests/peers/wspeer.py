@@ -40,6 +40,9 @@ repeats.  Keys, all optional (keys starting with "_" are ignored):
     | {"raw_text": "hex"} | {"size": N} (JSON text of exactly N >= 2 bytes)
     | {"binary": "hex"} | {"masked_text": "..."} | {"ping": "text"}
     | {"sleep": S}
+  late_messages [...] text messages sent when the client's close arrives,
+                      before our answer to it (a server that had not yet
+                      read the close: its events were on the way)
   interval S          seconds between messages
   together true       write all the messages (strings only) at once: one
                       write, over TLS one record of up to 16 KiB
@@ -58,7 +61,7 @@ import fcntl, socket, ssl, struct, sys, termios, time
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 KEYS = {"delay_tls", "delay_handshake", "status", "headers", "raw_reply",
         "bad_accept", "reply_headers", "messages", "interval", "after",
-        "close_code", "close_reason", "together"}
+        "close_code", "close_reason", "together", "late_messages"}
 AFTER = {"hold", "abort", "reset", "close", "stop_reading"}
 ITEMS = {"fragments", "raw_text", "size", "binary", "masked_text", "ping",
          "sleep"}
@@ -428,6 +431,8 @@ class Conn:
         except UnicodeDecodeError:
             answer = 1007
         if not self.quiet and not self.close_sent:
+            for m in self.sc.get("late_messages", []):
+                self.send(1, m.encode())
             self.send_close(answer)
 
 

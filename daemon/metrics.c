@@ -8,7 +8,8 @@
  * one read or write a METRICS_TIMEOUT_S, is closed; at most
  * METRICS_MAX_CONN connections are open at once (libevent 2.1 has no
  * such limit: the listener is disabled while the limit is reached, so
- * further clients wait in the kernel's backlog).  A unix: socket is
+ * further clients wait in the kernel's backlog, and the requests of a
+ * client that keeps its connection are served one at a time).  A unix: socket is
  * created 0600 (a stale socket at the path is replaced) and removed when
  * the listener is closed.  Nothing secret is in the exposition.
  */
@@ -36,6 +37,7 @@
 #define METRICS_TIMEOUT_S 10
 #define METRICS_MAX_HEADERS 4096
 #define METRICS_BACKLOG 16
+#define METRICS_REAP_MS 100
 
 struct metrics {
 	struct event_base *base;
@@ -43,23 +45,38 @@ struct metrics {
 	struct evconnlistener *listener;
 	char *listen; /* Listen= as given */
 	char *unix_path; /* to remove at close */
-	int nconn; /* open connections */
-	int closed; /* freed by the last connection's callback */
-	struct strbuf b; /* the last exposition's buffer, reused */
+	/* The open connections' bufferevents, each with a reference of ours. */
+	struct bufferevent *conn[METRICS_MAX_CONN];
+	int nconn;
+	struct event *reap; /* while connections are open: metrics_reap() */
+	struct strbuf b; /* the exposition's buffer, reused */
 };
 
+/*
+ * Count out the connections evhttp has freed.  evhttp tells nothing when
+ * it frees a connection (libevent 2.1 has no such callback); its
+ * bufferevent_free() clears the callbacks, and our reference keeps the
+ * bufferevent to look at (evhttp has shut the socket down for writing
+ * already: the client sees the end at once).  Dropping our reference
+ * closes the socket.  Then the listener is on while there is room.
+ */
 static void
-metrics_free(struct metrics *m)
+metrics_reap(struct metrics *m)
 {
-	free(m->unix_path);
-	free(m->listen);
-	free(strbuf_finish(&m->b));
-	free(m);
-}
+	for (int i = 0; i < m->nconn;) {
+		bufferevent_data_cb r, w;
+		bufferevent_event_cb e;
 
-static void
-metrics_limit(struct metrics *m)
-{
+		bufferevent_getcb(m->conn[i], &r, &w, &e, NULL);
+		if (r != NULL || e != NULL) {
+			i++;
+			continue;
+		}
+		bufferevent_decref(m->conn[i]);
+		m->conn[i] = m->conn[--m->nconn];
+	}
+	if (m->nconn == 0)
+		event_del(m->reap);
 	if (m->listener == NULL)
 		return;
 	if (m->nconn >= METRICS_MAX_CONN)
@@ -68,45 +85,32 @@ metrics_limit(struct metrics *m)
 		evconnlistener_enable(m->listener);
 }
 
-/*
- * A connection's bufferevent is freed (libevent may do it a loop turn
- * later than evhttp asked): one fewer open.
- */
 static void
-metrics_conn_gone(void *arg)
+metrics_reap_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct metrics *m = arg;
-
-	m->nconn--;
-	if (m->closed && m->nconn == 0)
-		metrics_free(m);
-	else
-		metrics_limit(m);
+	metrics_reap(arg);
 }
 
-/*
- * evhttp's hook for each accepted connection's bufferevent: a filter
- * around the socket's, for its free callback, so that connections are
- * counted in and out.
- */
+/* evhttp's hook for each accepted connection's bufferevent: counted in. */
 static struct bufferevent *
 metrics_bev(struct event_base *base, void *arg)
 {
 	struct metrics *m = arg;
-	struct bufferevent *s, *f;
+	struct bufferevent *b;
+	struct timeval tv = tv_ms(METRICS_REAP_MS);
 
-	if ((s = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE)) ==
-	    NULL)
+	metrics_reap(m);
+	/* NULL: evhttp makes one itself (not counted; the listener is off
+	 * while the limit is reached, so this does not happen). */
+	if (m->nconn >= METRICS_MAX_CONN ||
+	    (b = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE)) ==
+		NULL)
 		return NULL;
-	f = bufferevent_filter_new(
-	    s, NULL, NULL, BEV_OPT_CLOSE_ON_FREE, metrics_conn_gone, m);
-	if (f == NULL) {
-		bufferevent_free(s);
-		return NULL;
-	}
-	m->nconn++;
-	metrics_limit(m);
-	return f;
+	bufferevent_incref(b);
+	m->conn[m->nconn++] = b;
+	event_add(m->reap, &tv);
+	metrics_reap(m);
+	return b;
 }
 
 static void
@@ -225,10 +229,11 @@ metrics_open(struct event_base *base, const struct conf *c)
 	if (c->metrics_unix != NULL)
 		m->unix_path = strdup(c->metrics_unix);
 	m->http = evhttp_new(base);
+	m->reap = event_new(base, -1, EV_PERSIST, metrics_reap_cb, m);
 	m->listener = evconnlistener_new(base, NULL, NULL,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, METRICS_BACKLOG, fd);
 	if (m->listen == NULL || (c->metrics_unix && m->unix_path == NULL) ||
-	    m->http == NULL || m->listener == NULL ||
+	    m->http == NULL || m->reap == NULL || m->listener == NULL ||
 	    evhttp_bind_listener(m->http, m->listener) == NULL)
 		fatal("out of memory");
 	evhttp_set_allowed_methods(m->http,
@@ -256,13 +261,15 @@ metrics_close(struct metrics *m)
 {
 	if (m == NULL)
 		return;
-	/* Frees the listener, and the connections (counted out later). */
+	/* Frees the listener and the connections: ours go with them. */
 	m->listener = NULL;
 	evhttp_free(m->http);
+	metrics_reap(m);
+	event_free(m->reap);
 	if (m->unix_path != NULL)
 		unlink(m->unix_path);
-	if (m->nconn == 0)
-		metrics_free(m);
-	else
-		m->closed = 1;
+	free(m->unix_path);
+	free(m->listen);
+	free(strbuf_finish(&m->b));
+	free(m);
 }

@@ -81,6 +81,7 @@ static const struct dim d_version = { "version", version_count,
 /* The values read when a snapshot is taken, not counted. */
 enum sample {
 	S_NONE, /* a counter of stats_v */
+	S_OUTPUT_OPEN,
 	S_QUEUE_RECORDS,
 	S_QUEUE_BYTES,
 	S_QUEUE_CAPACITY,
@@ -130,6 +131,9 @@ static const struct family families[] = {
 	{ "dcevents_output_errors_total", "counter",
 	    "Failed writes to an output (each retry counts).", &d_output, NULL,
 	    STAT_OUTPUT_ERRORS, S_NONE, 1 },
+	{ "dcevents_output_open", "gauge",
+	    "1 when the configuration enables the output (it has a queue).",
+	    &d_output, NULL, -1, S_OUTPUT_OPEN, 1 },
 	{ "dcevents_queue_records", "gauge",
 	    "Records waiting in an output's queue.", &d_output, NULL, -1,
 	    S_QUEUE_RECORDS, 1 },
@@ -198,6 +202,7 @@ static struct {
 struct snapshot {
 	uint64_t v[STAT_N][STAT_LABELS_MAX];
 	uint64_t queue_records[STAT_LABELS_MAX], queue_bytes[STAT_LABELS_MAX];
+	int open[STAT_LABELS_MAX];
 	double proc[S_N];
 };
 
@@ -327,6 +332,7 @@ stats_snapshot(struct snapshot *s)
 		    : output_sample(st.output, i, &bytes, stats_copy_output,
 			  &os);
 		s->queue_bytes[i] = bytes;
+		s->open[i] = st.output != NULL && output_is_open(st.output, i);
 		if (st.output == NULL)
 			stats_copy_output(&os);
 	}
@@ -341,6 +347,8 @@ stats_value(const struct snapshot *s, const struct family *f, size_t l)
 	case S_NONE:
 		return f->scale == 1 ? (double)s->v[f->stat][l]
 				     : (double)s->v[f->stat][l] / f->scale;
+	case S_OUTPUT_OPEN:
+		return s->open[l];
 	case S_QUEUE_RECORDS:
 		return (double)s->queue_records[l];
 	case S_QUEUE_BYTES:
@@ -366,7 +374,7 @@ add_value(struct strbuf *b, double v)
 	if (v == (double)(uint64_t)v && v < 1e19)
 		strbuf_printf(b, " %" PRIu64 "\n", (uint64_t)v);
 	else
-		strbuf_printf(b, " %.17g\n", v);
+		strbuf_printf(b, " %.15g\n", v);
 }
 
 /* The Prometheus text exposition (format 0.0.4) of a fresh snapshot. */
@@ -448,7 +456,7 @@ stats_record(void)
 				add_field_name(&b, f->d2->value(l % n2));
 			}
 			strbuf_add(&b, "=", 1);
-			strbuf_printf(&b, "%.17g", stats_value(&s, f, l));
+			strbuf_printf(&b, "%.15g", stats_value(&s, f, l));
 			strbuf_add(&b, "", 1); /* the NUL */
 		}
 	}

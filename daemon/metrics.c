@@ -4,7 +4,7 @@
  * exposition (stats.c makes it); any other path is 404, any other method
  * 405.  No client can stall the loop or grow the daemon's memory: the
  * request is parsed by evhttp with a 4 KiB limit on the request line and
- * headers and no body at all; a connection idle, or sending slower than
+ * headers and 1 KiB on a body (none is used); a connection idle, or sending slower than
  * one read or write a METRICS_TIMEOUT_S, is closed; at most
  * METRICS_MAX_CONN connections are open at once (libevent 2.1 has no
  * such limit: the listener is disabled while the limit is reached, so
@@ -36,8 +36,10 @@
 #define METRICS_MAX_CONN 16
 #define METRICS_TIMEOUT_S 10
 #define METRICS_MAX_HEADERS 4096
+#define METRICS_MAX_BODY 1024 /* read, for a 405 rather than a 413 */
 #define METRICS_BACKLOG 16
 #define METRICS_REAP_MS 100
+#define METRICS_SLOTS (METRICS_MAX_CONN + 64) /* with those shed */
 
 struct metrics {
 	struct event_base *base;
@@ -45,41 +47,58 @@ struct metrics {
 	struct evconnlistener *listener;
 	char *listen; /* Listen= as given */
 	char *unix_path; /* to remove at close */
-	/* The open connections' bufferevents, each with a reference of ours. */
-	struct bufferevent *conn[METRICS_MAX_CONN];
+	/*
+	 * The connections' bufferevents, each with a reference of ours;
+	 * those over the limit (shed) are shut down at the next turn.
+	 */
+	struct bufferevent *conn[METRICS_SLOTS];
+	int shed[METRICS_SLOTS];
 	int nconn;
 	struct event *reap; /* while connections are open: metrics_reap() */
 	struct strbuf b; /* the exposition's buffer, reused */
 };
 
 /*
- * Count out the connections evhttp has freed.  evhttp tells nothing when
- * it frees a connection (libevent 2.1 has no such callback); its
- * bufferevent_free() clears the callbacks, and our reference keeps the
- * bufferevent to look at (evhttp has shut the socket down for writing
- * already: the client sees the end at once).  Dropping our reference
- * closes the socket.  Then the listener is on while there is room.
+ * Count out the connections evhttp has freed, and shut down those over
+ * the limit.  evhttp tells nothing when it frees a connection (libevent
+ * 2.1 has no such callback); its bufferevent_free() clears the
+ * callbacks, and our reference keeps the bufferevent to look at (evhttp
+ * has shut the socket down for writing already: the client sees the end
+ * at once).  Dropping our reference closes the socket.  The listener is
+ * off while the limit is reached; it may have accepted a burst before
+ * (libevent 2.1's listener accepts all that wait): those connections
+ * are shut down, so that evhttp sees them end and frees them.
  */
 static void
 metrics_reap(struct metrics *m)
 {
+	int open = 0;
+
 	for (int i = 0; i < m->nconn;) {
 		bufferevent_data_cb r, w;
 		bufferevent_event_cb e;
 
 		bufferevent_getcb(m->conn[i], &r, &w, &e, NULL);
 		if (r != NULL || e != NULL) {
+			if (m->shed[i] && bufferevent_getfd(m->conn[i]) != -1) {
+				shutdown(bufferevent_getfd(m->conn[i]),
+				    SHUT_RDWR);
+				m->shed[i] = 2;
+			}
+			open += m->shed[i] == 0;
 			i++;
 			continue;
 		}
 		bufferevent_decref(m->conn[i]);
-		m->conn[i] = m->conn[--m->nconn];
+		m->nconn--;
+		m->conn[i] = m->conn[m->nconn];
+		m->shed[i] = m->shed[m->nconn];
 	}
 	if (m->nconn == 0)
 		event_del(m->reap);
 	if (m->listener == NULL)
 		return;
-	if (m->nconn >= METRICS_MAX_CONN)
+	if (open >= METRICS_MAX_CONN)
 		evconnlistener_disable(m->listener);
 	else
 		evconnlistener_enable(m->listener);
@@ -98,18 +117,24 @@ metrics_bev(struct event_base *base, void *arg)
 	struct metrics *m = arg;
 	struct bufferevent *b;
 	struct timeval tv = tv_ms(METRICS_REAP_MS);
+	int open = 0;
 
-	metrics_reap(m);
-	/* NULL: evhttp makes one itself (not counted; the listener is off
-	 * while the limit is reached, so this does not happen). */
-	if (m->nconn >= METRICS_MAX_CONN ||
+	for (int i = 0; i < m->nconn; i++)
+		open += m->shed[i] == 0;
+	/* NULL: evhttp makes one itself, not counted (closed by its own
+	 * timeout); only when a burst outruns every slot. */
+	if (m->nconn >= METRICS_SLOTS ||
 	    (b = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE)) ==
 		NULL)
 		return NULL;
 	bufferevent_incref(b);
+	m->shed[m->nconn] = open >= METRICS_MAX_CONN;
 	m->conn[m->nconn++] = b;
+	if (open + 1 >= METRICS_MAX_CONN)
+		evconnlistener_disable(m->listener);
+	if (m->shed[m->nconn - 1])
+		event_active(m->reap, EV_TIMEOUT, 0);
 	event_add(m->reap, &tv);
-	metrics_reap(m);
 	return b;
 }
 
@@ -241,7 +266,7 @@ metrics_open(struct event_base *base, const struct conf *c)
 		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
 		EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
 	evhttp_set_max_headers_size(m->http, METRICS_MAX_HEADERS);
-	evhttp_set_max_body_size(m->http, 0);
+	evhttp_set_max_body_size(m->http, METRICS_MAX_BODY);
 	evhttp_set_timeout(m->http, METRICS_TIMEOUT_S);
 	evhttp_set_bevcb(m->http, metrics_bev, m);
 	evhttp_set_gencb(m->http, metrics_request, m);

@@ -23,6 +23,12 @@ sh "$top_srcdir/tests/lib/certs.sh" "$T/pki" || skip "cannot make test certifica
 RULES=$top_srcdir/conf/prometheus/dcevents.rules.yml
 check "promtool check rules: the README's alerting rules" \
     promtool check rules "$RULES"
+# The README shows both files verbatim.
+for f in prometheus.yml dcevents.rules.yml; do
+	"$PY" -c 'import sys; sys.exit(open(sys.argv[2]).read() not in open(sys.argv[1]).read())' \
+	    "$top_srcdir/README.md" "$top_srcdir/conf/prometheus/$f"
+	check "README.md holds conf/prometheus/$f verbatim" test $? -eq 0
+done
 
 free_port() {
 	"$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

@@ -81,8 +81,8 @@ metrics_reap(struct metrics *m)
 		bufferevent_getcb(m->conn[i], &r, &w, &e, NULL);
 		if (r != NULL || e != NULL) {
 			if (m->shed[i] && bufferevent_getfd(m->conn[i]) != -1) {
-				shutdown(bufferevent_getfd(m->conn[i]),
-				    SHUT_RDWR);
+				shutdown(
+				    bufferevent_getfd(m->conn[i]), SHUT_RDWR);
 				m->shed[i] = 2;
 			}
 			open += m->shed[i] == 0;
@@ -143,12 +143,14 @@ metrics_request(struct evhttp_request *req, void *arg)
 {
 	struct metrics *m = arg;
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+	const char *path =
+	    evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	struct evbuffer *out;
 
 	if (path == NULL || strcmp(path, "/metrics") != 0) {
-		evhttp_add_header(h, "Content-Type", "text/plain; charset=utf-8");
+		evhttp_add_header(
+		    h, "Content-Type", "text/plain; charset=utf-8");
 		evbuffer_add_printf(evhttp_request_get_output_buffer(req),
 		    "not found: the metrics are at /metrics\n");
 		evhttp_send_reply(req, HTTP_NOTFOUND, "Not Found", NULL);
@@ -212,8 +214,8 @@ metrics_inet_socket(const char *host, const char *port)
 	int rc, on = 1;
 
 	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
-		log_err("metrics: cannot resolve %s: %s", host,
-		    gai_strerror(rc));
+		log_err(
+		    "metrics: cannot resolve %s: %s", host, gai_strerror(rc));
 		return -1;
 	}
 	fd = socket(res->ai_family,
@@ -270,7 +272,10 @@ metrics_open(struct event_base *base, const struct conf *c)
 	evhttp_set_timeout(m->http, METRICS_TIMEOUT_S);
 	evhttp_set_bevcb(m->http, metrics_bev, m);
 	evhttp_set_gencb(m->http, metrics_request, m);
-	log_info("metrics at http://%s/metrics", c->metrics_listen);
+	if (c->metrics_unix != NULL)
+		log_info("metrics at unix:%s, GET /metrics", c->metrics_unix);
+	else
+		log_info("metrics at http://%s/metrics", c->metrics_listen);
 	return m;
 }
 

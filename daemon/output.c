@@ -120,7 +120,7 @@ output_open(struct output *o, size_t i, const struct conf *c)
 }
 
 static void
-output_drop(struct output *o, size_t i, struct queue **q)
+output_drop(size_t i, struct queue **q)
 {
 	size_t left;
 
@@ -189,13 +189,13 @@ output_reconfigure(struct output *o, const struct conf *c)
 			continue;
 		if ((n[i] = output_open(o, i, c)) == NULL) {
 			for (size_t k = 0; k < i; k++)
-				output_drop(o, k, &n[k]);
+				output_drop(k, &n[k]);
 			return -1;
 		}
 	}
 	for (size_t i = 0; i < NOUTPUTS; i++) {
 		if (n[i] != NULL || !outputs[i]->enabled(c)) {
-			output_drop(o, i, &o->q[i]);
+			output_drop(i, &o->q[i]);
 			o->q[i] = n[i];
 		}
 	}

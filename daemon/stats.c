@@ -45,15 +45,15 @@ struct dim {
 	const char *(*value)(size_t);
 };
 
-#define FIXED_DIM(id, ...)                                           \
-	static const char *const id##_values[] = { __VA_ARGS__ };    \
-	static size_t id##_count(void)                               \
-	{                                                            \
-		return sizeof id##_values / sizeof id##_values[0];   \
-	}                                                            \
-	static const char *id##_value(size_t i)                      \
-	{                                                            \
-		return id##_values[i];                               \
+#define FIXED_DIM(id, ...)                                                     \
+	static const char *const id##_values[] = { __VA_ARGS__ };              \
+	static size_t id##_count(void)                                         \
+	{                                                                      \
+		return sizeof id##_values / sizeof id##_values[0];             \
+	}                                                                      \
+	static const char *id##_value(size_t i)                                \
+	{                                                                      \
+		return id##_values[i];                                         \
 	}
 
 /* In the order of the STAT_TYPE_, ... enums of dcevents.h. */
@@ -64,19 +64,17 @@ FIXED_DIM(invalid, "invalid_json", "not_an_object", "too_deep", "empty",
 FIXED_DIM(drop, "reconfigure", "stop")
 FIXED_DIM(disc, "closed", "timeout", "protocol", "network", "reconfigure",
     "connect_failed", "auth")
-FIXED_DIM(enrich, "cached", "ok", "not_found", "unauthorized",
-    "rate_limited", "server_error", "timeout", "invalid")
+FIXED_DIM(enrich, "cached", "ok", "not_found", "unauthorized", "rate_limited",
+    "server_error", "timeout", "invalid")
 FIXED_DIM(version, PACKAGE_VERSION)
 
 static const struct dim d_type = { "type", type_count, type_value };
-static const struct dim d_invalid = { "reason", invalid_count,
-	invalid_value };
+static const struct dim d_invalid = { "reason", invalid_count, invalid_value };
 static const struct dim d_output = { "output", output_count, output_name };
 static const struct dim d_drop = { "reason", drop_count, drop_value };
 static const struct dim d_disc = { "reason", disc_count, disc_value };
 static const struct dim d_enrich = { "result", enrich_count, enrich_value };
-static const struct dim d_version = { "version", version_count,
-	version_value };
+static const struct dim d_version = { "version", version_count, version_value };
 
 /* The values read when a snapshot is taken, not counted. */
 enum sample {
@@ -148,8 +146,8 @@ static const struct family families[] = {
 	    "QueueMaxBytes: the bytes an output's queue holds before reading "
 	    "pauses.",
 	    &d_output, NULL, -1, S_QUEUE_CAPACITY_BYTES, 1 },
-	{ "dcevents_spool_records", "gauge", "Events held in the spool.",
-	    NULL, NULL, -1, S_SPOOL_RECORDS, 1 },
+	{ "dcevents_spool_records", "gauge", "Events held in the spool.", NULL,
+	    NULL, -1, S_SPOOL_RECORDS, 1 },
 	{ "dcevents_spool_bytes", "gauge", "Size of the spool file.", NULL,
 	    NULL, -1, S_SPOOL_BYTES, 1 },
 	{ "dcevents_connected", "gauge",
@@ -180,8 +178,8 @@ static const struct family families[] = {
 	    "Resident memory size in bytes.", NULL, NULL, -1, S_RSS, 1 },
 	{ "process_virtual_memory_bytes", "gauge",
 	    "Virtual memory size in bytes.", NULL, NULL, -1, S_VSIZE, 1 },
-	{ "process_open_fds", "gauge", "Number of open file descriptors.",
-	    NULL, NULL, -1, S_FDS, 1 },
+	{ "process_open_fds", "gauge", "Number of open file descriptors.", NULL,
+	    NULL, -1, S_FDS, 1 },
 	{ "process_max_fds", "gauge",
 	    "Maximum number of open file descriptors.", NULL, NULL, -1,
 	    S_MAX_FDS, 1 },
@@ -308,9 +306,8 @@ stats_process(struct snapshot *s)
 		fds--; /* the directory's own */
 	}
 	s->proc[S_FDS] = (double)fds;
-	s->proc[S_MAX_FDS] = getrlimit(RLIMIT_NOFILE, &rl) == 0
-	    ? (double)rl.rlim_cur
-	    : 0;
+	s->proc[S_MAX_FDS] =
+	    getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (double)rl.rlim_cur : 0;
 	s->proc[S_START] = st.start;
 	s->proc[S_ONE] = 1;
 	s->proc[S_SPOOL_RECORDS] = (double)stats_spool(0);
@@ -328,9 +325,10 @@ stats_snapshot(struct snapshot *s)
 		struct output_sample os = { s, i };
 		size_t bytes = 0;
 
-		s->queue_records[i] = st.output == NULL ? 0
-		    : output_sample(st.output, i, &bytes, stats_copy_output,
-			  &os);
+		s->queue_records[i] = st.output == NULL
+		    ? 0
+		    : output_sample(
+			  st.output, i, &bytes, stats_copy_output, &os);
 		s->queue_bytes[i] = bytes;
 		s->open[i] = st.output != NULL && output_is_open(st.output, i);
 		if (st.output == NULL)
@@ -410,7 +408,8 @@ static void
 add_field_name(struct strbuf *b, const char *s)
 {
 	for (; *s != '\0'; s++)
-		strbuf_add(b, &(char){ isalnum((unsigned char)*s)
+		strbuf_add(b,
+		    &(char){ isalnum((unsigned char)*s)
 			    ? (char)toupper((unsigned char)*s)
 			    : '_' },
 		    1);
@@ -496,8 +495,9 @@ stats_start(struct event_base *base, struct output *o, const struct conf *c)
 	struct timeval tv;
 	size_t no = output_count();
 
-	if (no * STAT_DROP_N > STAT_LABELS_MAX || STAT_TYPE_N > STAT_LABELS_MAX ||
-	    STAT_DISC_N > STAT_LABELS_MAX || STAT_ENRICH_N > STAT_LABELS_MAX)
+	if (no * STAT_DROP_N > STAT_LABELS_MAX ||
+	    STAT_TYPE_N > STAT_LABELS_MAX || STAT_DISC_N > STAT_LABELS_MAX ||
+	    STAT_ENRICH_N > STAT_LABELS_MAX)
 		fatal("STAT_LABELS_MAX is too small");
 	gettimeofday(&tv, NULL);
 	st.start = (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
@@ -516,8 +516,8 @@ stats_reconfigure(const struct conf *c)
 
 	if (st.timer == NULL)
 		return;
-	if (st.conf == NULL || st.conf->stats_interval_ms !=
-		c->stats_interval_ms) {
+	if (st.conf == NULL ||
+	    st.conf->stats_interval_ms != c->stats_interval_ms) {
 		event_del(st.timer);
 		if (c->stats_interval_ms > 0) {
 			tv = tv_ms(c->stats_interval_ms);

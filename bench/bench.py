@@ -591,29 +591,32 @@ def finish_consumer(c, sampler):
 
 
 class Scraper:
-    """GET /metrics every second (as Prometheus would) while it runs."""
+    """GET /metrics every second (as Prometheus would) while it runs, from
+    a process of its own (not a thread of this one, whose timing it would
+    disturb); one line a scrape in its log."""
+
+    CODE = ("import sys, time, urllib.request\n"
+            "while True:\n"
+            "    try:\n"
+            "        urllib.request.urlopen(sys.argv[1], timeout=5).read()\n"
+            "        print('ok', flush=True)\n"
+            "    except OSError:\n"
+            "        pass\n"
+            "    time.sleep(1)\n")
 
     def __init__(self, port):
-        self.url = "http://127.0.0.1:%d/metrics" % port
-        self.n = 0
-        self.done = threading.Event()
-        self.t = threading.Thread(target=self._run, daemon=True)
-        self.t.start()
-
-    def _run(self):
-        import urllib.request
-        while not self.done.is_set():
-            try:
-                urllib.request.urlopen(self.url, timeout=5).read()
-                self.n += 1
-            except OSError:
-                pass
-            self.done.wait(1.0)
+        self.logf = os.path.join(T, "scraper.log")
+        self.out = open(self.logf, "w")
+        self.p = subprocess.Popen(
+            [PY, "-c", self.CODE, "http://127.0.0.1:%d/metrics" % port],
+            stdin=subprocess.DEVNULL, stdout=self.out)
 
     def stop(self):
-        self.done.set()
-        self.t.join()
-        return self.n
+        self.p.terminate()
+        self.p.wait()
+        self.out.close()
+        with open(self.logf) as f:
+            return sum(1 for _ in f)
 
 
 def run_stdout(who, n, tls=True, metrics=None):

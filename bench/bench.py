@@ -31,6 +31,11 @@ built C helpers), BENCH_OUT (where results go), BENCH_SCALE (default 1:
 multiplies every event count; 0.1 for a quick try), BENCH_DCEVENTS_OPTS
 (more dcevents options, e.g. "-o Output.QueueMax=1000"), BENCH_ONLY (for
 development: some groups of runs only, e.g. "journal,syslog"; no table).
+
+The metrics rows: stdout over TLS with [Metrics] Listen= set, scraped
+every second (GET /metrics, as Prometheus does) and not, alternating;
+target: scraped costs at most 1% of the throughput (BENCH_ONLY=metrics
+prints its PASS/FAIL line too).
 """
 import atexit, datetime, json, os, re, shutil, signal, socket, struct
 import subprocess, sys, threading, time
@@ -566,10 +571,12 @@ def run_yajl():
         rate=1e6 / res["json.c"], cpu=res["json.c"], kind="info")
 
 
-def consumer(who, url, sink, ident, stdout=subprocess.DEVNULL, syslog=None):
+def consumer(who, url, sink, ident, stdout=subprocess.DEVNULL, syslog=None,
+             extra=()):
     if who == "dcevents":
         argv = dcevents_argv(url, ident, journal=sink == "journal",
-                             stdout=sink.startswith("stdout"), syslog=syslog)
+                             stdout=sink.startswith("stdout"),
+                             syslog=syslog) + list(extra)
     else:
         argv = pypeer_argv(url, {"journal": "journal", "stdout": "stdout",
                                  "stdout-ws": "stdout"}.get(sink, syslog), ident)
@@ -583,11 +590,47 @@ def finish_consumer(c, sampler):
     return hwm, samples
 
 
-def run_stdout(who, n, tls=True):
+class Scraper:
+    """GET /metrics every second (as Prometheus would) while it runs, from
+    a process of its own (not a thread of this one, whose timing it would
+    disturb); one line a scrape in its log."""
+
+    CODE = ("import sys, time, urllib.request\n"
+            "while True:\n"
+            "    try:\n"
+            "        urllib.request.urlopen(sys.argv[1], timeout=5).read()\n"
+            "        print('ok', flush=True)\n"
+            "    except OSError:\n"
+            "        pass\n"
+            "    time.sleep(1)\n")
+
+    def __init__(self, port):
+        self.logf = os.path.join(T, "scraper.log")
+        self.out = open(self.logf, "w")
+        self.p = subprocess.Popen(
+            [PY, "-c", self.CODE, "http://127.0.0.1:%d/metrics" % port],
+            stdin=subprocess.DEVNULL, stdout=self.out)
+
+    def stop(self):
+        self.p.terminate()
+        self.p.wait()
+        self.out.close()
+        with open(self.logf) as f:
+            return sum(1 for _ in f)
+
+
+def run_stdout(who, n, tls=True, metrics=None):
+    """metrics: None, "on" (Listen= set, not scraped) or "scraped"."""
     sink = "stdout" if tls else "stdout-ws"
     ident = "%s-%s" % (who, sink)
     lg = LoadGen(n, tls=tls, pool=None, name="lg-" + ident)
-    c = consumer(who, lg.url, sink, ident)
+    extra, port, scraper = (), None, None
+    if metrics:
+        port = free_port(socket.SOCK_STREAM)
+        extra = ("-o", "Metrics.Listen=127.0.0.1:%d" % port)
+    c = consumer(who, lg.url, sink, ident, extra=extra)
+    if metrics == "scraped":
+        scraper = Scraper(port)
     sampler = RssSampler(c)
     marker = "message skipped: invalid JSON: END"
     t_end = wait_until(lambda: c.seen(marker), 900, 0.005)
@@ -602,15 +645,37 @@ def run_stdout(who, n, tls=True):
             break
         last, t_last = w, real_ns()
     t_end = max(t_end, t_last)
+    scrapes = scraper.stop() if scraper else None
     hwm, samples = finish_consumer(c, sampler)
     first = lg.first()
     lg.stop()
+    if metrics:
+        sink = "metrics"
+        who = "%s (Listen=, %s)" % (who, "%d scrapes" % scrapes
+                                    if scraper else "not scraped")
     r = row(sink, "%s (%s)" % (who, "wss" if tls else "ws"), events=n,
             rate=n / ((t_end - first) / 1e9), cpu=c.cpu_us() / n, rss=hwm,
             anon=RssSampler.peak_anon(samples),
             pss=RssSampler.peak_pss(samples), kind=who, split=c.cpu_split(n))
     r["rss_samples"] = samples
     return r
+
+
+def run_metrics():
+    """Throughput to stdout with [Metrics] Listen= set, scraped every second
+    and not, alternating RUNS times each; the faster of each counts."""
+    runs = {"on": [], "scraped": []}
+    for _ in range(RUNS):
+        for m in ("on", "scraped"):
+            runs[m].append(run_stdout("dcevents", N_STDOUT, True, metrics=m))
+    on, scraped = best_of(runs["on"]), best_of(runs["scraped"])
+    log("%s metrics: scraped every second: %.0f events/s, not scraped: %.0f "
+        "(%+.1f%%; target: at most 1%% less); CPU %.2f vs %.2f µs/event" % (
+            "PASS" if scraped["rate"] >= 0.99 * on["rate"] else "FAIL",
+            scraped["rate"], on["rate"],
+            100 * (scraped["rate"] / on["rate"] - 1), scraped["cpu"],
+            on["cpu"]))
+    return on, scraped
 
 
 def nfields(rec):
@@ -859,6 +924,7 @@ def main():
             "stdout": lambda: run_stdout("dcevents", N_STDOUT, tls=True),
             "stdout-ws": lambda: run_stdout("dcevents", N_PLAIN, tls=False),
             "peer-stdout": lambda: run_stdout("pypeer", N_PEER, tls=True),
+            "metrics": run_metrics,
             "journal": lambda: [run_journal(w, N_PEER if w == "pypeer" else
                                             N_JOURNAL)
                                 for w in ("ceiling", "dcevents", "pypeer")],
@@ -898,6 +964,7 @@ def main():
     dce["stdout"] = twice(run_stdout, "dcevents", N_STDOUT, True)
     dce["stdout-ws"] = twice(run_stdout, "dcevents", N_PLAIN, False)
     peer["stdout"] = twice(run_stdout, "pypeer", N_PEER, True)
+    met_on, met_scraped = run_metrics()
     runs = {"ceiling": [], "dcevents": [], "pypeer": []}
     for _ in range(RUNS):
         runs["ceiling"].append(run_journal("ceiling", N_JOURNAL))
@@ -933,7 +1000,8 @@ def main():
             r["of_ceiling"] = r["rate"] / ceil[s]["rate"]
 
     # the table
-    order = ["stdout", "stdout-ws", "journal", "syslog-udp", "syslog-tcp", "parse"]
+    order = ["stdout", "stdout-ws", "metrics", "journal", "syslog-udp",
+             "syslog-tcp", "parse"]
     lines = []
     hdr = ("| sink | consumer | events | events/s | CPU µs/event | peak RSS KiB "
            "| of which anon | p50 ms | p99 ms | max ms | × Python peer "
@@ -981,6 +1049,11 @@ def main():
            "%.0f%% (%.0f of %.0f events/s)" % (100 * dce["journal"]["of_ceiling"],
                                                 dce["journal"]["rate"],
                                                 ceil["journal"]["rate"]))
+    target("metrics: scraped every second costs <= 1% of throughput",
+           met_scraped["rate"] >= 0.99 * met_on["rate"],
+           "%.0f events/s scraped, %.0f not (%+.1f%%)" % (
+               met_scraped["rate"], met_on["rate"],
+               100 * (met_scraped["rate"] / met_on["rate"] - 1)))
     target("stdout over TLS: >= 150,000 events/s", dce["stdout"]["rate"] >= 150000,
            "%.0f events/s" % dce["stdout"]["rate"])
     for s in ("stdout", "journal", "syslog-udp", "syslog-tcp"):

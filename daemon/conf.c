@@ -44,7 +44,9 @@ enum key_type {
 	K_APIKEY,
 	K_APIKEYFILE,
 	K_SPOOL_MODE,
-	K_WHEN_FULL
+	K_WHEN_FULL,
+	K_LISTEN,
+	K_INTERVAL /* a duration, 0 = off */
 };
 
 struct key {
@@ -104,6 +106,8 @@ static const struct key keys[] = {
 	{ "Spool", "Path", K_PATH, O(spool_path), "" },
 	{ "Spool", "MaxBytes", K_BYTES, O(spool_max_bytes), "256M" },
 	{ "Spool", "WhenFull", K_WHEN_FULL, O(spool_when_full_name), "pause" },
+	{ "Metrics", "Listen", K_LISTEN, O(metrics_listen), "no" },
+	{ "Metrics", "StatsIntervalSec", K_INTERVAL, O(stats_interval_ms), "0" },
 };
 #undef O
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -575,6 +579,33 @@ parse_syslog(struct conf *c, const char *v)
 	return -1;
 }
 
+/*
+ * [Metrics] Listen=: no, HOST:PORT (a port is required; [V6]:PORT) or
+ * unix:/ABSOLUTE/PATH (at most 107 bytes, sockaddr_un's room).
+ */
+static int
+parse_listen(struct conf *c, const char *v)
+{
+	size_t n = strlen(v);
+
+	free(c->metrics_host);
+	free(c->metrics_port);
+	free(c->metrics_unix);
+	c->metrics_host = c->metrics_port = c->metrics_unix = NULL;
+	if (strcmp(v, "no") == 0)
+		return 0;
+	if (strncmp(v, "unix:", 5) == 0) {
+		if (v[5] != '/' || n - 5 > 107)
+			return -1;
+		c->metrics_unix = xstrdup(v + 5);
+		return 0;
+	}
+	if (n == 0 || v[n - 1] == ':' || strrchr(v, ':') == NULL ||
+	    (v[0] == '[' && strstr(v, "]:") == NULL))
+		return -1;
+	return parse_hostport(v, n, "", &c->metrics_host, &c->metrics_port);
+}
+
 /* A syslog priority name or number 0-7; -1 if neither. */
 int
 conf_parse_priority(const char *v)
@@ -624,6 +655,11 @@ describe(enum key_type t)
 		       "yet)";
 	case K_WHEN_FULL:
 		return "expected pause or drop-oldest";
+	case K_LISTEN:
+		return "expected no, HOST:PORT, [IPV6]:PORT or unix:/PATH";
+	case K_INTERVAL:
+		return "expected 0 (off) or a duration such as 60, 30s or 5min "
+		       "(at most 30 days)";
 	default:
 		return "invalid value";
 	}
@@ -740,6 +776,17 @@ conf_set(
 		free(*(char **)field);
 		*(char **)field = xstrdup(v);
 		break;
+	case K_LISTEN:
+		if (parse_listen(c, v) == -1)
+			goto bad;
+		free(*(char **)field);
+		*(char **)field = xstrdup(v);
+		break;
+	case K_INTERVAL:
+		if (conf_parse_duration(v, &n) == -1)
+			goto bad;
+		*(uint64_t *)field = n;
+		break;
 	}
 	if (where != NULL) {
 		size_t i = (size_t)(k - keys);
@@ -808,7 +855,7 @@ static int
 conf_known_section(const char *s)
 {
 	return strcmp(s, "Stream") == 0 || strcmp(s, "Output") == 0 ||
-	    strcmp(s, "Spool") == 0 ||
+	    strcmp(s, "Spool") == 0 || strcmp(s, "Metrics") == 0 ||
 	    strcmp(s, "Priority") == 0;
 }
 
@@ -1431,6 +1478,7 @@ conf_free(struct conf *c)
 		case K_APIKEYFILE:
 		case K_SPOOL_MODE:
 		case K_WHEN_FULL:
+		case K_LISTEN:
 			free(*(char **)((char *)c + keys[i].off));
 			break;
 		default:
@@ -1444,6 +1492,9 @@ conf_free(struct conf *c)
 	free(c->path);
 	free(c->syslog_host);
 	free(c->syslog_port);
+	free(c->metrics_host);
+	free(c->metrics_port);
+	free(c->metrics_unix);
 	for (size_t i = 0; i < c->nprio; i++)
 		free(c->prio[i].key);
 	free(c->prio);
@@ -1519,6 +1570,12 @@ conf_print(const struct conf *c, FILE *f)
 			break;
 		case K_DURATION:
 			print_duration(f, *(const uint64_t *)field);
+			break;
+		case K_INTERVAL:
+			if (*(const uint64_t *)field == 0)
+				fputs("0\n", f);
+			else
+				print_duration(f, *(const uint64_t *)field);
 			break;
 		case K_BYTES:
 		case K_COUNT:

@@ -303,7 +303,24 @@ conn_fail(struct conn *c, const char *fmt, ...)
 	vsnprintf(why, sizeof why, fmt, ap);
 	va_end(ap);
 	c->end = (struct conn_end){ .kind = CONN_FAILED };
+	stats_add(STAT_DISCONNECTS, STAT_DISC_CONNECT_FAILED, 1);
 	conn_ended(c, why);
+}
+
+/* Why an open connection ended, as disconnects_total{reason} says it. */
+static size_t
+conn_lost_label(
+    const struct conn *c, const char *why, uint16_t sent, uint16_t received)
+{
+	if (c->reconnect_now)
+		return STAT_DISC_RECONFIGURE;
+	if (sent == 1002 || sent == 1007)
+		return STAT_DISC_PROTOCOL;
+	if (received != 0)
+		return STAT_DISC_CLOSED;
+	if (strstr(why, "(keepalive)") != NULL)
+		return STAT_DISC_TIMEOUT;
+	return STAT_DISC_NETWORK;
 }
 
 /* An open connection ended. */
@@ -321,6 +338,7 @@ conn_lost(struct conn *c, const char *why)
 		c->ws = NULL;
 	}
 	c->down_since = time(NULL);
+	stats_set(STAT_CONNECTED, 0, 0);
 	if (c->stop_done != NULL) {
 		char f1[300];
 		const char *fields[] = { f1, NULL };
@@ -337,6 +355,7 @@ conn_lost(struct conn *c, const char *why)
 		.reconnect = c->reconnect_now,
 		.close_sent = sent,
 		.close_received = received };
+	stats_add(STAT_DISCONNECTS, conn_lost_label(c, why, sent, received), 1);
 	c->reconnect_now = 0;
 	conn_ended(c, why);
 }
@@ -351,6 +370,7 @@ conn_auth_failed(struct conn *c, const struct hs_reply *r)
 					    : "bad credentials";
 
 	snprintf(why, sizeof why, "HTTP %d (%s)", r->status, what);
+	stats_add(STAT_DISCONNECTS, STAT_DISC_AUTH, 1);
 	c->end = (struct conn_end){ .kind = CONN_AUTH,
 		.http_status = r->status,
 		.retry_after_ms = r->retry_after_ms };
@@ -580,6 +600,8 @@ conn_opened(struct conn *c, size_t header_len)
 	}
 	c->open_since = clock_ms();
 	c->connects++;
+	stats_add(STAT_CONNECTS, 0, 1);
+	stats_set(STAT_CONNECTED, 0, 1);
 	snprintf(f1, sizeof f1, "DCEVENTS_URL=%s", c->conf->url);
 	snprintf(f2, sizeof f2, "DCEVENTS_TLS=%s",
 	    ssl ? SSL_get_version(ssl) : "none");
@@ -597,6 +619,9 @@ conn_opened(struct conn *c, size_t header_len)
 		    t2, sizeof t2, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
 		snprintf(f1, sizeof f1, "DCEVENTS_GAP_START=%s", t1);
 		snprintf(f2, sizeof f2, "DCEVENTS_GAP_END=%s", t2);
+		if (now > c->down_since)
+			stats_add(STAT_STREAM_GAP_MS, 0,
+			    (uint64_t)(now - c->down_since) * 1000);
 		record_daemon(MID_GAP, 5, fields,
 		    "the stream was down: events between %s and %s may be "
 		    "missing",

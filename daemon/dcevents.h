@@ -27,6 +27,16 @@ clock_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Wall clock milliseconds, coarse. */
+static inline uint64_t
+clock_realtime_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* A timeval for event_add() from milliseconds. */
 static inline struct timeval
 tv_ms(uint64_t ms)
@@ -139,6 +149,12 @@ struct conf {
 	uint64_t spool_max_bytes;
 	int spool_drop_oldest; /* WhenFull=drop-oldest */
 	char *spool_when_full_name;
+
+	/* [Metrics] */
+	char *metrics_listen; /* "no": off; "HOST:PORT" or "unix:PATH" */
+	char *metrics_host, *metrics_port; /* HOST:PORT; else NULL */
+	char *metrics_unix; /* unix:PATH; else NULL */
+	uint64_t stats_interval_ms; /* 0: no periodic statistics record */
 
 	/* [Priority] */
 	struct conf_prio *prio;
@@ -453,11 +469,13 @@ struct record *record_new(size_t len);
 struct record *record_from(const struct strbuf *);
 #define QUEUE_FULL_COUNT 1
 #define QUEUE_FULL_BYTES 2
-struct queue *queue_new(struct event_base *, const char *name,
+struct queue *queue_new(struct event_base *, const char *name, size_t stat,
     const struct queue_ops *, void *arg, size_t max, size_t max_bytes,
     void (*resume)(void *), void *resume_arg);
 int queue_push(struct queue *, struct record *);
 size_t queue_queued(struct queue *, size_t *bytes);
+size_t queue_sample(
+    struct queue *, size_t *bytes, void (*fn)(void *), void *arg);
 #define RECORD_IOV 256 /* records per record_writev() */
 int record_writev(int fd, struct record **, size_t n);
 void queue_stop(struct queue *, uint64_t ms);
@@ -509,6 +527,8 @@ size_t output_count(void);
 const char *output_name(size_t i);
 int output_is_open(const struct output *, size_t i);
 uint64_t output_written_id(struct output *, size_t i);
+size_t output_sample(struct output *, size_t i, size_t *bytes,
+    void (*fn)(void *), void *arg);
 
 /*
  * spool.c: the [Spool] database (SQLite): each received message is
@@ -551,6 +571,81 @@ void syslog_format_within(const struct conf *, const struct dc_event *,
     int priority, const char *message, size_t mlen, size_t max,
     struct strbuf *);
 void stdout_format(const struct conf *, const struct dc_event *, struct strbuf *);
+
+/*
+ * stats.c: the daemon's counters, one table of metric families
+ * (README, "Metrics"), every series present from start-up at 0.
+ * Counting is one relaxed atomic add (writer threads count too); label
+ * is the index into the family's label values: an output's index in
+ * output.c's table, a STAT_TYPE_, STAT_INVALID_, STAT_DISC_ or
+ * STAT_ENRICH_ value, or stats_drop_label(output, STAT_DROP_...).
+ */
+#include <stdatomic.h>
+enum stat_id {
+	STAT_EVENTS_RECEIVED, /* {type} */
+	STAT_EVENTS_DUPLICATE,
+	STAT_MESSAGES_INVALID, /* {reason} */
+	STAT_RECORDS_WRITTEN, /* {output} */
+	STAT_RECORDS_DAEMON, /* {output}: the daemon's own records */
+	STAT_RECORDS_DROPPED, /* {output,reason} */
+	STAT_OUTPUT_ERRORS, /* {output} */
+	STAT_CONNECTED, /* gauge, stats_set() */
+	STAT_CONNECTS,
+	STAT_DISCONNECTS, /* {reason} */
+	STAT_STREAM_GAP_MS,
+	STAT_LAST_EVENT_MS, /* gauge: wall clock, ms */
+	STAT_ENRICH_LOOKUPS, /* {result} */
+	STAT_N
+};
+#define STAT_LABELS_MAX 64
+enum { STAT_TYPE_STACK, STAT_TYPE_SERVICE, STAT_TYPE_CONTAINER,
+	STAT_TYPE_NODECLUSTER, STAT_TYPE_NODE, STAT_TYPE_ACTION,
+	STAT_TYPE_ERROR, STAT_TYPE_OTHER, STAT_TYPE_N };
+enum { STAT_INVALID_JSON, STAT_INVALID_NOT_OBJECT, STAT_INVALID_TOO_DEEP,
+	STAT_INVALID_EMPTY, STAT_INVALID_OVERSIZE, STAT_INVALID_UTF8,
+	STAT_INVALID_OTHER, STAT_INVALID_N };
+enum { STAT_DROP_RECONFIGURE, STAT_DROP_STOP, STAT_DROP_N };
+enum { STAT_DISC_CLOSED, STAT_DISC_TIMEOUT, STAT_DISC_PROTOCOL,
+	STAT_DISC_NETWORK, STAT_DISC_RECONFIGURE, STAT_DISC_CONNECT_FAILED,
+	STAT_DISC_AUTH, STAT_DISC_N };
+enum { STAT_ENRICH_CACHED, STAT_ENRICH_OK, STAT_ENRICH_NOT_FOUND,
+	STAT_ENRICH_UNAUTHORIZED, STAT_ENRICH_RATE_LIMITED,
+	STAT_ENRICH_SERVER_ERROR, STAT_ENRICH_TIMEOUT, STAT_ENRICH_INVALID,
+	STAT_ENRICH_N };
+extern _Atomic uint64_t stats_v[STAT_N][STAT_LABELS_MAX];
+static inline void
+stats_add(enum stat_id id, size_t label, uint64_t n)
+{
+	atomic_fetch_add_explicit(&stats_v[id][label], n, memory_order_relaxed);
+}
+static inline void
+stats_set(enum stat_id id, size_t label, uint64_t v)
+{
+	atomic_store_explicit(&stats_v[id][label], v, memory_order_relaxed);
+}
+static inline size_t
+stats_drop_label(size_t output, size_t reason)
+{
+	return output * STAT_DROP_N + reason;
+}
+size_t stats_type_label(const char *type, size_t len);
+size_t stats_invalid_label(const char *why);
+struct output;
+void stats_start(struct event_base *, struct output *, const struct conf *);
+void stats_reconfigure(const struct conf *);
+void stats_stop(void);
+void stats_record(void);
+void stats_prometheus(struct strbuf *);
+#define MID_STATS "51bc5d57502f4779af969ba552486a5d"
+
+/*
+ * metrics.c: [Metrics] Listen=, GET /metrics over HTTP/1.1 (evhttp) on
+ * the event loop.
+ */
+struct metrics;
+struct metrics *metrics_open(struct event_base *, const struct conf *);
+void metrics_close(struct metrics *);
+const char *metrics_listen(const struct metrics *);
 
 /* notify.c */
 void notify_ready(const char *status);

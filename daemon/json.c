@@ -598,11 +598,13 @@ json_ws_end(void *arg)
 	const struct dc_event *e;
 	const char *why, *excerpt;
 
-	if ((e = json_end(j, &why, &excerpt)) != NULL)
+	if ((e = json_end(j, &why, &excerpt)) != NULL) {
 		j->to(j->to_arg, e);
-	else
-		record_daemon(MID_PARSE_ERROR, 4, NULL,
-		    "message skipped: %s: %s", why, excerpt);
+		return;
+	}
+	stats_add(STAT_MESSAGES_INVALID, stats_invalid_label(why), 1);
+	record_daemon(MID_PARSE_ERROR, 4, NULL, "message skipped: %s: %s",
+	    why, excerpt);
 }
 
 static void

@@ -38,6 +38,7 @@ static struct {
 	struct json *json;
 	struct output *output;
 	struct spool *spool; /* NULL: [Spool] Mode=no */
+	struct metrics *metrics; /* NULL: [Metrics] Listen=no */
 	int stopping;
 	struct timespec stop_at;
 	const char *path;
@@ -154,6 +155,30 @@ on_terminate(evutil_socket_t sig, short what, void *arg)
 	conn_stop(dc.conn, on_stopped, NULL);
 }
 
+/*
+ * [Metrics] Listen= for c: *m is the endpoint to keep, or a new one when
+ * Listen= changed (NULL for no); -1 (said why) when it cannot listen.
+ */
+static int
+metrics_reopen(const struct conf *c, struct metrics **m)
+{
+	if (strcmp(c->metrics_listen,
+		*m != NULL ? metrics_listen(*m) : "no") == 0)
+		return 0;
+	if (strcmp(c->metrics_listen, "no") == 0) {
+		*m = NULL;
+		return 0;
+	}
+	return (*m = metrics_open(dc.base, c)) == NULL ? -1 : 0;
+}
+
+/* SIGUSR1: the statistics record, now. */
+static void
+on_stats(evutil_socket_t sig, short what, void *arg)
+{
+	stats_record();
+}
+
 static void
 reload_refused(void)
 {
@@ -174,6 +199,7 @@ static void
 on_reload(evutil_socket_t sig, short what, void *arg)
 {
 	struct conf *next;
+	struct metrics *metrics = dc.metrics;
 	char status[560];
 	int changed;
 
@@ -186,11 +212,19 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	}
 	changed = conf_stream_changed(dc.conf, next);
 	secret_scrub(); /* it compared the keys */
-	if (output_reconfigure(dc.output, next) == -1) {
+	if (metrics_reopen(next, &metrics) == -1 ||
+	    output_reconfigure(dc.output, next) == -1) {
+		if (metrics != dc.metrics)
+			metrics_close(metrics);
 		conf_free(next);
 		reload_refused();
 		return;
 	}
+	if (metrics != dc.metrics) {
+		metrics_close(dc.metrics);
+		dc.metrics = metrics;
+	}
+	stats_reconfigure(next);
 	if (changed)
 		dc.backoff.attempt = 0;
 	conn_reconfigure(dc.conn, next, changed);
@@ -206,7 +240,7 @@ int
 main(int argc, char *argv[])
 {
 	struct ws_handler handler;
-	struct event *sigs[3];
+	struct event *sigs[4];
 	char status[512];
 	int ch, test = 0, verbosity = 0;
 	size_t left;
@@ -270,7 +304,8 @@ main(int argc, char *argv[])
 	sigs[0] = evsignal_new(dc.base, SIGTERM, on_terminate, NULL);
 	sigs[1] = evsignal_new(dc.base, SIGINT, on_terminate, NULL);
 	sigs[2] = evsignal_new(dc.base, SIGHUP, on_reload, NULL);
-	for (size_t i = 0; i < 3; i++) {
+	sigs[3] = evsignal_new(dc.base, SIGUSR1, on_stats, NULL);
+	for (size_t i = 0; i < 4; i++) {
 		if (sigs[i] == NULL || evsignal_add(sigs[i], NULL) == -1) {
 			log_err("cannot install signal handlers");
 			return EXIT_FATAL;
@@ -292,6 +327,10 @@ main(int argc, char *argv[])
 	if (dc.output == NULL)
 		return EXIT_FATAL;
 	record_set_handler(output_daemon, dc.output);
+	/* [Metrics]: the counters' sources, the endpoint, the timer. */
+	stats_start(dc.base, dc.output, dc.conf);
+	if (metrics_reopen(dc.conf, &dc.metrics) == -1)
+		return EXIT_FATAL;
 	/* The data path, wired once: websocket -> JSON -> outputs. */
 	if ((dc.json = json_new()) == NULL) {
 		log_err("out of memory");
@@ -322,7 +361,9 @@ main(int argc, char *argv[])
 
 	notify_watchdog_stop();
 	conn_free(dc.conn);
+	metrics_close(dc.metrics);
 	spool_close(dc.spool);
+	stats_stop();
 	record_set_handler(NULL, NULL);
 	left = output_close(dc.output, dc.stopping ? stop_left_ms() : 1000);
 	if (left > 0)
@@ -330,7 +371,7 @@ main(int argc, char *argv[])
 		    "%zu records could not be written before the exit", left);
 	json_free(dc.json);
 	evdns_base_free(dc.dns, 0);
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 0; i < 4; i++)
 		event_free(sigs[i]);
 	event_base_free(dc.base);
 	conf_free(dc.conf);

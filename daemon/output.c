@@ -111,7 +111,7 @@ output_open(struct output *o, size_t i, const struct conf *c)
 		log_err("cannot start the %s output", t->name);
 		return NULL;
 	}
-	if ((q = queue_new(o->base, t->name, &t->ops, arg, (size_t)c->queue_max,
+	if ((q = queue_new(o->base, t->name, i, &t->ops, arg, (size_t)c->queue_max,
 		 (size_t)c->queue_max_bytes, output_resume, o)) == NULL) {
 		t->ops.close(arg);
 		log_err("cannot start the %s output", t->name);
@@ -120,16 +120,19 @@ output_open(struct output *o, size_t i, const struct conf *c)
 }
 
 static void
-output_drop(struct queue **q)
+output_drop(size_t i, struct queue **q)
 {
 	size_t left;
 
 	if (*q == NULL)
 		return;
-	if ((left = queue_close(*q, 1000)) > 0)
+	if ((left = queue_close(*q, 1000)) > 0) {
 		log_err("%zu records could not be written before the output "
 			"was reconfigured",
 		    left);
+		stats_add(STAT_RECORDS_DROPPED,
+		    stats_drop_label(i, STAT_DROP_RECONFIGURE), left);
+	}
 	*q = NULL;
 }
 
@@ -186,13 +189,13 @@ output_reconfigure(struct output *o, const struct conf *c)
 			continue;
 		if ((n[i] = output_open(o, i, c)) == NULL) {
 			for (size_t k = 0; k < i; k++)
-				output_drop(&n[k]);
+				output_drop(k, &n[k]);
 			return -1;
 		}
 	}
 	for (size_t i = 0; i < NOUTPUTS; i++) {
 		if (n[i] != NULL || !outputs[i]->enabled(c)) {
-			output_drop(&o->q[i]);
+			output_drop(i, &o->q[i]);
 			o->q[i] = n[i];
 		}
 	}
@@ -208,9 +211,13 @@ output_event(void *arg, const struct dc_event *e)
 	const char *mid;
 	int priority;
 
+	stats_add(STAT_EVENTS_RECEIVED,
+	    stats_type_label(ev_str(e, e->type), e->type.len), 1);
+	stats_set(STAT_LAST_EVENT_MS, 0, clock_realtime_ms());
 	if (e->uuid.off != SPAN_NONE &&
 	    dedup_seen(o->dedup, ev_str(e, e->uuid), e->uuid.len)) {
 		o->duplicates++;
+		stats_add(STAT_EVENTS_DUPLICATE, 0, 1);
 		log_debug("duplicate event %s skipped", ev_str(e, e->uuid));
 		return;
 	}
@@ -299,6 +306,18 @@ output_written_id(struct output *o, size_t i)
 	return o->q[i] == NULL ? 0 : queue_written_id(o->q[i]);
 }
 
+/* For stats.c: output i's queue, see queue_sample() (0 when closed). */
+size_t
+output_sample(struct output *o, size_t i, size_t *bytes,
+    void (*fn)(void *), void *arg)
+{
+	if (o->q[i] != NULL)
+		return queue_sample(o->q[i], bytes, fn, arg);
+	*bytes = 0;
+	fn(arg);
+	return 0;
+}
+
 /*
  * A record of the daemon's own, to the outputs that take them; with
  * report, a queue it fills is reported as an event's would be (not when
@@ -319,6 +338,7 @@ output_own(struct output *o, const char *mid, int priority,
 		outputs[i]->format_daemon(
 		    o->conf, mid, priority, fields, message, &o->b);
 		r = record_from(&o->b);
+		stats_add(STAT_RECORDS_DAEMON, i, 1);
 		if (report)
 			output_push(o, o->q[i], r);
 		else
@@ -357,8 +377,13 @@ output_close(struct output *o, uint64_t ms)
 	end = clock_ms() + ms;
 	for (size_t i = 0; i < NOUTPUTS; i++)
 		queue_stop(o->q[i], ms);
-	for (size_t i = 0; i < NOUTPUTS; i++)
-		left += queue_close(o->q[i], ms_until(end));
+	for (size_t i = 0; i < NOUTPUTS; i++) {
+		size_t n = queue_close(o->q[i], ms_until(end));
+
+		stats_add(STAT_RECORDS_DROPPED,
+		    stats_drop_label(i, STAT_DROP_STOP), n);
+		left += n;
+	}
 	dedup_free(o->dedup);
 	free(strbuf_finish(&o->b));
 	free(strbuf_finish(&o->msg));

@@ -63,6 +63,7 @@ struct queue {
 	void (*resume)(void *);
 	void *resume_arg;
 	uint64_t written_id; /* highest spool id written (under mu) */
+	size_t stat; /* the output's label for stats_add() */
 };
 
 static void queue_kick_cb(evutil_socket_t, short, void *);
@@ -257,7 +258,10 @@ queue_main(void *arg)
 			}
 		}
 		q->n -= done;
+		if (done > 0)
+			stats_add(STAT_RECORDS_WRITTEN, q->stat, done);
 		if (rc < 0 && done < n) {
+			stats_add(STAT_OUTPUT_ERRORS, q->stat, 1);
 			if (!q->down) {
 				/* the first failure is the news, not the retries' */
 				snprintf(q->why, sizeof q->why, "%s",
@@ -325,7 +329,7 @@ queue_wake_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 struct queue *
-queue_new(struct event_base *base, const char *name,
+queue_new(struct event_base *base, const char *name, size_t stat,
     const struct queue_ops *ops, void *arg, size_t max, size_t max_bytes,
     void (*resume)(void *), void *resume_arg)
 {
@@ -334,6 +338,7 @@ queue_new(struct event_base *base, const char *name,
 	if (q == NULL)
 		return NULL;
 	q->name = name;
+	q->stat = stat;
 	q->ops = ops;
 	q->arg = arg;
 	q->max = max;
@@ -437,6 +442,7 @@ queue_push(struct queue *q, struct record *r)
 {
 	if (q->ops->send_now != NULL && queue_idle(q) &&
 	    q->ops->send_now(q->arg, r) == 0) {
+		stats_add(STAT_RECORDS_WRITTEN, q->stat, 1);
 		if (r->spool_id != 0) {
 			pthread_mutex_lock(&q->mu);
 			if (r->spool_id > q->written_id)
@@ -489,12 +495,25 @@ queue_kick_cb(evutil_socket_t fd, short what, void *arg)
 size_t
 queue_queued(struct queue *q, size_t *bytes)
 {
+	return queue_sample(q, bytes, NULL, NULL);
+}
+
+/*
+ * The records queued (and their bytes), with fn(arg) called under the
+ * lock the writer counts its records written under: what fn reads of
+ * those counts is consistent with the number returned.
+ */
+size_t
+queue_sample(struct queue *q, size_t *bytes, void (*fn)(void *), void *arg)
+{
 	size_t n;
 
 	pthread_mutex_lock(&q->mu);
 	n = q->n + q->sn;
 	if (bytes != NULL)
 		*bytes = q->bytes + q->sbytes;
+	if (fn != NULL)
+		fn(arg);
 	pthread_mutex_unlock(&q->mu);
 	return n;
 }

@@ -164,6 +164,8 @@ ws_send_close(struct ws *ws, uint16_t code, const char *reason, size_t n)
 static void
 ws_fail(struct ws *ws, uint16_t code, const char *what)
 {
+	if (code == 1007 && ws->in_msg)
+		stats_add(STAT_MESSAGES_INVALID, STAT_INVALID_UTF8, 1);
 	if (code == 1007)
 		snprintf(ws->reason, sizeof ws->reason,
 		    "invalid UTF-8 from the server (closed with 1007)");
@@ -329,6 +331,7 @@ ws_frame_data(struct ws *ws, const uint8_t *p, size_t n)
 	if (ws->msg_bytes > ws->max_bytes) {
 		ws->oversize = 1;
 		ws->h.abort(ws->h.arg);
+		stats_add(STAT_MESSAGES_INVALID, STAT_INVALID_OVERSIZE, 1);
 		log_warn("a message larger than MaxMessageBytes=%llu was "
 			 "skipped; the connection is kept",
 		    (unsigned long long)ws->max_bytes);

@@ -14,7 +14,8 @@
 # reads, QueueMax=5), and events of every type with an id: stack,
 # service, container, nodecluster, node, action, error (with and without
 # a message), auth, user-notification, user-notifications, a type of
-# another name and none.  Not provoked: records lost at stop
+# another name and none; the statistics record (SIGUSR1), whose counters
+# must fit what was sent.  Not provoked: records lost at stop
 # (3c380b4657f7480b99a4beb917a16e15, defined in the catalog only) and the
 # damaged spool (19baf2d41ff24376853a84cd6fecc884, tests/spool.sh provokes it).
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib/journal.sh"
@@ -80,12 +81,15 @@ AUTH=cba63e78576c4bcf820141e7503c6c48
 GAP=f350ea289b1547a999e14d8ce0e8ca01
 QUEUE=800f69b9c70e4e7188b752d750e3d9a9
 PARSE=f8052b8f3c11438a8b8e76367d667c46
+STATS=51bc5d57502f4779af969ba552486a5d
 
 check "a queue-full record while stdout is stalled" journal_wait "MESSAGE_ID=$QUEUE" 1 10
 cat "$T/pipe" >/dev/null &
 PIDS="$PIDS $!"
 check "a gap record after the abort and the 401" journal_wait "MESSAGE_ID=$GAP" 1 15
 check "the event after the gap" journal_wait DOCKERCLOUD_UUID=after-gap 1
+kill -USR1 "$DC"
+check "a statistics record on SIGUSR1" journal_wait "MESSAGE_ID=$STATS" 1
 kill "$DC"
 wait "$DC"
 check "exit 0 after SIGTERM" test $? -eq 0
@@ -105,4 +109,26 @@ ids=$(sed -n 's/^-- \([0-9a-f]\{32\}\)$/\1/p' "$top_srcdir/systemd/dcevents.cata
 rc=$?
 cat "$T/result"
 check "every record fits its catalog entry" test "$rc" -eq 0
+# The statistics record's fields: the events of the stream, by type.
+"$PY" - "$T/records.json" >"$T/stats" <<'PYEOF'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+st = [r for r in recs if r.get("MESSAGE_ID") == "51bc5d57502f4779af969ba552486a5d"][-1]
+ev = [r for r in recs if "DOCKERCLOUD_TYPE" in r or
+      r.get("MESSAGE_ID") == "60ac6ef7c5b84cd7a9261121a1bf88bd"]
+print("fields", len([k for k in st if k.startswith("DCEVENTS_")]))
+print("received", sum(int(v) for k, v in st.items()
+                      if k.startswith("DCEVENTS_EVENTS_RECEIVED_TOTAL_"))
+      - int(st["DCEVENTS_EVENTS_DUPLICATE_TOTAL"]))
+print("written", len(ev))
+print("journal", st["DCEVENTS_RECORDS_WRITTEN_TOTAL_JOURNAL"])
+print("invalid", sum(int(v) for k, v in st.items()
+                     if k.startswith("DCEVENTS_MESSAGES_INVALID_TOTAL_")))
+PYEOF
+sed 's/^/# statistics: /' "$T/stats"
+check "the statistics record has a field for every series" \
+    test "$(sed -n 's/^fields //p' "$T/stats")" -ge 70
+check "...events received, by type, less the duplicates, are the events written" \
+    test "$(sed -n 's/^received //p' "$T/stats")" = "$(sed -n 's/^written //p' "$T/stats")"
+check "...the two invalid messages" test "$(sed -n 's/^invalid //p' "$T/stats")" -ge 2
 finish

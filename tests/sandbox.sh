@@ -162,7 +162,8 @@ run_daemon() {
 	    -o "Stream.URL=wss://localhost:$PORT/" \
 	    -o "Stream.CAFile=$T/pki/ca.pem" -o Output.Journal=yes \
 	    -o Output.Stdout=yes -o "Output.Syslog=udp://127.0.0.1:$UDPPORT" \
-	    -o "Output.Identifier=$id" >"$T/out.$id" 2>"$T/err.$id" &
+	    -o "Output.Identifier=$id" -o "Metrics.Listen=unix:$T/m.$id.sock" \
+	    >"$T/out.$id" 2>"$T/err.$id" &
 }
 
 CONNECTED=bdace055097d4cc48dc3b8b792fbc725
@@ -180,6 +181,11 @@ check "$nev event records in the journal" \
 check "$nev lines on stdout" wait_until 10 has_lines "$T/out.dce-sandbox" "$nev"
 check "$nev event datagrams and the connected one at the UDP receiver" \
     wait_until 10 has_lines "$T/udp" $((nev + 1))
+check "the metrics endpoint (unix:) serves under the filters" \
+    sh -c "curl -s --unix-socket '$T/m.dce-sandbox.sock' http://x/metrics | grep -q '^dcevents_connected 1'"
+kill -USR1 "$DC"
+check "SIGUSR1: the statistics record under the filters" \
+    journal_wait MESSAGE_ID=51bc5d57502f4779af969ba552486a5d 1 10 SYSLOG_IDENTIFIER=dce-sandbox
 kill -HUP "$DC"
 check "SIGHUP: configuration reloaded" \
     wait_for "$T/err.dce-sandbox" "configuration reloaded"

@@ -399,6 +399,33 @@ test_values(void)
 	    "Mode=overflow is refused, not pretended");
 	fails_with("[Spool]\nWhenFull=block\n", ":2: WhenFull: invalid value",
 	    "WhenFull=block");
+	/* [Metrics] (issue 18) */
+	c = load("");
+	ok(c && strcmp(c->metrics_listen, "no") == 0 &&
+		c->metrics_host == NULL && c->metrics_unix == NULL &&
+		c->stats_interval_ms == 0,
+	    "[Metrics] defaults: Listen=no, StatsIntervalSec=0");
+	conf_free(c);
+	c = load("[Metrics]\nListen=[::1]:9464\nStatsIntervalSec=5min\n");
+	ok(c && strcmp(c->metrics_host, "::1") == 0 &&
+		strcmp(c->metrics_port, "9464") == 0 &&
+		c->stats_interval_ms == 300000,
+	    "[Metrics] Listen=[::1]:9464, StatsIntervalSec=5min");
+	conf_free(c);
+	c = load("[Metrics]\nListen=unix:/run/m.sock\n");
+	ok(c && strcmp(c->metrics_unix, "/run/m.sock") == 0 &&
+		c->metrics_host == NULL,
+	    "[Metrics] Listen=unix:/run/m.sock");
+	conf_free(c);
+	fails_with("[Metrics]\nListen=localhost\n",
+	    ":2: Listen: invalid value \"localhost\": expected no, HOST:PORT",
+	    "Listen= without a port");
+	fails_with("[Metrics]\nListen=unix:m.sock\n", ":2: Listen: invalid value",
+	    "Listen=unix: with a relative path");
+	fails_with("[Metrics]\nListen=user@h:1\n", ":2: Listen: invalid value",
+	    "Listen= with userinfo");
+	fails_with("[Metrics]\nStatsIntervalSec=often\n",
+	    ":2: StatsIntervalSec: invalid value", "StatsIntervalSec=often");
 	fails_with("[Stream]\nPingIntervalSec=0\n",
 	    ":2: PingIntervalSec: "
 	    "invalid value \"0\": must be greater than zero",

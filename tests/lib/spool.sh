@@ -63,9 +63,9 @@ spool_modes() {
 # spool_dc NAME [OPTIONS...]: dcevents against the peer at $PORT (-v: each
 # event handed on is a line "event: " on stderr), [Spool] Mode=$SPOOL_MODE
 # (always by default), Path=$T/NAME/spool.db, no output unless OPTIONS
-# enable one; stdout to $T/NAME/out, stderr appended to $T/NAME/err (a
-# line "# run" before each run).  Its pid in DC.  SPOOL_RUN: a command
-# (and its arguments) to run it under.
+# enable one; stdout to $T/NAME/out (or SPOOL_OUT), stderr appended to
+# $T/NAME/err (a line "# run" before each run).  Its pid in DC.
+# SPOOL_RUN: a command (and its arguments) to run it under.
 spool_dc() {
 	_sp_n=$1
 	shift
@@ -77,7 +77,7 @@ spool_dc() {
 	    -o Stream.BackoffMaxSec=200ms -o Output.Journal=no \
 	    -o Output.Stdout=no -o "Spool.Mode=${SPOOL_MODE:-always}" \
 	    -o "Spool.Path=$T/$_sp_n/spool.db" -v "$@" \
-	    >"$T/$_sp_n/out" 2>>"$T/$_sp_n/err" &
+	    >"${SPOOL_OUT:-$T/$_sp_n/out}" 2>>"$T/$_sp_n/err" &
 	DC=$!
 	PIDS="$PIDS $DC"
 }

@@ -835,9 +835,12 @@ def run_replay(n):
     wc = subprocess.Popen(["wc", "-l"], stdin=rfd, stdout=subprocess.PIPE,
                           text=True)
     os.close(rfd)
+    # MaxBytes above what it holds (the default, 256M, is less than
+    # 1,000,000 of these events).
     argv = dcevents_argv("wss://localhost:1/", ident, stdout=True,
                          extra=["-o", "Spool.Mode=always",
-                                "-o", "Spool.Path=" + path])
+                                "-o", "Spool.Path=" + path,
+                                "-o", "Spool.MaxBytes=%d" % (2 * size)])
     start = real_ns()
     c = Proc(argv, stdout=wfd, name=ident)
     os.close(wfd)
@@ -1087,6 +1090,7 @@ def main():
             "latency-stdout": lambda: [run_latency(w, "stdout")
                                        for w in ("dcevents", "pypeer")],
             "spool": run_spool_only,
+            "spool-replay": lambda: run_replay(N_REPLAY),
         }
         for g in only.split(","):
             groups[g]()

@@ -855,6 +855,9 @@ def run_replay(n):
         last, t_last = w, real_ns()
     hwm, samples = finish_consumer(c, sampler)
     got = int(wc.communicate(timeout=60)[0])
+    # On disk once all is written and dcevents stopped: the file and its WAL.
+    after = sum(os.path.getsize(path + ext) for ext in ("", "-wal")
+                if os.path.exists(path + ext))
     spool_rm(ident)
     return row("spool-replay", "dcevents: replay at start into stdout",
                events=n, received=got,
@@ -862,7 +865,7 @@ def run_replay(n):
                secs=(t_last - start) / 1e9 if done else None,
                cpu=c.cpu_us() / n, rss=hwm, anon=RssSampler.peak_anon(samples),
                pss=RssSampler.peak_pss(samples), kind="spool",
-               file_bytes=size, json_bytes=json_bytes)
+               file_bytes=size, json_bytes=json_bytes, after_bytes=after)
 
 
 def rss_flat(samples, field=2):
@@ -928,9 +931,10 @@ def spool_targets(base, sp, target):
                r["received"], r.get("anon")))
     target("spool file <= 1.5x the JSON bytes it holds",
            r["file_bytes"] <= 1.5 * r["json_bytes"],
-           "%d bytes for %d JSON bytes (%.2fx)" % (
+           "%d bytes for %d JSON bytes (%.2fx); once replayed and "
+           "stopped, the file and its WAL hold %d bytes" % (
                r["file_bytes"], r["json_bytes"],
-               r["file_bytes"] / r["json_bytes"]))
+               r["file_bytes"] / r["json_bytes"], r["after_bytes"]))
 
 
 def percentiles(lat_ns):

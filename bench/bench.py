@@ -17,6 +17,12 @@ moment the last record reached the sink:
            last line: the marker, or for UDP the last line received when
            datagrams were lost
 
+The spool (issue 16): the stdout and journal runs again with [Spool]
+Mode=always and Mode=overflow (a mode dcevents -t refuses is not run, its
+targets print SKIP), and the replay at start of N_REPLAY events from a
+spool written here in spool.c's schema (the load generator's payloads)
+into stdout (a pipe that wc -l counts), from the start to the last line.
+
 CPU is user+sys of the consumer process (all threads, wait4 rusage), peak
 RSS its VmHWM (and the largest RssAnon seen, sampled every 50 ms).  Every
 throughput run is made twice and the faster counts (the peak RSS is the
@@ -30,7 +36,8 @@ Environment: T (scratch directory), top_srcdir, DCEVENTS, BENCH_BIN (the
 built C helpers), BENCH_OUT (where results go), BENCH_SCALE (default 1:
 multiplies every event count; 0.1 for a quick try), BENCH_DCEVENTS_OPTS
 (more dcevents options, e.g. "-o Output.QueueMax=1000"), BENCH_ONLY (for
-development: some groups of runs only, e.g. "journal,syslog"; no table).
+development: some groups of runs only, e.g. "journal,syslog"; no table;
+"spool" prints its targets).
 
 The metrics rows: stdout over TLS with [Metrics] Listen= set, scraped
 every second (GET /metrics, as Prometheus does) and not, alternating;
@@ -76,6 +83,7 @@ N_JOURNAL = n_(200_000)
 N_SYSLOG = n_(200_000)
 RUNS = 3  # runs of each journal and syslog row
 N_PEER = n_(20_000)
+N_REPLAY = n_(1_000_000)
 LAT_SECONDS = max(1.0, 4 * min(SCALE, 1))
 
 
@@ -344,9 +352,11 @@ class LoadGen:
         self.proc.stop()
 
 
-def dcevents_argv(url, ident, journal=False, stdout=False, syslog=None):
+def dcevents_argv(url, ident, journal=False, stdout=False, syslog=None,
+                  extra=()):
     # BENCH_DCEVENTS_OPTS: more -o options, e.g. "-o Output.QueueMax=1000".
-    return [DCEVENTS] + os.environ.get("BENCH_DCEVENTS_OPTS", "").split() + [
+    return [DCEVENTS] + os.environ.get("BENCH_DCEVENTS_OPTS", "").split() + \
+        list(extra) + [
             "-c", "/dev/null",
             "-o", "Stream.URL=" + url,
             "-o", "Stream.CAFile=" + os.path.join(PKI, "ca.pem"),
@@ -575,8 +585,8 @@ def consumer(who, url, sink, ident, stdout=subprocess.DEVNULL, syslog=None,
              extra=()):
     if who == "dcevents":
         argv = dcevents_argv(url, ident, journal=sink == "journal",
-                             stdout=sink.startswith("stdout"),
-                             syslog=syslog) + list(extra)
+                             stdout=sink.startswith("stdout"), syslog=syslog,
+                             extra=extra)
     else:
         argv = pypeer_argv(url, {"journal": "journal", "stdout": "stdout",
                                  "stdout-ws": "stdout"}.get(sink, syslog), ident)
@@ -619,15 +629,16 @@ class Scraper:
             return sum(1 for _ in f)
 
 
-def run_stdout(who, n, tls=True, metrics=None):
-    """metrics: None, "on" (Listen= set, not scraped) or "scraped"."""
+def run_stdout(who, n, tls=True, metrics=None, spool=None):
+    """metrics: None, "on" (Listen= set, not scraped) or "scraped";
+    spool: None or a [Spool] Mode."""
     sink = "stdout" if tls else "stdout-ws"
-    ident = "%s-%s" % (who, sink)
+    ident = "%s-%s" % (who, sink) + ("-" + spool if spool else "")
     lg = LoadGen(n, tls=tls, pool=None, name="lg-" + ident)
-    extra, port, scraper = (), None, None
+    extra, port, scraper = tuple(spool_opts(spool, ident)), None, None
     if metrics:
         port = free_port(socket.SOCK_STREAM)
-        extra = ("-o", "Metrics.Listen=127.0.0.1:%d" % port)
+        extra += ("-o", "Metrics.Listen=127.0.0.1:%d" % port)
     c = consumer(who, lg.url, sink, ident, extra=extra)
     if metrics == "scraped":
         scraper = Scraper(port)
@@ -649,14 +660,17 @@ def run_stdout(who, n, tls=True, metrics=None):
     hwm, samples = finish_consumer(c, sampler)
     first = lg.first()
     lg.stop()
+    spool_rm(ident)
     if metrics:
         sink = "metrics"
         who = "%s (Listen=, %s)" % (who, "%d scrapes" % scrapes
                                     if scraper else "not scraped")
-    r = row(sink, "%s (%s)" % (who, "wss" if tls else "ws"), events=n,
+    r = row(sink, "%s%s (%s)" % (who, " Spool.Mode=" + spool if spool else "",
+                                 "wss" if tls else "ws"), events=n,
             rate=n / ((t_end - first) / 1e9), cpu=c.cpu_us() / n, rss=hwm,
             anon=RssSampler.peak_anon(samples),
-            pss=RssSampler.peak_pss(samples), kind=who, split=c.cpu_split(n))
+            pss=RssSampler.peak_pss(samples), kind="spool" if spool else who,
+            split=c.cpu_split(n))
     r["rss_samples"] = samples
     return r
 
@@ -703,8 +717,8 @@ def twice(fn, *args):
     return best_of([fn(*args), fn(*args)])
 
 
-def run_journal(who, n):
-    ident = "%s-journal" % who
+def run_journal(who, n, spool=None):
+    ident = "%s-journal" % who + ("-" + spool if spool else "")
     jd = Journald()
     sink0 = jd.proc.cpu_now_us()
     try:
@@ -725,7 +739,8 @@ def run_journal(who, n):
                        cpu=int(out["cpu_us"]) / n, sink_cpu=sink_cpu,
                        kind="ceiling", fields=nfields(fields[0]))
         lg = LoadGen(n, pool=n, name="lg-" + ident)
-        c = consumer(who, lg.url, "journal", ident)
+        c = consumer(who, lg.url, "journal", ident,
+                     extra=spool_opts(spool, ident))
         sampler = RssSampler(c)
         # The sink is polled (a journalctl each time) only once the load
         # generator is done: the poll would take CPU from the run.
@@ -738,10 +753,13 @@ def run_journal(who, n):
         got = jd.count(ident)
         fields = jd.json("SYSLOG_IDENTIFIER=" + ident, "MESSAGE_ID=" + CONTAINER_MID,
                          "-n", "1")
-        return row("journal", who, events=n, received=got,
+        spool_rm(ident)
+        return row("journal", who + (" Spool.Mode=" + spool if spool else ""),
+                   events=n, received=got,
                    rate=got / ((t_end - first) / 1e9), cpu=c.cpu_us() / n,
                    rss=hwm, anon=RssSampler.peak_anon(samples),
-                   pss=RssSampler.peak_pss(samples), kind=who,
+                   pss=RssSampler.peak_pss(samples),
+                   kind="spool" if spool else who,
                    split=c.cpu_split(n), sink_cpu=sink_cpu,
                    fields=nfields(fields[0]))
     finally:
@@ -798,6 +816,189 @@ def run_syslog(who, proto, n):
                    split=c.cpu_split(n), sink_cpu=sink_cpu)
     finally:
         rs.stop()
+
+
+# -------------------------------------------------------------------- spool
+
+SPOOL_MODES = ("always", "overflow")
+
+
+def spool_path(ident):
+    return os.path.join(T, "spool-%s.db" % ident)
+
+
+def spool_opts(mode, ident):
+    """dcevents' options for [Spool] Mode=mode (none for no spool)."""
+    if not mode:
+        return []
+    spool_rm(ident)
+    return ["-o", "Spool.Mode=" + mode, "-o", "Spool.Path=" + spool_path(ident)]
+
+
+def spool_rm(ident):
+    for ext in ("", "-wal", "-shm"):
+        try:
+            os.unlink(spool_path(ident) + ext)
+        except FileNotFoundError:
+            pass
+
+
+def spool_available(mode):
+    """Whether this dcevents accepts [Spool] Mode=mode (dcevents -t)."""
+    return subprocess.run(
+        [DCEVENTS, "-c", "/dev/null", "-o", "Spool.Mode=" + mode, "-o",
+         "Spool.Path=" + spool_path("t"), "-t"], stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL).returncode == 0
+
+
+def spool_build(path, n):
+    """A spool holding n events nobody has written, as dcevents' spool.c
+    stores them (its schema; each row the bytes of one websocket message,
+    in arrival order; no position stored yet): the load generator's
+    payloads, its pool of POOL distinct events cycled as it sends them.
+    Returns the JSON bytes it holds."""
+    import sqlite3
+    for ext in ("", "-wal", "-shm"):
+        if os.path.exists(path + ext):
+            os.unlink(path + ext)
+    pool = [loadgen.payload(i) for i in range(loadgen.POOL)]
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+        "PRAGMA page_size=4096;"
+        "CREATE TABLE events(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " msg BLOB NOT NULL);"
+        "CREATE TABLE positions(output TEXT PRIMARY KEY, id INTEGER NOT NULL);"
+        "CREATE TABLE seen(id INTEGER PRIMARY KEY, uuid TEXT NOT NULL)")
+    total, i = 0, 0
+    while i < n:
+        k = min(n - i, 100000)
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO events(msg) VALUES(?)",
+                       ((pool[j % len(pool)],) for j in range(i, i + k)))
+        db.execute("COMMIT")
+        total += sum(len(pool[j % len(pool)]) for j in range(i, i + k))
+        i += k
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    return total
+
+
+def run_replay(n):
+    """dcevents started on a spool of n unwritten events, stdout into a
+    pipe that wc -l counts: from the start to the last line written.  The
+    stream's URL refuses connections: only the replay writes."""
+    ident = "dcevents-replay"
+    path = spool_path(ident)
+    t0 = time.monotonic()
+    json_bytes = spool_build(path, n)
+    size = os.path.getsize(path)
+    log("spool of %d events built in %.1f s: %d bytes for %d JSON bytes"
+        % (n, time.monotonic() - t0, size, json_bytes))
+    rfd, wfd = os.pipe()
+    wc = subprocess.Popen(["wc", "-l"], stdin=rfd, stdout=subprocess.PIPE,
+                          text=True)
+    os.close(rfd)
+    # MaxBytes above what it holds (the default, 256M, is less than
+    # 1,000,000 of these events).
+    argv = dcevents_argv("wss://localhost:1/", ident, stdout=True,
+                         extra=["-o", "Spool.Mode=always",
+                                "-o", "Spool.Path=" + path,
+                                "-o", "Spool.MaxBytes=%d" % (2 * size)])
+    start = real_ns()
+    c = Proc(argv, stdout=wfd, name=ident)
+    os.close(wfd)
+    sampler = RssSampler(c)
+    done = wait_until(lambda: c.seen("spooled events replayed"), 300, 0.01)
+    last, t_last = c.wchar(), real_ns()
+    while done:
+        time.sleep(0.002)
+        w = c.wchar()
+        if w == last:
+            break
+        last, t_last = w, real_ns()
+    hwm, samples = finish_consumer(c, sampler)
+    got = int(wc.communicate(timeout=60)[0])
+    # On disk once all is written and dcevents stopped: the file and its WAL.
+    after = sum(os.path.getsize(path + ext) for ext in ("", "-wal")
+                if os.path.exists(path + ext))
+    spool_rm(ident)
+    return row("spool-replay", "dcevents: replay at start into stdout",
+               events=n, received=got,
+               rate=got / ((t_last - start) / 1e9) if done else None,
+               secs=(t_last - start) / 1e9 if done else None,
+               cpu=c.cpu_us() / n, rss=hwm, anon=RssSampler.peak_anon(samples),
+               pss=RssSampler.peak_pss(samples), kind="spool",
+               file_bytes=size, json_bytes=json_bytes, after_bytes=after)
+
+
+def rss_flat(samples, field=2):
+    """(ok, early, late): the largest of field (2 RssAnon, 1 VmRSS) in the
+    second tenth of the samples against the last tenth (the first tenth
+    holds the start)."""
+    k = max(1, len(samples) // 10)
+    early = max(x[field] for x in samples[k:2 * k])
+    late = max(x[field] for x in samples[-k:])
+    return late - early <= max(256, early // 20), early, late
+
+
+def spool_runs(base):
+    """The spool rows beside base, the no-spool rows ("stdout",
+    "journal"); the modes this dcevents refuses are listed, not run."""
+    sp = {}
+    for mode in SPOOL_MODES:
+        if not spool_available(mode):
+            log("Spool.Mode=%s: refused by dcevents -t, not run" % mode)
+            continue
+        sp[("stdout", mode)] = twice(run_stdout, "dcevents", N_STDOUT, True,
+                                     mode)
+        sp[("journal", mode)] = best_of([run_journal("dcevents", N_JOURNAL,
+                                                     mode) for _ in range(2)])
+    sp["replay"] = run_replay(N_REPLAY)
+    return sp
+
+
+def spool_targets(base, sp, target):
+    """The spool's targets (issue 16, item 7), through target(name, ok,
+    detail); ok None: SKIP."""
+    for s in ("stdout", "journal"):
+        r = sp.get((s, "overflow"))
+        name = "%s: Spool.Mode=overflow within 5%% of no spool" % s
+        if r is None:
+            target(name, None, "Mode=overflow not available")
+        else:
+            target(name, r["rate"] >= 0.95 * base[s]["rate"],
+                   "%.0f vs %.0f events/s (%.1f%%)" % (
+                       r["rate"], base[s]["rate"],
+                       100 * r["rate"] / base[s]["rate"]))
+    r = sp.get(("stdout", "always"))
+    name = "stdout: Spool.Mode=always >= 50% of no spool and >= 100,000 events/s"
+    if r is None:
+        target(name, None, "Mode=always not available")
+    else:
+        target(name, r["rate"] >= 0.5 * base["stdout"]["rate"] and
+               r["rate"] >= 100000, "%.0f vs %.0f events/s (%.0f%%)" % (
+                   r["rate"], base["stdout"]["rate"],
+                   100 * r["rate"] / base["stdout"]["rate"]))
+        samples = r.get("rss_samples")
+        if samples:
+            ok, early, late = rss_flat(samples)
+            target("stdout: Spool.Mode=always RSS flat over %d events" % N_STDOUT,
+                   ok, "RssAnon %d KiB in the second tenth, %d KiB in the last "
+                   "(%d samples)" % (early, late, len(samples)))
+    r = sp["replay"]
+    target("replay of %d spooled events into stdout in <= 10 s" % r["events"],
+           r["secs"] is not None and r["secs"] <= 10 and
+           r["received"] == r["events"],
+           "%s s, %d lines written (peak RssAnon %s KiB)" % (
+               "%.1f" % r["secs"] if r["secs"] is not None else "no end",
+               r["received"], r.get("anon")))
+    target("spool file <= 1.5x the JSON bytes it holds",
+           r["file_bytes"] <= 1.5 * r["json_bytes"],
+           "%d bytes for %d JSON bytes (%.2fx); once replayed and "
+           "stopped, the file and its WAL hold %d bytes" % (
+               r["file_bytes"], r["json_bytes"],
+               r["file_bytes"] / r["json_bytes"], r["after_bytes"]))
 
 
 def percentiles(lat_ns):
@@ -907,6 +1108,23 @@ def fmt_rate(v):
     return "%.0f" % v if v is not None else "-"
 
 
+def verdict(ok):
+    return "SKIP" if ok is None else "PASS" if ok else "FAIL"
+
+
+def run_spool_only():
+    """BENCH_ONLY=spool: the no-spool rows it compares with, the spool's
+    rows, and its targets."""
+    base = {"stdout": twice(run_stdout, "dcevents", N_STDOUT, True),
+            "journal": best_of([run_journal("dcevents", N_JOURNAL)
+                                for _ in range(2)])}
+    sp = spool_runs(base)
+
+    def target(name, ok, detail):
+        print("%s  %s: %s" % (verdict(ok), name, detail), flush=True)
+    spool_targets(base, sp, target)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     t0 = time.monotonic()
@@ -940,6 +1158,8 @@ def main():
                                           "syslog-tcp")],
             "latency-stdout": lambda: [run_latency(w, "stdout")
                                        for w in ("dcevents", "pypeer")],
+            "spool": run_spool_only,
+            "spool-replay": lambda: run_replay(N_REPLAY),
         }
         for g in only.split(","):
             groups[g]()
@@ -981,6 +1201,8 @@ def main():
             runs["pypeer"].append(run_syslog("pypeer", proto, N_PEER))
         ceil[s], dce[s], peer[s] = (best_of(runs[w]) for w in
                                     ("ceiling", "dcevents", "pypeer"))
+    # The spool's rows (issue 16) beside the no-spool ones.
+    spool = spool_runs(dce)
     lat = {}
     for who in ("dcevents", "pypeer"):
         for s in ("stdout", "journal", "syslog-udp", "syslog-tcp"):
@@ -1001,14 +1223,14 @@ def main():
 
     # the table
     order = ["stdout", "stdout-ws", "metrics", "journal", "syslog-udp",
-             "syslog-tcp", "parse"]
+             "syslog-tcp", "parse", "spool-replay"]
     lines = []
     hdr = ("| sink | consumer | events | events/s | CPU µs/event | peak RSS KiB "
            "| of which anon | p50 ms | p99 ms | max ms | × Python peer "
            "| of ceiling |")
     lines.append(hdr)
     lines.append("|" + "---|" * 12)
-    kinds = ["ceiling", "dcevents", "pypeer", "info"]
+    kinds = ["ceiling", "dcevents", "spool", "pypeer", "info"]
     for s in order:
         for r in sorted(ROWS, key=lambda r: kinds.index(r["kind"])):
             if r["sink"] != s:
@@ -1069,6 +1291,7 @@ def main():
         target("%s: peak RSS <= 8 MiB" % s, r["rss"] <= 8192,
                "VmHWM %d KiB (anonymous at most %s KiB, PSS at most %s KiB%s)"
                % (r["rss"], r.get("anon"), r.get("pss"), over))
+    spool_targets(dce, spool, target)
     samples = dce["stdout"]["rss_samples"]
     if samples:
         # The second tenth against the last (the first holds the start).
@@ -1090,7 +1313,7 @@ def main():
                  "runs); no client of this stack can peak lower here"
                  % floor["rss"])
     notes.append("all runs (events/s; the fastest counts): " + "; ".join(
-        "%s %s %s" % (r["sink"], r["who"].split(" ")[0] if r["who"].startswith(
+        "%s %s %s" % (r["sink"], r["who"].rsplit(" (", 1)[0] if r["who"].startswith(
             ("dcevents", "pypeer")) else "ceiling", "/".join(map(str, r["runs"])))
         for r in ROWS if "runs" in r))
     for s_, r in dce.items():
@@ -1106,7 +1329,7 @@ def main():
                      for r in ROWS if r.get("sink_cpu") is not None))
     out = [table, ""] + notes + [""]
     for name, ok, detail in results:
-        out.append("%s  %s: %s" % ("PASS" if ok else "FAIL", name, detail))
+        out.append("%s  %s: %s" % (verdict(ok), name, detail))
     elapsed = time.monotonic() - t0
     out.append("")
     out.append("(%s, %d cores, kernel %s; load average at start %s; %.0f s)" % (

@@ -178,9 +178,12 @@ db_open(struct spool *s, const struct conf *c)
 	return 0;
 }
 
-/* Move the damaged files aside; says where in *aside. */
-static void
-move_aside(struct spool *s, char *aside, size_t n)
+/*
+ * Move the damaged files aside; says where in *aside.  -1 (why in
+ * *why) when the database cannot be moved: it stays where it is.
+ */
+static int
+move_aside(struct spool *s, char *aside, size_t n, const char **why)
 {
 	static const char *const ext[] = { "", "-wal", "-shm" };
 	char stamp[32], from[4200], to[4300];
@@ -193,10 +196,16 @@ move_aside(struct spool *s, char *aside, size_t n)
 	for (size_t i = 0; i < 3; i++) {
 		snprintf(from, sizeof from, "%s%s", s->path, ext[i]);
 		snprintf(to, sizeof to, "%s%s", aside, ext[i]);
-		if (rename(from, to) == -1 && errno != ENOENT)
+		if (rename(from, to) == -1 && errno != ENOENT) {
 			log_err("spool: cannot move %s aside: %s", from,
 			    strerror(errno));
+			if (i == 0) {
+				*why = strerror(errno);
+				return -1;
+			}
+		}
 	}
+	return 0;
 }
 
 static void
@@ -428,11 +437,17 @@ spool_open(struct event_base *base, const struct conf *c, struct output *out,
 	s->out = out;
 	if (db_open(s, c) == -1) {
 		char aside[4300];
-		const char *fields[] = { NULL, NULL };
+		const char *fields[] = { NULL, NULL }, *why;
 		char field[4400];
 
 		db_close(s);
-		move_aside(s, aside, sizeof aside);
+		if (move_aside(s, aside, sizeof aside, &why) == -1) {
+			record_daemon(MID_SPOOL_DAMAGED, 3, NULL,
+			    "the spool %s is damaged or unreadable and cannot "
+			    "be moved aside (%s): events go on without a spool",
+			    s->path, why);
+			goto none;
+		}
 		snprintf(field, sizeof field, "SPOOL_MOVED_TO=%s", aside);
 		fields[0] = field;
 		record_daemon(MID_SPOOL_DAMAGED, 3, fields,
@@ -443,6 +458,7 @@ spool_open(struct event_base *base, const struct conf *c, struct output *out,
 			log_err("spool %s: cannot start a new spool: events "
 				"go on without one",
 			    s->path);
+none:
 			db_close(s);
 			free(s->pos);
 			free(s->path);

@@ -16,11 +16,12 @@
 # a message), auth, user-notification, user-notifications, a type of
 # another name and none; the statistics record (SIGUSR1), whose counters
 # must fit what was sent.  Not provoked: records lost at stop
-# (3c380b4657f7480b99a4beb917a16e15, defined in the catalog only) and the
-# damaged spool (19baf2d41ff24376853a84cd6fecc884, tests/spool.sh provokes it).
+# (MID_LOSS, defined in the catalog only) and the
+# damaged spool (MID_SPOOL_DAMAGED, tests/spool.sh and tests/spool-journal.sh provoke it).
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib/journal.sh"
 journal_enter "$@"
 . "$top_srcdir/tests/lib/lib.sh"
+. "$top_srcdir/tests/lib/mid.sh"
 
 [ "${WITH_SYSTEMD:-yes}" = yes ] || skip "built without libsystemd"
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the websocket peer"
@@ -74,14 +75,9 @@ exec 3<>"$T/pipe"
 DC=$!
 PIDS="$PIDS $DC"
 
-CONNECTED=bdace055097d4cc48dc3b8b792fbc725
-DISCONNECTED=38184290f3a3499086be39d203fde25b
-STOPPED=7abf53f483014b369b7d82db768204e1
-AUTH=cba63e78576c4bcf820141e7503c6c48
-GAP=f350ea289b1547a999e14d8ce0e8ca01
-QUEUE=800f69b9c70e4e7188b752d750e3d9a9
-PARSE=f8052b8f3c11438a8b8e76367d667c46
-STATS=51bc5d57502f4779af969ba552486a5d
+CONNECTED=$MID_CONNECTED DISCONNECTED=$MID_DISCONNECTED STOPPED=$MID_STOPPED
+AUTH=$MID_AUTH_FAILED GAP=$MID_GAP QUEUE=$MID_QUEUE_FULL PARSE=$MID_PARSE_ERROR
+STATS=$MID_STATS
 
 check "a queue-full record while stdout is stalled" journal_wait "MESSAGE_ID=$QUEUE" 1 10
 cat "$T/pipe" >/dev/null &
@@ -102,7 +98,7 @@ journalctl -D "$JOURNAL_DIR" -q --no-pager --all -x -o short-unix \
     SYSLOG_IDENTIFIER=dce-catalog >"$T/rendered" 2>"$T/rendered.err"
 check "journalctl -x runs" test $? -eq 0
 ids=$(sed -n 's/^-- \([0-9a-f]\{32\}\)$/\1/p' "$top_srcdir/systemd/dcevents.catalog" |
-    grep -v -e 3c380b4657f7480b99a4beb917a16e15 -e 19baf2d41ff24376853a84cd6fecc884)
+    grep -v -e "$MID_LOSS" -e "$MID_SPOOL_DAMAGED")
 # shellcheck disable=SC2086
 "$PY" "$top_srcdir/tests/peers/catalog.py" "$top_srcdir/systemd/dcevents.catalog" \
     "$T/records.json" "$rendered" $ids >"$T/result"

@@ -9,6 +9,7 @@
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib/journal.sh"
 journal_enter "$@"
 . "$top_srcdir/tests/lib/lib.sh"
+. "$top_srcdir/tests/lib/mid.sh"
 
 [ "${WITH_SYSTEMD:-yes}" = yes ] || skip "built without libsystemd"
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the websocket peer"
@@ -50,7 +51,7 @@ check "stdout: a strict decoder takes every line (json.loads(line.decode()))" \
 for l in open(sys.argv[1], "rb"):
     json.loads(l.decode())' "$T/stdout"
 
-PARSE=f8052b8f3c11438a8b8e76367d667c46
+PARSE=$MID_PARSE_ERROR
 "$PY" - "$T/journal.json" "$PARSE" >"$T/parse" <<'PYEOF'
 import json, sys
 for l in open(sys.argv[1]):

@@ -13,6 +13,7 @@
 [ "$(id -u)" -eq 0 ] || journal_skip "needs root (the private journald)"
 journal_enter "$@"
 . "$top_srcdir/tests/lib/lib.sh"
+. "$top_srcdir/tests/lib/mid.sh"
 
 [ "${WITH_SYSTEMD:-yes}" = yes ] || skip "built without libsystemd"
 [ -x "$PY" ] || skip "needs $PY (Debian's python3)"
@@ -166,7 +167,7 @@ run_daemon() {
 	    >"$T/out.$id" 2>"$T/err.$id" &
 }
 
-CONNECTED=bdace055097d4cc48dc3b8b792fbc725
+CONNECTED=$MID_CONNECTED
 run_daemon dce-sandbox "$T/notify.sock" \
     "$PY" "$top_srcdir/tests/peers/sandbox.py" --
 DC=$!

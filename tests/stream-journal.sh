@@ -5,6 +5,7 @@
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib/journal.sh"
 journal_enter "$@"
 . "$top_srcdir/tests/lib/lib.sh"
+. "$top_srcdir/tests/lib/mid.sh"
 
 [ "${WITH_SYSTEMD:-yes}" = yes ] || skip "built without libsystemd"
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the websocket peer"
@@ -23,11 +24,8 @@ wspeer_start "$T/script.json"
 DC=$!
 PIDS="$PIDS $DC"
 
-CONNECTED=bdace055097d4cc48dc3b8b792fbc725
-DISCONNECTED=38184290f3a3499086be39d203fde25b
-STOPPED=7abf53f483014b369b7d82db768204e1
-AUTH=cba63e78576c4bcf820141e7503c6c48
-GAP=f350ea289b1547a999e14d8ce0e8ca01
+CONNECTED=$MID_CONNECTED DISCONNECTED=$MID_DISCONNECTED STOPPED=$MID_STOPPED
+AUTH=$MID_AUTH_FAILED GAP=$MID_GAP
 
 check "two connected records" journal_wait "MESSAGE_ID=$CONNECTED" 2 10
 check "a disconnected record" journal_wait "MESSAGE_ID=$DISCONNECTED" 1

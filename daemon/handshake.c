@@ -113,22 +113,58 @@ put(char *p, const void *s, size_t n)
 }
 
 /*
+ * The value of the Authorization header for c's credential ("Basic
+ * base64(user:key)", or $DOCKERCLOUD_AUTH verbatim), in secret memory:
+ * free it with secret_free().  NULL when c has no credential (or memory
+ * ran out).  The credential goes from the secret memory of conf into it
+ * by memcpy and base64 only: no stdio, no buffer that grows.
+ */
+char *
+handshake_authorization(const struct conf *c)
+{
+	static const char basic[] = "Basic ";
+	char *v, *plain;
+	size_t plen;
+
+	if (c->secret == NULL)
+		return NULL;
+	if (c->cred_source == CRED_ENV_AUTH) {
+		v = secret_dup(c->secret, strlen(c->secret));
+		secret_scrub();
+		return v;
+	}
+	plen = strlen(c->user) + 1 + strlen(c->secret);
+	if ((v = secret_alloc(sizeof basic + 4 * ((plen + 2) / 3))) == NULL)
+		return NULL;
+	if ((plain = secret_alloc(plen)) == NULL) {
+		secret_free(v);
+		return NULL;
+	}
+	put(put(put(plain, c->user, strlen(c->user)), ":", 1), c->secret,
+	    strlen(c->secret));
+	memcpy(v, basic, sizeof basic - 1);
+	EVP_EncodeBlock((unsigned char *)v + sizeof basic - 1,
+	    (unsigned char *)plain, (int)plen); /* NUL-terminated */
+	secret_free(plain);
+	secret_scrub(); /* memcpy and base64 went through registers */
+	return v;
+}
+
+/*
  * The whole upgrade request for target (NULL: handshake_target()), in
  * secret memory: the caller hands it on without copying it and frees it
- * with secret_free().  The credential goes from the secret memory of conf
- * into it by memcpy and base64 only: no stdio, no buffer that grows.
+ * with secret_free().
  */
 char *
 handshake_request_for(
     const struct conf *c, const char *target, const char *key, size_t *len)
 {
-	static const char basic[] = "Authorization: Basic ";
-	static const char verbatim[] = "Authorization: ";
+	static const char auth[] = "Authorization: ";
 	struct strbuf b = { 0 };
-	char *own = NULL, *head, *req, *p;
+	char *own = NULL, *head, *req, *p, *value = NULL;
 	const char *defport = c->secure ? "443" : "80";
 	int v6 = strchr(c->host, ':') != NULL;
-	size_t hlen, alen = 0, plen = 0;
+	size_t hlen, alen = 0;
 
 	if (target == NULL && (target = own = handshake_target(c)) == NULL)
 		return NULL;
@@ -145,38 +181,27 @@ handshake_request_for(
 	if ((head = strbuf_finish(&b)) == NULL)
 		return NULL;
 	hlen = strlen(head);
-	if (c->cred_source == CRED_ENV_AUTH)
-		alen = sizeof verbatim - 1 + strlen(c->secret) + 2;
-	else if (c->secret != NULL) {
-		plen = strlen(c->user) + 1 + strlen(c->secret);
-		alen = sizeof basic - 1 + 4 * ((plen + 2) / 3) + 2;
+	if (c->secret != NULL) {
+		if ((value = handshake_authorization(c)) == NULL) {
+			free(head);
+			return NULL;
+		}
+		alen = sizeof auth - 1 + strlen(value) + 2;
 	}
 	if ((req = secret_alloc(hlen + alen + 2)) == NULL) {
 		free(head);
+		secret_free(value);
 		return NULL;
 	}
 	p = put(req, head, hlen);
 	free(head);
-	if (c->cred_source == CRED_ENV_AUTH) {
-		p = put(p, verbatim, sizeof verbatim - 1);
-		p = put(p, c->secret, strlen(c->secret));
+	if (value != NULL) {
+		p = put(p, auth, sizeof auth - 1);
+		p = put(p, value, strlen(value));
 		p = put(p, "\r\n", 2);
-	} else if (c->secret != NULL) {
-		char *plain = secret_alloc(plen);
-
-		if (plain == NULL) {
-			secret_free(req);
-			return NULL;
-		}
-		put(put(put(plain, c->user, strlen(c->user)), ":", 1),
-		    c->secret, strlen(c->secret));
-		p = put(p, basic, sizeof basic - 1);
-		p += EVP_EncodeBlock(
-		    (unsigned char *)p, (unsigned char *)plain, (int)plen);
-		secret_free(plain);
-		p = put(p, "\r\n", 2);
+		secret_free(value);
 	}
-	secret_scrub(); /* memcpy and base64 went through registers */
+	secret_scrub(); /* memcpy went through registers */
 	p = put(p, "\r\n", 2);
 	*p = '\0';
 	*len = (size_t)(p - req);

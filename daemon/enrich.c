@@ -21,8 +21,8 @@
  *   event takes what is cached (no GET) and evicts the entry.  A 404 is
  *   remembered NEG_NOT_FOUND_MS, other failures NEG_FAILED_MS.
  * - Failures never touch the stream's connection: 401/403 stop the
- *   lookups for [Stream] AuthBackoffSec=, 429 for its Retry-After (at
- *   least NEG_FAILED_MS); meanwhile events go out at once without them.
+ *   lookups for [Stream] AuthBackoffSec=, 429 for its Retry-After (without
+ *   one NEG_FAILED_MS); meanwhile events go out at once without them.
  *   Each kind of failure is counted (enrich_lookups()) and logged at most
  *   once a minute.  Bodies are bounded (ENRICH_MAX_BODY), as are headers.
  * - The credential is built in secret memory (handshake_authorization());
@@ -961,8 +961,7 @@ on_done(struct evhttp_request *req, void *arg)
 		en->hold_until = clock_ms() + c->auth_backoff_ms;
 		entry_done(en, e, ENRICH_UNAUTHORIZED, NEG_FAILED_MS);
 	} else if (code == 429) {
-		hold = retry_after_ms(req);
-		if (hold < NEG_FAILED_MS)
+		if ((hold = retry_after_ms(req)) == 0)
 			hold = NEG_FAILED_MS;
 		note(en, ENRICH_RATE_LIMITED, e->key,
 		    "HTTP 429: lookups stop for %g s (Retry-After)",

@@ -132,10 +132,12 @@ bp_store(struct bparse *p, struct span *dst, const char *v, size_t n)
 		while (n > 0 && ((unsigned char)v[n] & 0xc0) == 0x80)
 			n--;
 	}
+	/* yajl lets some bytes through that are not UTF-8 (overlongs) */
 	dst->off = (uint32_t)b->len;
-	dst->len = (uint32_t)n;
-	if (strbuf_add(b, v, n) == -1 || strbuf_add(b, "", 1) == -1)
+	if (strbuf_add_utf8(b, v, n, 0) == -1 || strbuf_add(b, "", 1) == -1)
 		dst->off = SPAN_NONE;
+	else
+		dst->len = (uint32_t)(b->len - 1 - dst->off);
 }
 
 static int

@@ -9,7 +9,8 @@ them, over kept-alive HTTP/1.1 connections.
 
 Log: one JSON line per request: {"path", "auth" (true when the
 Authorization header matched --auth, or was present without --auth),
-"status", "conn" (connection number), "t"}; and {"ev":"connect"} lines.
+"status", "conn" (connection number), "took" (seconds from the request to
+the answer written), "t"}; and {"ev":"connect"} lines.
 
 Objects: the last two path segments TYPE/UUID make the object; its name is
 TYPE-UUID[:4] (e.g. "container-0b0e"), unless the script names it.
@@ -19,9 +20,9 @@ TYPE-UUID[:4] (e.g. "container-0b0e"), unless the script names it.
   node: external_fqdn, node_cluster, region
   nodecluster: name, region, provider
 
-Script (a JSON object, read again for every request, so a test may rewrite
-it while the server runs; all keys optional):
-  delay S              seconds before each answer
+Script (a JSON object, read again when its file changes, so a test may
+rewrite it while the server runs; all keys optional):
+  delay S              seconds from each request to its answer
   status {PATH: N}     answer N (no body) for PATH; "*" for every path
   headers {NAME: V}    extra headers on every non-200 answer
   names {PATH: NAME}   the object's name
@@ -44,14 +45,23 @@ def log(**kw):
     LOG.flush()
 
 
+_SCRIPT = (None, {})
+
+
 def script():
+    """The script, read again when its file changed."""
+    global _SCRIPT
     if not A.script:
         return {}
     try:
-        with open(A.script) as f:
-            return json.load(f)
+        st = os.stat(A.script)
+        key = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if key != _SCRIPT[0]:
+            with open(A.script) as f:
+                _SCRIPT = (key, json.load(f))
     except (OSError, ValueError):
         return {}
+    return _SCRIPT[1]
 
 
 def make_object(path, sc):
@@ -119,9 +129,12 @@ async def handle(reader, writer):
                 if ":" in line:
                     k, v = line.split(":", 1)
                     hdrs[k.strip().lower()] = v.strip()
+            t0 = time.monotonic()
             sc = script()
             if sc.get("delay"):
-                await asyncio.sleep(sc["delay"])
+                # asyncio wakes up about 1 ms late (its timers round up to
+                # the millisecond): asked for 5 ms, the answer takes 5.
+                await asyncio.sleep(max(0, sc["delay"] - 0.001))
             got = hdrs.get("authorization")
             auth_ok = got is not None and (A.auth is None or got == A.auth)
             st = sc.get("status", {})
@@ -140,11 +153,11 @@ async def handle(reader, writer):
                         status = 404
                     else:
                         body = json.dumps(obj).encode()
-            log(path=path, method=method, auth=auth_ok, status=status,
-                conn=n)
             writer.write(answer(status, body,
                                 None if status == 200 else sc.get("headers")))
             await writer.drain()
+            log(path=path, method=method, auth=auth_ok, status=status,
+                conn=n, took=round(time.monotonic() - t0, 6))
     except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError,
             ValueError):
         pass

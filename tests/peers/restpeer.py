@@ -10,7 +10,8 @@ them, over kept-alive HTTP/1.1 connections.
 Log: one JSON line per request: {"path", "auth" (true when the
 Authorization header matched --auth, or was present without --auth),
 "status", "conn" (connection number), "took" (seconds from the request to
-the answer written), "t"}; and {"ev":"connect"} lines.
+the answer written), "t"}, written once it is answered; when one arrives,
+{"ev":"request","req":PATH}; {"ev":"connect"} for each connection.
 
 Objects: the last two path segments TYPE/UUID make the object; its name is
 TYPE-UUID[:4] (e.g. "container-0b0e"), unless the script names it.
@@ -130,6 +131,7 @@ async def handle(reader, writer):
                     k, v = line.split(":", 1)
                     hdrs[k.strip().lower()] = v.strip()
             t0 = time.monotonic()
+            log(ev="request", req=path, conn=n)
             sc = script()
             if sc.get("delay"):
                 # asyncio wakes up about 1 ms late (its timers round up to

@@ -160,6 +160,18 @@ check "h: garbage and huge logged once as invalid" \
     [ "$(count "$T/h.err" "(invalid;")" = 1 ]
 check "h: the stream stayed up" [ "$(count "$T/h.peer" '"ev":"connect"')" = 1 ]
 
+# k) Waiting events count against QueueMax: a full FIFO pauses reading;
+# it resumes, and every event goes out, named, in order.
+set --
+for i in $(seq 1 40); do set -- "$@" "container:update:$C/k$i/"; done
+enrich_events k "$@" >"$T/k.ws"
+run k '{"delay": 0.2}' "$T/k.ws" 40 -o Output.QueueMax=8 \
+    -o Enrich.TimeoutSec=30s -o Enrich.Concurrency=2
+check "k: the full FIFO paused reading" \
+    contains "$T/k.err" "events wait for their lookups (QueueMax); reading paused"
+check "k: all 40 out, named, in order" \
+    [ "$(jq k '[o["uuid"] for o in L if "name" in o["object"]] == ["k-%d" % i for i in range(1, 41)]')" = True ]
+
 # j) [Spool] Mode=always: events waiting for their lookups survive kill -9
 # (committed before they were parsed) and are written, named and in
 # order, by the next run.

@@ -79,8 +79,8 @@ static const char *const allowed[] = { "name", "image_name", "image_tag",
 static const char *const secret_members[] = { "container_envvars",
 	"calculated_envvars", "link_variables", "envvars", "run_command",
 	"entrypoint", "working_dir", "bindings", "roles", "container_ports",
-	"labels", "tags", "linked_to_container", "linked_to_service",
-	"cap_add", "devices", "extra_hosts", "security_opt", "user" };
+	"labels", "tags", "linked_to_container", "linked_to_service", "cap_add",
+	"devices", "extra_hosts", "security_opt", "user" };
 
 /*
  * Why Fields= may not name this member, or NULL if it may (conf.c calls
@@ -401,9 +401,8 @@ static const char *const result_names[] = { "cached", "ok", "not_found",
 	"unauthorized", "rate_limited", "server_error", "timeout", "invalid" };
 
 /* Count a lookup; a failure is logged at most once a minute per kind. */
-static void
-note(struct enrich *en, int result, const char *uri, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static void note(struct enrich *en, int result, const char *uri,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static void
 note(struct enrich *en, int result, const char *uri, const char *fmt, ...)
 {
@@ -416,7 +415,8 @@ note(struct enrich *en, int result, const char *uri, const char *fmt, ...)
 	if (result == ENRICH_CACHED || result == ENRICH_OK ||
 	    result == ENRICH_NOT_FOUND)
 		return;
-	if (en->logged[result] != 0 && now - en->logged[result] < LOG_EVERY_MS) {
+	if (en->logged[result] != 0 &&
+	    now - en->logged[result] < LOG_EVERY_MS) {
 		en->suppressed[result]++;
 		return;
 	}
@@ -579,7 +579,8 @@ entry_new(struct enrich *en, const char *uri, size_t n)
 static int
 uri_ok(const char *u, size_t n)
 {
-	if (n == 0 || n > ENRICH_MAX_URI || u[0] != '/' || (n > 1 && u[1] == '/'))
+	if (n == 0 || n > ENRICH_MAX_URI || u[0] != '/' ||
+	    (n > 1 && u[1] == '/'))
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)u[i];
@@ -648,8 +649,8 @@ release(struct enrich *en, struct item *it)
 	    : NULL;
 	v->nup = 0;
 	for (unsigned i = 0; i < v->nparents && v->nup < ENRICH_MAX_UP; i++) {
-		struct entry *p = entry_find(en, ev_str(v, v->parents[i]),
-		    v->parents[i].len);
+		struct entry *p =
+		    entry_find(en, ev_str(v, v->parents[i]), v->parents[i].len);
 
 		if (p != NULL && p->state == E_DONE && p->result == ENRICH_OK &&
 		    p->data.name.off != SPAN_NONE)
@@ -688,8 +689,9 @@ drain(struct enrich *en, int all)
 		en->resume(en->arg);
 	}
 	if (en->f_head != NULL) {
-		struct timeval tv = tv_ms(
-		    en->f_head->deadline > now ? en->f_head->deadline - now : 0);
+		struct timeval tv = tv_ms(en->f_head->deadline > now
+			? en->f_head->deadline - now
+			: 0);
 
 		evtimer_add(en->timer, &tv);
 	} else
@@ -822,7 +824,8 @@ slot_open(struct enrich *en, struct slot *s)
 
 		if (ssl == NULL)
 			return -1;
-		if (tls_client_setup(ssl, c->enrich_host, err, sizeof err) == -1) {
+		if (tls_client_setup(ssl, c->enrich_host, err, sizeof err) ==
+		    -1) {
 			log_warn("enrichment: TLS setup for %s: %s",
 			    c->enrich_host, err);
 			SSL_free(ssl);
@@ -921,7 +924,8 @@ on_done(struct evhttp_request *req, void *arg)
 	if (code == 0 || s->errored) {
 		s->dead = 1;
 		if (s->errored && s->error == EVREQ_HTTP_TIMEOUT)
-			note(en, ENRICH_TIMEOUT, e->key, "no answer within %g s",
+			note(en, ENRICH_TIMEOUT, e->key,
+			    "no answer within %g s",
 			    (double)c->enrich_timeout_ms / 1000);
 		else if (s->errored && s->error == EVREQ_HTTP_DATA_TOO_LONG)
 			note(en, ENRICH_INVALID, e->key,
@@ -943,8 +947,9 @@ on_done(struct evhttp_request *req, void *arg)
 		const unsigned char *body = evbuffer_pullup(in, (ev_ssize_t)n);
 
 		if (n > ENRICH_MAX_BODY || (body == NULL && n > 0) ||
-		    enrich_parse(c, e->type, e->tlen, body ? body : (const unsigned char *)"", n,
-			&e->data, &why) == -1) {
+		    enrich_parse(c, e->type, e->tlen,
+			body ? body : (const unsigned char *)"", n, &e->data,
+			&why) == -1) {
 			if (n > ENRICH_MAX_BODY)
 				why = "body too large";
 			note(en, ENRICH_INVALID, e->key, "%s", why);
@@ -1048,8 +1053,8 @@ dispatch(struct enrich *en)
 				note(en, ENRICH_SERVER_ERROR, e->key,
 				    "cannot start a request to %s",
 				    en->conf->enrich_host);
-				entry_done(en, e, ENRICH_SERVER_ERROR,
-				    NEG_FAILED_MS);
+				entry_done(
+				    en, e, ENRICH_SERVER_ERROR, NEG_FAILED_MS);
 				continue;
 			}
 			break;
@@ -1075,8 +1080,8 @@ enrich_setup(struct enrich *en, const struct conf *c)
 
 	en->conf = c;
 	if (c->enrich_secure &&
-	    (en->ssl_ctx = tls_client_ctx(c->cafile, c->capath, err,
-		 sizeof err)) == NULL) {
+	    (en->ssl_ctx = tls_client_ctx(
+		 c->cafile, c->capath, err, sizeof err)) == NULL) {
 		log_err("enrichment: %s", err);
 		return -1;
 	}
@@ -1141,7 +1146,8 @@ enrich_new(struct event_base *base, struct evdns_base *dns,
 	for (size_t i = 0; i < ENRICH_MAX_CONCURRENCY; i++)
 		en->slots[i].en = en;
 	en->nbuckets = 1024;
-	while (en->nbuckets < c->enrich_cache_entries && en->nbuckets < (1u << 20))
+	while (
+	    en->nbuckets < c->enrich_cache_entries && en->nbuckets < (1u << 20))
 		en->nbuckets *= 2;
 	en->table = calloc(en->nbuckets, sizeof *en->table);
 	en->timer = evtimer_new(base, on_timer, en);

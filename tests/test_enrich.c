@@ -42,8 +42,8 @@ test_parse(void)
 	char *big;
 	size_t n;
 
-	is_int(enrich_parse(c, "container", 9, CONTAINER, strlen(CONTAINER),
-		   &o, &why),
+	is_int(enrich_parse(
+		   c, "container", 9, CONTAINER, strlen(CONTAINER), &o, &why),
 	    0, "parse: a container");
 	is_str(str(&o, o.name), "web-1", "parse: name");
 	is_str(str(&o, o.image), "nginx:1.25", "parse: image_name");
@@ -61,7 +61,8 @@ test_parse(void)
 		   "{\"name\":\"no\",\"external_fqdn\":\"n1.example\"}", 42, &o,
 		   &why),
 	    0, "parse: a node");
-	is_str(str(&o, o.name), "n1.example", "parse: a node's name is its fqdn");
+	is_str(
+	    str(&o, o.name), "n1.example", "parse: a node's name is its fqdn");
 
 	is_int(enrich_parse(c, "service", 7, "{\"name\":5}", 10, &o, &why), 0,
 	    "parse: a name that is not a string");
@@ -76,16 +77,17 @@ test_parse(void)
 	memcpy(big + 9 + n, "\"}", 3);
 	is_int(enrich_parse(c, "stack", 5, big, strlen(big), &o, &why), 0,
 	    "parse: a long name");
-	is_int(o.name.len, 511, "parse: cut to 512 bytes, never inside a "
-				"character");
+	is_int(o.name.len, 511,
+	    "parse: cut to 512 bytes, never inside a "
+	    "character");
 	free(big);
 
-	static const char *const bad[] = { "", "[]", "5", "\"s\"", "{",
-		"{}{}", "<html>", "{\"name\":\"\xff\"}", "null" };
+	static const char *const bad[] = { "", "[]", "5", "\"s\"", "{", "{}{}",
+		"<html>", "{\"name\":\"\xff\"}", "null" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		why = NULL;
-		is_int(enrich_parse(c, "stack", 5, bad[i], strlen(bad[i]), &o,
-			   &why),
+		is_int(enrich_parse(
+			   c, "stack", 5, bad[i], strlen(bad[i]), &o, &why),
 		    -1, "parse: refused: %s", bad[i]);
 		ok(why != NULL && o.name.off == SPAN_NONE && o.nfields == 0,
 		    "parse: ... with a reason, nothing kept");
@@ -139,8 +141,8 @@ test_message(void)
 	const char *why;
 	char *s;
 
-	enrich_parse(c, "container", 9, "{\"name\":\"web-1\\n\"}", 18, &o,
-	    &why);
+	enrich_parse(
+	    c, "container", 9, "{\"name\":\"web-1\\n\"}", 18, &o, &why);
 	ev = *event_of(FULL);
 	ev.obj = &o;
 	dc_event_message(&ev, &b);
@@ -240,7 +242,8 @@ test_cache(void)
 	feed("update", "a");
 	is_int((int)(gets() - g), 5, "cache: the delete evicted a");
 	feed("delete", "zz");
-	is_int((int)(gets() - g), 5, "cache: no GET for an unknown deleted one");
+	is_int(
+	    (int)(gets() - g), 5, "cache: no GET for an unknown deleted one");
 	is_int((int)enrich_waiting(en), 0, "cache: nothing left waiting");
 	enrich_free(en);
 	output_close(out, 1000);

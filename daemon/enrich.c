@@ -13,7 +13,7 @@
  *   TimeoutSec= has passed, then goes out (without the added members if
  *   the lookup did not finish).  Only the FIFO's head is released, so the
  *   records keep the order of the stream.  Waiting events count against
- *   QueueMax: a full FIFO pauses the stream through output.c's callbacks
+ *   QueueMax and QueueMaxBytes: a full FIFO pauses the stream through output.c's callbacks
  *   (main's counting pause/resume), resumed below half.
  * - One GET per object: events about an object whose lookup is queued or
  *   in flight wait on it; the cache (CacheEntries=, CacheTTLSec=, LRU,
@@ -373,6 +373,7 @@ struct enrich {
 	struct entry *q_head, *q_tail; /* the fetch queue */
 	struct item *f_head, *f_tail; /* the FIFO of waiting events */
 	size_t nwaiting;
+	size_t wbytes; /* their memory, against QueueMaxBytes */
 	struct event *timer; /* the FIFO head's deadline */
 	struct event *kick; /* releases and dispatches, outside callbacks */
 	uint64_t hold_until; /* 401/403/429: no lookups until then */
@@ -680,11 +681,13 @@ drain(struct enrich *en, int all)
 		if (en->f_head == NULL)
 			en->f_tail = NULL;
 		en->nwaiting--;
+		en->wbytes -= sizeof *it + it->ev.buf.len;
 		release(en, it);
 		free(strbuf_finish(&it->ev.buf));
 		free(it);
 	}
-	if (en->paused && en->nwaiting < en->conf->queue_max / 2) {
+	if (en->paused && en->nwaiting < en->conf->queue_max / 2 &&
+	    en->wbytes < en->conf->queue_max_bytes / 2) {
 		en->paused = 0;
 		en->resume(en->arg);
 	}
@@ -787,11 +790,14 @@ enrich_event(void *arg, const struct dc_event *e)
 	else
 		en->f_head = it;
 	en->f_tail = it;
-	if (++en->nwaiting >= en->conf->queue_max && !en->paused) {
+	en->wbytes += sizeof *it + it->ev.buf.len;
+	if ((++en->nwaiting >= en->conf->queue_max ||
+		en->wbytes >= en->conf->queue_max_bytes) &&
+	    !en->paused) {
 		en->paused = 1;
-		log_warn("enrichment: %zu events wait for their lookups "
-			 "(QueueMax); reading paused",
-		    en->nwaiting);
+		log_warn("enrichment: %zu events (%zu bytes) wait for their "
+			 "lookups (QueueMax, QueueMaxBytes); reading paused",
+		    en->nwaiting, en->wbytes);
 		en->pause(en->arg);
 	}
 	drain(en, 0);

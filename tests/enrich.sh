@@ -168,7 +168,7 @@ enrich_events k "$@" >"$T/k.ws"
 run k '{"delay": 0.2}' "$T/k.ws" 40 -o Output.QueueMax=8 \
     -o Enrich.TimeoutSec=30s -o Enrich.Concurrency=2
 check "k: the full FIFO paused reading" \
-    contains "$T/k.err" "events wait for their lookups (QueueMax); reading paused"
+    contains "$T/k.err" "wait for their lookups (QueueMax, QueueMaxBytes); reading paused"
 check "k: all 40 out, named, in order" \
     [ "$(jq k '[o["uuid"] for o in L if "name" in o["object"]] == ["k-%d" % i for i in range(1, 41)]')" = True ]
 

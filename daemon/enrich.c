@@ -904,6 +904,18 @@ retry_after_ms(struct evhttp_request *req)
 	return (uint64_t)s * 1000;
 }
 
+/* Did s's TLS handshake fail verification?  Why, into buf. */
+static int
+slot_verify_error(struct slot *s, char *buf, size_t n)
+{
+	struct bufferevent *bev = s->evcon != NULL
+	    ? evhttp_connection_get_bufferevent(s->evcon)
+	    : NULL;
+	SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
+
+	return ssl != NULL && tls_verify_error(ssl, buf, n);
+}
+
 static void
 on_error(enum evhttp_request_error err, void *arg)
 {
@@ -922,6 +934,7 @@ on_done(struct evhttp_request *req, void *arg)
 	struct entry *e = s->busy;
 	int code = req ? evhttp_request_get_response_code(req) : 0;
 	const char *why = "invalid body";
+	char why_buf[200];
 	uint64_t hold;
 
 	if (e == NULL)
@@ -938,6 +951,9 @@ on_done(struct evhttp_request *req, void *arg)
 			    "body larger than %d bytes", ENRICH_MAX_BODY);
 		else if (s->errored && s->error == EVREQ_HTTP_INVALID_HEADER)
 			note(en, ENRICH_INVALID, e->key, "invalid HTTP reply");
+		else if (slot_verify_error(s, why_buf, sizeof why_buf))
+			note(en, ENRICH_SERVER_ERROR, e->key, "%s:%s: %s",
+			    c->enrich_host, c->enrich_port, why_buf);
 		else
 			note(en, ENRICH_SERVER_ERROR, e->key,
 			    "connection to %s:%s failed or closed",

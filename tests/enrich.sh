@@ -172,6 +172,18 @@ check "k: the full FIFO paused reading" \
 check "k: all 40 out, named, in order" \
     [ "$(jq k '[o["uuid"] for o in L if "name" in o["object"]] == ["k-%d" % i for i in range(1, 41)]')" = True ]
 
+# l) The REST server's certificate is verified as the stream's: a name it
+# does not hold fails every lookup (no GET reaches it), the stream goes on.
+enrich_events l "container:update:$C/l1/" "container:update:$C/l2/" >"$T/l.ws"
+REST_CERT=other
+run l '{}' "$T/l.ws" 2
+REST_CERT=
+check "l: a certificate for another name: no GET answered" [ "$(gets l)" = 0 ]
+check "l: ... the events out without names" \
+    [ "$(jq l 'sum(1 for o in L if "object" not in o)')" = 2 ]
+check "l: ... the verification failure logged" \
+    contains "$T/l.err" "certificate verification failed"
+
 # j) [Spool] Mode=always: events waiting for their lookups survive kill -9
 # (committed before they were parsed) and are written, named and in
 # order, by the next run.

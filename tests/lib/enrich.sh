@@ -23,7 +23,7 @@ PYEOF
 }
 
 # enrich_peers NAME REST_SCRIPT WS_SCRIPT_FILE: start both peers (the REST
-# one expects user:key), set WP, RP and ENRICH_OPTS (dcevents' options for
+# one expects user:key and serves $T/pki/$REST_CERT.pem, default server), set WP, RP and ENRICH_OPTS (dcevents' options for
 # them: stream, CA, credential, Lookup=yes, URL); 1 if they do not start.
 enrich_peers() {
 	printf '%s\n' "$2" >"$T/$1.rs"
@@ -35,7 +35,8 @@ enrich_peers() {
 	"$PY" "$top_srcdir/tests/peers/restpeer.py" --portfile "$T/$1.rport" \
 	    --log "$T/$1.rest" --script "$T/$1.rs" \
 	    --auth "Basic $(printf 'user:key' | base64)" \
-	    --cert "$T/pki/server.pem" --key "$T/pki/server.key" \
+	    --cert "$T/pki/${REST_CERT:-server}.pem" \
+	    --key "$T/pki/${REST_CERT:-server}.key" \
 	    2>"$T/$1.rserr" &
 	RP=$!
 	PIDS="$PIDS $WP $RP"

@@ -46,7 +46,9 @@ enum key_type {
 	K_SPOOL_MODE,
 	K_WHEN_FULL,
 	K_LISTEN,
-	K_INTERVAL /* a duration, 0 = off */
+	K_INTERVAL /* a duration, 0 = off */,
+	K_ENRICH_URL, /* [Enrich] */
+	K_FIELDS
 };
 
 struct key {
@@ -108,6 +110,15 @@ static const struct key keys[] = {
 	{ "Spool", "WhenFull", K_WHEN_FULL, O(spool_when_full_name), "pause" },
 	{ "Metrics", "Listen", K_LISTEN, O(metrics_listen), "no" },
 	{ "Metrics", "StatsIntervalSec", K_INTERVAL, O(stats_interval_ms), "0" },
+	{ "Enrich", "Lookup", K_BOOL, O(enrich), "no" },
+	{ "Enrich", "URL", K_ENRICH_URL, O(enrich_url),
+	    "https://cloud.docker.com/" },
+	{ "Enrich", "Concurrency", K_COUNT, O(enrich_concurrency), "4" },
+	{ "Enrich", "CacheEntries", K_COUNT, O(enrich_cache_entries),
+	    "10000" },
+	{ "Enrich", "CacheTTLSec", K_DURATION, O(enrich_cache_ttl_ms), "3600s" },
+	{ "Enrich", "TimeoutSec", K_DURATION, O(enrich_timeout_ms), "2s" },
+	{ "Enrich", "Fields", K_FIELDS, O(enrich_fields_text), "" },
 };
 #undef O
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -491,21 +502,29 @@ parse_hostport(
 	return 0;
 }
 
+/*
+ * A base URL: SCHEME://HOST[:PORT][/PATH] with scheme tls (secure) or
+ * plain, no query, fragment or credentials.
+ */
 static int
-parse_url(struct conf *c, const char *v, const char **why)
+parse_base_url(const char *v, const char *tls, const char *plain, int *secure,
+    char **hostp, char **portp, char **pathp, const char **why)
 {
+	static char what[64];
 	const char *rest, *slash;
-	char *host = NULL, *port = NULL;
-	int secure;
+	size_t tl = strlen(tls), pl = strlen(plain);
 
-	if (strncasecmp(v, "wss://", 6) == 0) {
-		secure = 1;
-		rest = v + 6;
-	} else if (strncasecmp(v, "ws://", 5) == 0) {
-		secure = 0;
-		rest = v + 5;
+	if (strncasecmp(v, tls, tl) == 0 && strncmp(v + tl, "://", 3) == 0) {
+		*secure = 1;
+		rest = v + tl + 3;
+	} else if (strncasecmp(v, plain, pl) == 0 &&
+	    strncmp(v + pl, "://", 3) == 0) {
+		*secure = 0;
+		rest = v + pl + 3;
 	} else {
-		*why = "expected a ws:// or wss:// URL";
+		snprintf(what, sizeof what, "expected a %s:// or %s:// URL",
+		    plain, tls);
+		*why = what;
 		return -1;
 	}
 	if (strpbrk(v, "?#") != NULL) {
@@ -525,17 +544,93 @@ parse_url(struct conf *c, const char *v, const char **why)
 		return -1;
 	}
 	if (parse_hostport(rest, slash ? (size_t)(slash - rest) : strlen(rest),
-		secure ? "443" : "80", &host, &port) == -1) {
+		*secure ? "443" : "80", hostp, portp) == -1) {
 		*why = "bad host or port in URL";
 		return -1;
 	}
+	*pathp = xstrdup(slash ? slash : "/");
+	return 0;
+}
+
+static int
+parse_url(struct conf *c, const char *v, const char **why)
+{
+	char *host, *port, *path;
+	int secure;
+
+	if (parse_base_url(
+		v, "wss", "ws", &secure, &host, &port, &path, why) == -1)
+		return -1;
 	free(c->host);
 	free(c->port);
 	free(c->path);
 	c->host = host;
 	c->port = port;
-	c->path = xstrdup(slash ? slash : "/");
+	c->path = path;
 	c->secure = secure;
+	return 0;
+}
+
+/* [Enrich] URL=: the REST base (https://; http:// with AllowInsecure=). */
+static int
+parse_enrich_url(struct conf *c, const char *v, const char **why)
+{
+	char *host, *port, *path;
+	size_t n;
+	int secure;
+
+	if (parse_base_url(
+		v, "https", "http", &secure, &host, &port, &path, why) == -1)
+		return -1;
+	/* resource_uri starts with '/': the base keeps no trailing one. */
+	n = strlen(path);
+	while (n > 0 && path[n - 1] == '/')
+		path[--n] = '\0';
+	free(c->enrich_host);
+	free(c->enrich_port);
+	free(c->enrich_path);
+	c->enrich_host = host;
+	c->enrich_port = port;
+	c->enrich_path = path;
+	c->enrich_secure = secure;
+	return 0;
+}
+
+/* [Enrich] Fields=: members on enrich.c's allow-list, space or comma apart. */
+static int
+parse_fields(struct conf *c, const char *v, const char **why)
+{
+	char **f = NULL;
+	size_t n = 0;
+
+	for (const char *p = v; *p != '\0';) {
+		size_t len = strcspn(p, " \t,");
+		char **nf;
+
+		if (len == 0) {
+			p++;
+			continue;
+		}
+		if ((*why = enrich_field_refused(p, len)) != NULL ||
+		    (n == ENRICH_MAX_FIELDS &&
+			(*why = "too many fields (at most 16)") != NULL)) {
+			for (size_t i = 0; i < n; i++)
+				free(f[i]);
+			free(f);
+			return -1;
+		}
+		if ((nf = reallocarray(f, n + 1, sizeof *f)) == NULL ||
+		    (nf[n] = strndup(p, len)) == NULL)
+			fatal("out of memory");
+		f = nf;
+		n++;
+		p += len;
+	}
+	for (size_t i = 0; i < c->nenrich_fields; i++)
+		free(c->enrich_fields[i]);
+	free(c->enrich_fields);
+	c->enrich_fields = f;
+	c->nenrich_fields = n;
 	return 0;
 }
 
@@ -660,6 +755,10 @@ describe(enum key_type t)
 	case K_INTERVAL:
 		return "expected 0 (off) or a duration such as 60, 30s or 5min "
 		       "(at most 30 days)";
+	case K_ENRICH_URL:
+		return "expected an https:// URL";
+	case K_FIELDS:
+		return "expected member names separated by spaces or commas";
 	default:
 		return "invalid value";
 	}
@@ -766,6 +865,18 @@ conf_set(
 		free(*(char **)field);
 		*(char **)field = xstrdup(v);
 		break;
+	case K_ENRICH_URL:
+		if (parse_enrich_url(c, v, &why) == -1)
+			goto bad;
+		free(c->enrich_url);
+		c->enrich_url = xstrdup(v);
+		break;
+	case K_FIELDS:
+		if (parse_fields(c, v, &why) == -1)
+			goto bad;
+		free(c->enrich_fields_text);
+		c->enrich_fields_text = xstrdup(v);
+		break;
 	case K_WHEN_FULL:
 		if (strcmp(v, "pause") == 0)
 			c->spool_drop_oldest = 0;
@@ -856,6 +967,7 @@ conf_known_section(const char *s)
 {
 	return strcmp(s, "Stream") == 0 || strcmp(s, "Output") == 0 ||
 	    strcmp(s, "Spool") == 0 || strcmp(s, "Metrics") == 0 ||
+	    strcmp(s, "Enrich") == 0 ||
 	    strcmp(s, "Priority") == 0;
 }
 
@@ -1398,6 +1510,14 @@ conf_validate(struct loader *ld)
 		conf_error(ld, "[Output]", NULL,
 		    "no output enabled: set "
 		    "Journal=yes, Syslog= or Stdout=yes");
+	if (c->enrich && !c->enrich_secure && !c->allow_insecure)
+		conf_error(ld, origin_of(c, "Enrich", "URL"), "URL",
+		    "http:// sends the credentials in clear text; set "
+		    "[Stream] AllowInsecure=yes to permit it");
+	if (c->enrich_concurrency > ENRICH_MAX_CONCURRENCY)
+		conf_error(ld, origin_of(c, "Enrich", "Concurrency"),
+		    "Concurrency", "at most %d requests in flight",
+		    ENRICH_MAX_CONCURRENCY);
 	if (c->spool_mode != SPOOL_NO && *c->spool_path == '\0') {
 		const char *d = getenv("STATE_DIRECTORY");
 
@@ -1479,6 +1599,8 @@ conf_free(struct conf *c)
 		case K_SPOOL_MODE:
 		case K_WHEN_FULL:
 		case K_LISTEN:
+		case K_ENRICH_URL:
+		case K_FIELDS:
 			free(*(char **)((char *)c + keys[i].off));
 			break;
 		default:
@@ -1495,6 +1617,12 @@ conf_free(struct conf *c)
 	free(c->metrics_host);
 	free(c->metrics_port);
 	free(c->metrics_unix);
+	free(c->enrich_host);
+	free(c->enrich_port);
+	free(c->enrich_path);
+	for (size_t i = 0; i < c->nenrich_fields; i++)
+		free(c->enrich_fields[i]);
+	free(c->enrich_fields);
 	for (size_t i = 0; i < c->nprio; i++)
 		free(c->prio[i].key);
 	free(c->prio);

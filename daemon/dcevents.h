@@ -155,6 +155,19 @@ struct conf {
 	char *metrics_host, *metrics_port; /* HOST:PORT; else NULL */
 	char *metrics_unix; /* unix:PATH; else NULL */
 	uint64_t stats_interval_ms; /* 0: no periodic statistics record */
+	/* [Enrich] */
+	int enrich; /* Lookup=yes */
+	char *enrich_url;
+	int enrich_secure; /* https:// */
+	char *enrich_host, *enrich_port;
+	char *enrich_path; /* from enrich_url, without a trailing '/' */
+	uint64_t enrich_concurrency;
+	uint64_t enrich_cache_entries;
+	uint64_t enrich_cache_ttl_ms;
+	uint64_t enrich_timeout_ms;
+	char *enrich_fields_text; /* Fields= as written */
+	char **enrich_fields; /* the members, each on enrich.c's allow-list */
+	size_t nenrich_fields;
 
 	/* [Priority] */
 	struct conf_prio *prio;
@@ -238,6 +251,7 @@ void handshake_accept(const char *key, char out[HS_ACCEPT_LEN + 1]);
 char *handshake_request(const struct conf *, const char *key, size_t *len);
 char *handshake_request_for(
     const struct conf *, const char *target, const char *key, size_t *len);
+char *handshake_authorization(const struct conf *);
 int handshake_parse(
     const char *, size_t, const char *accept, struct hs_reply *);
 int http_reply_parse(const char *, size_t, struct hs_reply *,
@@ -399,6 +413,27 @@ struct span {
 	uint32_t len;
 };
 #define SPAN_NONE UINT32_MAX
+
+/*
+ * enrich.c: what a GET of an event's resource_uri found, kept in its
+ * cache entry; struct dc_event points at it (obj, up) while the outputs
+ * format the event.  Every span is into buf.
+ */
+#define ENRICH_MAX_FIELDS 16
+#define ENRICH_MAX_UP 4 /* parents' names: service, stack, node, cluster */
+#define ENRICH_MAX_CONCURRENCY 64
+struct enriched {
+	struct strbuf buf;
+	struct span type; /* from the URI: container, service, ... */
+	struct span name; /* name, or a node's external_fqdn */
+	struct span image; /* image_name */
+	struct {
+		struct span name, value; /* name: a Fields= member */
+		int raw; /* a number or boolean, not a string */
+	} fields[ENRICH_MAX_FIELDS];
+	unsigned nfields;
+};
+
 struct dc_event {
 	struct strbuf buf; /* every decoded string of the event */
 	struct span type, action, state, uuid, resource_uri, datetime, error;
@@ -412,6 +447,10 @@ struct dc_event {
 	} extras[EVENT_MAX_EXTRAS];
 	unsigned nextras;
 	unsigned dropped; /* parents or members over the limits */
+	/* enrich.c, [Enrich] Lookup=yes: the object and parents looked up */
+	const struct enriched *obj; /* NULL: none (always with Lookup=no) */
+	const struct enriched *up[ENRICH_MAX_UP]; /* parents in the cache */
+	unsigned nup;
 };
 struct json;
 struct json *json_new(void);
@@ -429,6 +468,45 @@ ev_str(const struct dc_event *e, struct span s)
 	return s.off == SPAN_NONE ? NULL : e->buf.buf + s.off;
 }
 
+/*
+ * enrich.c: [Enrich] Lookup=yes, between the parser and the outputs: each
+ * event's object looked up (cached) and the event held in order until its
+ * lookup is done or TimeoutSec= has passed.
+ */
+enum enrich_result {
+	ENRICH_CACHED, /* answered without a GET of its own */
+	ENRICH_OK,
+	ENRICH_NOT_FOUND,
+	ENRICH_UNAUTHORIZED, /* 401, 403 */
+	ENRICH_RATE_LIMITED, /* 429 */
+	ENRICH_SERVER_ERROR, /* 5xx, a connection that failed */
+	ENRICH_TIMEOUT,
+	ENRICH_INVALID, /* not JSON, too large, another status */
+	ENRICH_NRESULTS
+};
+#define ENRICH_MAX_BODY (256 * 1024)
+const char *enrich_field_refused(const char *name, size_t len);
+struct enrich;
+struct output;
+struct enrich *enrich_new(struct event_base *, struct evdns_base *,
+    const struct conf *, struct output *, void (*pause)(void *),
+    void (*resume)(void *), void *arg);
+void enrich_event(void *enrich, const struct dc_event *);
+void enrich_reconfigure(struct enrich *, const struct conf *);
+void enrich_free(struct enrich *);
+uint64_t enrich_lookups(int result);
+size_t enrich_waiting(const struct enrich *);
+/* The body parser (exported for the unit tests and the fuzzer). */
+int enrich_parse(const struct conf *, const char *type, size_t tlen,
+    const void *body, size_t n, struct enriched *, const char **why);
+void enrich_clear(struct enriched *);
+
+static inline const char *
+ev_str_of(const struct strbuf *b, struct span s)
+{
+	return s.off == SPAN_NONE ? NULL : b->buf + s.off;
+}
+
 /* event.c */
 const char *dc_event_message_id(const struct dc_event *);
 int dc_event_default_priority(const struct dc_event *);
@@ -436,6 +514,8 @@ int dc_event_priority(const struct conf *, const struct dc_event *);
 struct span dc_event_object_uuid(const struct dc_event *);
 void dc_event_message(const struct dc_event *, struct strbuf *);
 int dc_event_field_name(const char *, size_t, int in_data, char out[65]);
+int dc_event_enriched_name(const char *prefix, const char *name, size_t n,
+    const char *suffix, char out[65]);
 struct dedup;
 struct dedup *dedup_new(void);
 void dedup_free(struct dedup *);
@@ -521,6 +601,7 @@ int output_daemon(void *output, const char *mid, int priority,
 size_t output_close(struct output *, uint64_t ms);
 /* For the spool: the next events' spool id; acked[i] skips output i. */
 void output_set_spool_id(struct output *, uint64_t id, const uint64_t *acked);
+uint64_t output_get_spool_id(struct output *, const uint64_t **acked);
 size_t output_take_uuid(struct output *, const char **uuid);
 void output_seen(struct output *, const char *uuid, size_t n);
 size_t output_count(void);

@@ -164,12 +164,16 @@ add_data(struct strbuf *b, const struct dc_event *e)
  * "container 0b0e3a1c update: Running (/api/app/v1/ns/container/0b0e.../)";
  * error events "error: MESSAGE"; auth and user-notification(s) "TYPE:"
  * and what their data says, e.g. "user-notification: Stack is running".
+ * With the object's name looked up, the name, the short uuid in
+ * parentheses and no URI: "container web-1 (0b0e3a1c) update: Running".
  * Control characters are escaped.
  */
 void
 dc_event_message(const struct dc_event *e, struct strbuf *b)
 {
 	struct span obj = dc_event_object_uuid(e);
+	/* Looked up ([Enrich]): "container web-1 (0b0e3a1c) update: Running" */
+	int named = e->obj != NULL && e->obj->name.off != SPAN_NONE;
 
 	if (e->type.off != SPAN_NONE)
 		add_span(b, e, e->type);
@@ -185,6 +189,11 @@ dc_event_message(const struct dc_event *e, struct strbuf *b)
 	}
 	if (event_is_notice(e) && add_data(b, e) > 0)
 		return;
+	if (named) {
+		strbuf_add(b, " ", 1);
+		strbuf_add_escaped(b, ev_str_of(&e->obj->buf, e->obj->name),
+		    e->obj->name.len);
+	}
 	if (obj.off != SPAN_NONE) {
 		const char *o = ev_str(e, obj);
 		uint32_t n = 0;
@@ -194,8 +203,10 @@ dc_event_message(const struct dc_event *e, struct strbuf *b)
 			if (((unsigned char)o[n] & 0xc0) != 0x80 && ++chars > 8)
 				break;
 		obj.len = n;
-		strbuf_add(b, " ", 1);
+		strbuf_addstr(b, named ? " (" : " ");
 		add_span(b, e, obj);
+		if (named)
+			strbuf_add(b, ")", 1);
 	}
 	if (e->action.off != SPAN_NONE) {
 		strbuf_add(b, " ", 1);
@@ -205,7 +216,7 @@ dc_event_message(const struct dc_event *e, struct strbuf *b)
 		strbuf_addstr(b, ": ");
 		add_span(b, e, e->state);
 	}
-	if (e->resource_uri.off != SPAN_NONE) {
+	if (e->resource_uri.off != SPAN_NONE && !named) {
 		strbuf_addstr(b, " (");
 		add_span(b, e, e->resource_uri);
 		strbuf_add(b, ")", 1);
@@ -215,7 +226,10 @@ dc_event_message(const struct dc_event *e, struct strbuf *b)
 /* Names our own records use; an unknown member may not take them. */
 static const char *const event_reserved[] = { "TYPE", "ACTION", "STATE", "UUID",
 	"RESOURCE_URI", "OBJECT_UUID", "PARENT", "DATETIME", "NAMESPACE",
-	"ERROR" };
+	"ERROR",
+	/* [Enrich]'s, and DOCKERCLOUD_OBJECT_* (dc_event_enriched_name) */
+	"NAME", "IMAGE", "SERVICE_NAME", "STACK_NAME", "NODE_NAME",
+	"NODECLUSTER_NAME" };
 
 /*
  * The journal field for an unknown member: DOCKERCLOUD_ (DOCKERCLOUD_DATA_
@@ -239,11 +253,38 @@ dc_event_field_name(const char *name, size_t n, int in_data, char out[65])
 		    (char)(isalnum(ch) && ch < 0x80 ? toupper(ch) : '_');
 	}
 	out[p + n] = '\0';
+	if (!in_data && strncmp(out + p, "OBJECT_", 7) == 0)
+		return -1;
 	for (size_t i = 0;
 	     !in_data && i < sizeof event_reserved / sizeof event_reserved[0];
 	     i++)
 		if (strcmp(out + p, event_reserved[i]) == 0)
 			return -1;
+	return 0;
+}
+
+/*
+ * The journal field of a looked-up member ([Enrich]): prefix, the name
+ * upper-cased (other characters as '_'), suffix, e.g.
+ * DOCKERCLOUD_OBJECT_IMAGE_TAG or DOCKERCLOUD_SERVICE_NAME; -1 if over
+ * journald's 64 characters.
+ */
+int
+dc_event_enriched_name(const char *prefix, const char *name, size_t n,
+    const char *suffix, char out[65])
+{
+	size_t p = strlen(prefix), s = strlen(suffix);
+
+	if (n == 0 || p + n + s > 64)
+		return -1;
+	memcpy(out, prefix, p);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)name[i];
+
+		out[p + i] =
+		    (char)(isalnum(ch) && ch < 0x80 ? toupper(ch) : '_');
+	}
+	memcpy(out + p + n, suffix, s + 1);
 	return 0;
 }
 

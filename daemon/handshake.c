@@ -148,19 +148,49 @@ http_put_basic(char *p, const char *name, const char *user, const char *secret)
 }
 
 /*
+ * The value of the Authorization header for c's credential ("Basic
+ * base64(user:key)", or $DOCKERCLOUD_AUTH verbatim), in secret memory:
+ * free it with secret_free().  NULL when c has no credential (or memory
+ * ran out).  The credential goes from the secret memory of conf into it
+ * by memcpy and base64 only: no stdio, no buffer that grows.
+ */
+char *
+handshake_authorization(const struct conf *c)
+{
+	static const char basic[] = "Basic ";
+	char *v, *end;
+
+	if (c->secret == NULL)
+		return NULL;
+	if (c->cred_source == CRED_ENV_AUTH) {
+		v = secret_dup(c->secret, strlen(c->secret));
+		secret_scrub();
+		return v;
+	}
+	if ((v = secret_alloc(http_basic_len(basic, c->user, c->secret) + 1)) ==
+	    NULL)
+		return NULL;
+	if ((end = http_put_basic(v, basic, c->user, c->secret)) == NULL) {
+		secret_free(v);
+		return NULL;
+	}
+	end[-2] = '\0'; /* the value, without the line's CRLF */
+	secret_scrub(); /* memcpy and base64 went through registers */
+	return v;
+}
+
+/*
  * The whole upgrade request for target (NULL: handshake_target()), in
  * secret memory: the caller hands it on without copying it and frees it
- * with secret_free().  The credential goes from the secret memory of conf
- * into it by memcpy and base64 only: no stdio, no buffer that grows.
+ * with secret_free().
  */
 char *
 handshake_request_for(
     const struct conf *c, const char *target, const char *key, size_t *len)
 {
-	static const char basic[] = "Authorization: Basic ";
-	static const char verbatim[] = "Authorization: ";
+	static const char auth[] = "Authorization: ";
 	struct strbuf b = { 0 };
-	char *own = NULL, *head, *req, *p;
+	char *own = NULL, *head, *req, *p, *value = NULL;
 	const char *defport = c->secure ? "443" : "80";
 	int v6 = strchr(c->host, ':') != NULL;
 	size_t hlen, alen = 0;
@@ -180,28 +210,27 @@ handshake_request_for(
 	if ((head = strbuf_finish(&b)) == NULL)
 		return NULL;
 	hlen = strlen(head);
-	if (c->cred_source == CRED_ENV_AUTH)
-		alen = sizeof verbatim - 1 + strlen(c->secret) + 2;
-	else if (c->secret != NULL)
-		alen = http_basic_len(basic, c->user, c->secret);
+	if (c->secret != NULL) {
+		if ((value = handshake_authorization(c)) == NULL) {
+			free(head);
+			return NULL;
+		}
+		alen = sizeof auth - 1 + strlen(value) + 2;
+	}
 	if ((req = secret_alloc(hlen + alen + 2)) == NULL) {
 		free(head);
+		secret_free(value);
 		return NULL;
 	}
 	p = put(req, head, hlen);
 	free(head);
-	if (c->cred_source == CRED_ENV_AUTH) {
-		p = put(p, verbatim, sizeof verbatim - 1);
-		p = put(p, c->secret, strlen(c->secret));
+	if (value != NULL) {
+		p = put(p, auth, sizeof auth - 1);
+		p = put(p, value, strlen(value));
 		p = put(p, "\r\n", 2);
-	} else if (c->secret != NULL) {
-		p = http_put_basic(p, basic, c->user, c->secret);
-		if (p == NULL) {
-			secret_free(req);
-			return NULL;
-		}
+		secret_free(value);
 	}
-	secret_scrub(); /* memcpy and base64 went through registers */
+	secret_scrub(); /* memcpy went through registers */
 	p = put(p, "\r\n", 2);
 	*p = '\0';
 	*len = (size_t)(p - req);

@@ -39,6 +39,8 @@ static struct {
 	struct output *output;
 	struct spool *spool; /* NULL: [Spool] Mode=no */
 	struct metrics *metrics; /* NULL: [Metrics] Listen=no */
+	struct enrich *enrich; /* NULL: [Enrich] Lookup=no */
+	int paused; /* the outputs and the enrichment FIFO pause the stream */
 	int stopping;
 	struct timespec stop_at;
 	const char *path;
@@ -103,16 +105,43 @@ on_libevent_log(int severity, const char *msg)
 	    "libevent: %s", msg);
 }
 
+/* Paused while any of the outputs' queues or the enrichment FIFO is full. */
 static void
 on_pause(void *arg)
 {
-	conn_pause(dc.conn);
+	if (dc.paused++ == 0)
+		conn_pause(dc.conn);
 }
 
 static void
 on_resume(void *arg)
 {
-	conn_resume(dc.conn);
+	if (dc.paused > 0 && --dc.paused == 0)
+		conn_resume(dc.conn);
+}
+
+/*
+ * The parser's events go to the enrichment ([Enrich] Lookup=yes) or
+ * straight to the outputs; a reload may switch between the two.  -1 if
+ * the enrichment cannot be started.  h gets the parser's websocket
+ * handler (the same whichever way: only where the events go changes).
+ */
+static int
+wire_enrich(const struct conf *c, struct ws_handler *h)
+{
+	if (c->enrich && dc.enrich == NULL &&
+	    (dc.enrich = enrich_new(dc.base, dc.dns, c, dc.output, on_pause,
+		 on_resume, NULL)) == NULL)
+		return -1;
+	if (!c->enrich && dc.enrich != NULL) {
+		enrich_free(dc.enrich);
+		dc.enrich = NULL;
+	}
+	if (dc.enrich != NULL)
+		json_handler(dc.json, h, enrich_event, dc.enrich);
+	else
+		json_handler(dc.json, h, output_event, dc.output);
+	return 0;
 }
 
 /* What is left of the 2 s after SIGTERM, for flushing the outputs. */
@@ -200,6 +229,7 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 {
 	struct conf *next;
 	struct metrics *metrics = dc.metrics;
+	struct ws_handler unused;
 	char status[560];
 	int changed;
 
@@ -225,6 +255,11 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 		dc.metrics = metrics;
 	}
 	stats_reconfigure(next);
+	if (dc.enrich != NULL && next->enrich)
+		enrich_reconfigure(dc.enrich, next);
+	if (wire_enrich(next, &unused) == -1)
+		log_err("enrichment could not be started; events go out "
+			"without it");
 	if (changed)
 		dc.backoff.attempt = 0;
 	conn_reconfigure(dc.conn, next, changed);
@@ -332,11 +367,13 @@ main(int argc, char *argv[])
 	if (metrics_reopen(dc.conf, &dc.metrics) == -1)
 		return EXIT_FATAL;
 	/* The data path, wired once: websocket -> JSON -> outputs. */
+	/* The data path: websocket -> JSON -> [enrichment ->] outputs. */
 	if ((dc.json = json_new()) == NULL) {
 		log_err("out of memory");
 		return EXIT_FATAL;
 	}
-	json_handler(dc.json, &handler, output_event, dc.output);
+	if (wire_enrich(dc.conf, &handler) == -1)
+		return EXIT_FATAL;
 	/* Mode=always: websocket -> spool (committed) -> JSON -> outputs. */
 	if (dc.conf->spool_mode != SPOOL_NO)
 		dc.spool = spool_open(dc.base, dc.conf, dc.output, &handler);
@@ -362,6 +399,7 @@ main(int argc, char *argv[])
 	notify_watchdog_stop();
 	conn_free(dc.conn);
 	metrics_close(dc.metrics);
+	enrich_free(dc.enrich); /* its waiting events to the outputs */
 	spool_close(dc.spool);
 	stats_stop();
 	record_set_handler(NULL, NULL);

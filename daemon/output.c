@@ -264,6 +264,14 @@ output_set_spool_id(struct output *o, uint64_t id, const uint64_t *acked)
 	o->acked = acked;
 }
 
+/* enrich.c's: the spool id (and acked) of the event being handed over. */
+uint64_t
+output_get_spool_id(struct output *o, const uint64_t **acked)
+{
+	*acked = o->acked;
+	return o->spool_id;
+}
+
 /* The spool's: the uuid of the event just handed over (0: none). */
 size_t
 output_take_uuid(struct output *o, const char **uuid)

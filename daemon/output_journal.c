@@ -91,6 +91,44 @@ add_common(struct strbuf *b, const struct conf *c, int priority,
 	journal_record_add(b, "MESSAGE_ID", mid, strlen(mid));
 }
 
+/* One span of a looked-up object, as field name. */
+static void
+add_obj(struct strbuf *b, const char *name, const struct enriched *o,
+    struct span s)
+{
+	if (s.off != SPAN_NONE)
+		journal_record_add(b, name, ev_str_of(&o->buf, s), s.len);
+}
+
+/*
+ * [Enrich]: DOCKERCLOUD_NAME, DOCKERCLOUD_IMAGE, DOCKERCLOUD_OBJECT_<FIELD>
+ * and the parents' DOCKERCLOUD_<TYPE>_NAME.
+ */
+static void
+add_enriched(struct strbuf *b, const struct dc_event *e)
+{
+	const struct enriched *o = e->obj;
+	char name[65];
+
+	if (o != NULL) {
+		add_obj(b, "DOCKERCLOUD_NAME", o, o->name);
+		add_obj(b, "DOCKERCLOUD_IMAGE", o, o->image);
+		for (unsigned i = 0; i < o->nfields; i++)
+			if (dc_event_enriched_name("DOCKERCLOUD_OBJECT_",
+				ev_str_of(&o->buf, o->fields[i].name),
+				o->fields[i].name.len, "", name) == 0)
+				add_obj(b, name, o, o->fields[i].value);
+	}
+	for (unsigned i = 0; i < e->nup; i++) {
+		const struct enriched *u = e->up[i];
+
+		if (dc_event_enriched_name("DOCKERCLOUD_",
+			ev_str_of(&u->buf, u->type), u->type.len, "_NAME",
+			name) == 0)
+			add_obj(b, name, u, u->name);
+	}
+}
+
 /* The journal record of an event (as the README describes it). */
 static void
 journal_format_event(const struct conf *c, const struct dc_event *e,
@@ -132,6 +170,8 @@ journal_format_event(const struct conf *c, const struct dc_event *e,
 		}
 		add_field(b, name, e, e->extras[i].value);
 	}
+	if (e->obj != NULL || e->nup > 0)
+		add_enriched(b, e);
 }
 
 /* A record of the daemon's own, with its "NAME=value" fields. */

@@ -92,6 +92,59 @@ add_extras(struct strbuf *b, int *first, const struct dc_event *e, int in_data)
 	}
 }
 
+static void
+add_obj(struct strbuf *b, int *first, const struct enriched *o,
+    const char *name, struct span s)
+{
+	if (s.off != SPAN_NONE)
+		add_member(b, first, name, strlen(name), ev_str_of(&o->buf, s),
+		    s.len);
+}
+
+/*
+ * [Enrich]: "object": {"name": ..., "image": ..., Fields= members typed,
+ * "parents": {"service": NAME, ...}} (each part only when known).
+ */
+static void
+add_enriched(struct strbuf *b, int *first, const struct dc_event *e)
+{
+	const struct enriched *o = e->obj;
+	int inner = 1;
+
+	add_member(b, first, "object", 6, NULL, 0);
+	strbuf_add(b, "{", 1);
+	if (o != NULL) {
+		add_obj(b, &inner, o, "name", o->name);
+		add_obj(b, &inner, o, "image", o->image);
+		for (unsigned i = 0; i < o->nfields; i++) {
+			struct span n = o->fields[i].name, v = o->fields[i].value;
+
+			if (v.off == SPAN_NONE)
+				continue;
+			add_member(b, &inner, ev_str_of(&o->buf, n), n.len,
+			    NULL, 0);
+			if (o->fields[i].raw)
+				strbuf_add(b, ev_str_of(&o->buf, v), v.len);
+			else
+				add_string(b, ev_str_of(&o->buf, v), v.len);
+		}
+	}
+	if (e->nup > 0) {
+		int up = 1;
+
+		add_member(b, &inner, "parents", 7, NULL, 0);
+		strbuf_add(b, "{", 1);
+		for (unsigned i = 0; i < e->nup; i++)
+			add_member(b, &up, ev_str_of(&e->up[i]->buf,
+					       e->up[i]->type),
+			    e->up[i]->type.len,
+			    ev_str_of(&e->up[i]->buf, e->up[i]->name),
+			    e->up[i]->name.len);
+		strbuf_add(b, "}", 1);
+	}
+	strbuf_add(b, "}", 1);
+}
+
 /* The event as one JSON line (with the newline) appended to b. */
 void
 stdout_format(const struct conf *c, const struct dc_event *e, struct strbuf *b)
@@ -128,6 +181,8 @@ stdout_format(const struct conf *c, const struct dc_event *e, struct strbuf *b)
 		strbuf_add(b, "}", 1);
 	}
 	add_extras(b, &first, e, 0);
+	if (e->obj != NULL || e->nup > 0)
+		add_enriched(b, &first, e);
 	add_member(b, &first, "namespace", 9, NULL, 0);
 	if (*c->ns != '\0')
 		add_string(b, c->ns, strlen(c->ns));

@@ -114,6 +114,52 @@ add_pair(struct strbuf *b, const char *name, size_t nlen, const char *v,
 			    (s).len, cap);                                     \
 	} while (0)
 
+/* A looked-up member as ` PREFIXname[SUFFIX]="value"` (SD-NAME: 32). */
+static void
+add_obj_pair(struct strbuf *b, const char *prefix, const struct enriched *o,
+    struct span name, const char *fixed, struct span v, size_t cap)
+{
+	char sd[33];
+	size_t p = strlen(prefix), n;
+	const char *nm = fixed ? fixed : ev_str_of(&o->buf, name);
+
+	n = fixed ? strlen(fixed) : name.len;
+	if (v.off == SPAN_NONE || p + n > 32)
+		return;
+	memcpy(sd, prefix, p);
+	for (size_t k = 0; k < n; k++) {
+		unsigned char ch = (unsigned char)nm[k];
+
+		sd[p + k] = (char)(ch > 32 && ch < 127 && ch != '=' &&
+			    ch != ']' && ch != '"'
+			? ch
+			: '_');
+	}
+	add_pair(b, sd, p + n, ev_str_of(&o->buf, v), v.len, cap);
+}
+
+/*
+ * [Enrich]: name="" image="", object.FIELD="" for Fields=, and the
+ * parents' names as parent.TYPE="" (e.g. parent.service="web").
+ */
+static void
+add_enriched(struct strbuf *b, const struct dc_event *e, size_t cap)
+{
+	const struct enriched *o = e->obj;
+	struct span none = { SPAN_NONE, 0 };
+
+	if (o != NULL) {
+		add_obj_pair(b, "", o, none, "name", o->name, cap);
+		add_obj_pair(b, "", o, none, "image", o->image, cap);
+		for (unsigned i = 0; i < o->nfields; i++)
+			add_obj_pair(b, "object.", o, o->fields[i].name, NULL,
+			    o->fields[i].value, cap);
+	}
+	for (unsigned i = 0; i < e->nup; i++)
+		add_obj_pair(b, "parent.", e->up[i], e->up[i]->type, NULL,
+		    e->up[i]->name, cap);
+}
+
 /*
  * The event's key="value" pairs (5424 SD-PARAMs or 3164 trailer), each
  * value cut to cap bytes written.
@@ -154,6 +200,8 @@ add_params(struct strbuf *b, const struct conf *c, const struct dc_event *e,
 		add_pair(b, sd, p + n, ev_str(e, e->extras[i].value),
 		    e->extras[i].value.len, cap);
 	}
+	if (e->obj != NULL || e->nup > 0)
+		add_enriched(b, e, cap);
 }
 
 /* Decimal digits of v, appended. */

@@ -1062,6 +1062,57 @@ test_changed(void)
 	conf_free(a);
 }
 
+/* [Enrich]: defaults, values, and what is refused with file:line. */
+static void
+test_enrich_keys(void)
+{
+	struct conf *c = load("");
+
+	ok(c != NULL && !c->enrich && c->enrich_concurrency == 4 &&
+		c->enrich_cache_entries == 10000 &&
+		c->enrich_cache_ttl_ms == 3600000 &&
+		c->enrich_timeout_ms == 2000 && c->nenrich_fields == 0 &&
+		strcmp(c->enrich_host, "cloud.docker.com") == 0 &&
+		strcmp(c->enrich_port, "443") == 0 &&
+		strcmp(c->enrich_path, "") == 0 && c->enrich_secure,
+	    "[Enrich] defaults: Lookup=no, https://cloud.docker.com/, 4, "
+	    "10000, 3600 s, 2 s");
+	conf_free(c);
+	c = load("[Enrich]\nLookup=yes\nURL=https://api.example:8443/base/\n"
+		 "Concurrency=8\nCacheEntries=5\nCacheTTLSec=10min\n"
+		 "TimeoutSec=500ms\nFields=image_tag, node,region\n");
+	ok(c != NULL && c->enrich && c->enrich_concurrency == 8 &&
+		c->enrich_cache_entries == 5 &&
+		c->enrich_cache_ttl_ms == 600000 &&
+		c->enrich_timeout_ms == 500 &&
+		strcmp(c->enrich_host, "api.example") == 0 &&
+		strcmp(c->enrich_port, "8443") == 0 &&
+		strcmp(c->enrich_path, "/base") == 0 &&
+		c->nenrich_fields == 3 &&
+		strcmp(c->enrich_fields[1], "node") == 0,
+	    "[Enrich] keys set; Fields= split on spaces and commas");
+	conf_free(c);
+	fails_with("[Enrich]\nLookup=yes\nFields=name container_envvars\n",
+	    "dcevents.conf:3: Fields: invalid value \"name container_envvars\""
+	    ": container_envvars can hold secrets",
+	    "Fields=container_envvars");
+	fails_with("[Enrich]\nFields=password\n",
+	    ":2: Fields: invalid value \"password\": password is not on the "
+	    "allow-list",
+	    "Fields= outside the allow-list");
+	fails_with("[Enrich]\nLookup=yes\nURL=http://h/\n",
+	    ":3: URL: http:// sends the credentials in clear text",
+	    "http:// without AllowInsecure");
+	fails_with("[Enrich]\nURL=wss://h/\n",
+	    ":2: URL: invalid value \"wss://h/\": expected a http:// or "
+	    "https:// URL",
+	    "a websocket URL");
+	fails_with("[Enrich]\nConcurrency=65\n",
+	    ":2: Concurrency: at most 64 requests in flight", "Concurrency=65");
+	fails_with("[Enrich]\nTimeoutSec=0\n", ":2: TimeoutSec: invalid value",
+	    "TimeoutSec=0");
+}
+
 int
 main(void)
 {
@@ -1088,6 +1139,7 @@ main(void)
 	test_control();
 	test_print();
 	test_changed();
+	test_enrich_keys();
 
 	rc = done();
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

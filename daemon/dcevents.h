@@ -473,17 +473,6 @@ ev_str(const struct dc_event *e, struct span s)
  * event's object looked up (cached) and the event held in order until its
  * lookup is done or TimeoutSec= has passed.
  */
-enum enrich_result {
-	ENRICH_CACHED, /* answered without a GET of its own */
-	ENRICH_OK,
-	ENRICH_NOT_FOUND,
-	ENRICH_UNAUTHORIZED, /* 401, 403 */
-	ENRICH_RATE_LIMITED, /* 429 */
-	ENRICH_SERVER_ERROR, /* 5xx, a connection that failed */
-	ENRICH_TIMEOUT,
-	ENRICH_INVALID, /* not JSON, too large, another status */
-	ENRICH_NRESULTS
-};
 #define ENRICH_MAX_BODY (256 * 1024)
 const char *enrich_field_refused(const char *name, size_t len);
 struct enrich;
@@ -689,10 +678,17 @@ enum { STAT_DROP_RECONFIGURE, STAT_DROP_STOP, STAT_DROP_N };
 enum { STAT_DISC_CLOSED, STAT_DISC_TIMEOUT, STAT_DISC_PROTOCOL,
 	STAT_DISC_NETWORK, STAT_DISC_RECONFIGURE, STAT_DISC_CONNECT_FAILED,
 	STAT_DISC_AUTH, STAT_DISC_N };
-enum { STAT_ENRICH_CACHED, STAT_ENRICH_OK, STAT_ENRICH_NOT_FOUND,
-	STAT_ENRICH_UNAUTHORIZED, STAT_ENRICH_RATE_LIMITED,
-	STAT_ENRICH_SERVER_ERROR, STAT_ENRICH_TIMEOUT, STAT_ENRICH_INVALID,
-	STAT_ENRICH_N };
+enum { /* how an enrichment lookup ended (enrich.c) */
+	STAT_ENRICH_CACHED, /* answered without a GET of its own */
+	STAT_ENRICH_OK,
+	STAT_ENRICH_NOT_FOUND,
+	STAT_ENRICH_UNAUTHORIZED, /* 401, 403 */
+	STAT_ENRICH_RATE_LIMITED, /* 429 */
+	STAT_ENRICH_SERVER_ERROR, /* 5xx, a connection that failed */
+	STAT_ENRICH_TIMEOUT,
+	STAT_ENRICH_INVALID, /* not JSON, too large, another status */
+	STAT_ENRICH_N
+};
 extern _Atomic uint64_t stats_v[STAT_N][STAT_LABELS_MAX];
 static inline void
 stats_add(enum stat_id id, size_t label, uint64_t n)
@@ -711,6 +707,7 @@ stats_drop_label(size_t output, size_t reason)
 }
 size_t stats_type_label(const char *type, size_t len);
 size_t stats_invalid_label(const char *why);
+const char *stats_enrich_result(size_t);
 struct output;
 void stats_start(struct event_base *, struct output *, const struct conf *);
 void stats_reconfigure(const struct conf *);

@@ -321,7 +321,7 @@ struct entry {
 	struct entry *prev, *next; /* LRU: most recently used first */
 	struct entry *qnext; /* the fetch queue */
 	enum estate state;
-	int result; /* E_DONE: ENRICH_OK, ENRICH_NOT_FOUND, ... */
+	int result; /* E_DONE: STAT_ENRICH_OK, STAT_ENRICH_NOT_FOUND, ... */
 	int in_table;
 	unsigned refs; /* waiting events */
 	uint64_t expires;
@@ -377,19 +377,20 @@ struct enrich {
 	struct event *timer; /* the FIFO head's deadline */
 	struct event *kick; /* releases and dispatches, outside callbacks */
 	uint64_t hold_until; /* 401/403/429: no lookups until then */
-	uint64_t logged[ENRICH_NRESULTS];
-	uint64_t suppressed[ENRICH_NRESULTS];
+	uint64_t logged[STAT_ENRICH_N];
+	uint64_t suppressed[STAT_ENRICH_N];
 	struct dc_event view; /* the released event, as the outputs see it */
 	int freeing;
 };
 
-static uint64_t lookups[ENRICH_NRESULTS];
-
-/* How many lookups ended with result (enum enrich_result), for metrics. */
+/* How many lookups ended with result (STAT_ENRICH_...): the metrics' count. */
 uint64_t
 enrich_lookups(int result)
 {
-	return result >= 0 && result < ENRICH_NRESULTS ? lookups[result] : 0;
+	return result >= 0 && result < STAT_ENRICH_N
+	    ? atomic_load_explicit(&stats_v[STAT_ENRICH_LOOKUPS][result],
+		  memory_order_relaxed)
+	    : 0;
 }
 
 size_t
@@ -397,9 +398,6 @@ enrich_waiting(const struct enrich *en)
 {
 	return en == NULL ? 0 : en->nwaiting;
 }
-
-static const char *const result_names[] = { "cached", "ok", "not_found",
-	"unauthorized", "rate_limited", "server_error", "timeout", "invalid" };
 
 /* Count a lookup; a failure is logged at most once a minute per kind. */
 static void note(struct enrich *en, int result, const char *uri,
@@ -412,9 +410,9 @@ note(struct enrich *en, int result, const char *uri, const char *fmt, ...)
 	struct strbuf b = { 0 };
 	va_list ap;
 
-	lookups[result]++;
-	if (result == ENRICH_CACHED || result == ENRICH_OK ||
-	    result == ENRICH_NOT_FOUND)
+	stats_add(STAT_ENRICH_LOOKUPS, (size_t)result, 1);
+	if (result == STAT_ENRICH_CACHED || result == STAT_ENRICH_OK ||
+	    result == STAT_ENRICH_NOT_FOUND)
 		return;
 	if (en->logged[result] != 0 &&
 	    now - en->logged[result] < LOG_EVERY_MS) {
@@ -429,7 +427,7 @@ note(struct enrich *en, int result, const char *uri, const char *fmt, ...)
 	free(strbuf_finish(&b));
 	log_warn("enrichment: GET %s: %s (%s; %" PRIu64
 		 " more like it in the last minute)",
-	    esc, why, result_names[result], en->suppressed[result]);
+	    esc, why, stats_enrich_result((size_t)result), en->suppressed[result]);
 	en->logged[result] = now;
 	en->suppressed[result] = 0;
 }
@@ -645,7 +643,7 @@ release(struct enrich *en, struct item *it)
 	const uint64_t *acked;
 
 	*v = it->ev;
-	v->obj = e != NULL && e->state == E_DONE && e->result == ENRICH_OK
+	v->obj = e != NULL && e->state == E_DONE && e->result == STAT_ENRICH_OK
 	    ? &e->data
 	    : NULL;
 	v->nup = 0;
@@ -653,7 +651,7 @@ release(struct enrich *en, struct item *it)
 		struct entry *p =
 		    entry_find(en, ev_str(v, v->parents[i]), v->parents[i].len);
 
-		if (p != NULL && p->state == E_DONE && p->result == ENRICH_OK &&
+		if (p != NULL && p->state == E_DONE && p->result == STAT_ENRICH_OK &&
 		    p->data.name.off != SPAN_NONE)
 			v->up[v->nup++] = &p->data;
 	}
@@ -749,7 +747,7 @@ enrich_event(void *arg, const struct dc_event *e)
 		    now >= entry->expires)
 			entry->state = E_IDLE; /* stale: fetched again */
 		if (entry != NULL && entry->state != E_IDLE)
-			note(en, ENRICH_CACHED, uri, "cached");
+			note(en, STAT_ENRICH_CACHED, uri, "cached");
 		else if (del || now < en->hold_until) {
 			/* No GET for a deleted object, nor while on hold. */
 			if (entry != NULL && del) {
@@ -882,7 +880,7 @@ entry_done(struct enrich *en, struct entry *e, int result, uint64_t ms)
 	e->state = E_DONE;
 	e->result = result;
 	e->expires = clock_ms() + ms;
-	if (result != ENRICH_OK)
+	if (result != STAT_ENRICH_OK)
 		enrich_clear(&e->data);
 	entry_maybe_free(e);
 }
@@ -943,25 +941,25 @@ on_done(struct evhttp_request *req, void *arg)
 	if (code == 0 || s->errored) {
 		s->dead = 1;
 		if (s->errored && s->error == EVREQ_HTTP_TIMEOUT)
-			note(en, ENRICH_TIMEOUT, e->key,
+			note(en, STAT_ENRICH_TIMEOUT, e->key,
 			    "no answer within %g s",
 			    (double)c->enrich_timeout_ms / 1000);
 		else if (s->errored && s->error == EVREQ_HTTP_DATA_TOO_LONG)
-			note(en, ENRICH_INVALID, e->key,
+			note(en, STAT_ENRICH_INVALID, e->key,
 			    "body larger than %d bytes", ENRICH_MAX_BODY);
 		else if (s->errored && s->error == EVREQ_HTTP_INVALID_HEADER)
-			note(en, ENRICH_INVALID, e->key, "invalid HTTP reply");
+			note(en, STAT_ENRICH_INVALID, e->key, "invalid HTTP reply");
 		else if (slot_verify_error(s, why_buf, sizeof why_buf))
-			note(en, ENRICH_SERVER_ERROR, e->key, "%s:%s: %s",
+			note(en, STAT_ENRICH_SERVER_ERROR, e->key, "%s:%s: %s",
 			    c->enrich_host, c->enrich_port, why_buf);
 		else
-			note(en, ENRICH_SERVER_ERROR, e->key,
+			note(en, STAT_ENRICH_SERVER_ERROR, e->key,
 			    "connection to %s:%s failed or closed",
 			    c->enrich_host, c->enrich_port);
 		entry_done(en, e,
 		    s->errored && s->error == EVREQ_HTTP_TIMEOUT
-			? ENRICH_TIMEOUT
-			: ENRICH_SERVER_ERROR,
+			? STAT_ENRICH_TIMEOUT
+			: STAT_ENRICH_SERVER_ERROR,
 		    NEG_FAILED_MS);
 	} else if (code == 200) {
 		struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -974,35 +972,35 @@ on_done(struct evhttp_request *req, void *arg)
 			&why) == -1) {
 			if (n > ENRICH_MAX_BODY)
 				why = "body too large";
-			note(en, ENRICH_INVALID, e->key, "%s", why);
-			entry_done(en, e, ENRICH_INVALID, NEG_FAILED_MS);
+			note(en, STAT_ENRICH_INVALID, e->key, "%s", why);
+			entry_done(en, e, STAT_ENRICH_INVALID, NEG_FAILED_MS);
 		} else {
-			note(en, ENRICH_OK, e->key, "ok");
-			entry_done(en, e, ENRICH_OK, c->enrich_cache_ttl_ms);
+			note(en, STAT_ENRICH_OK, e->key, "ok");
+			entry_done(en, e, STAT_ENRICH_OK, c->enrich_cache_ttl_ms);
 		}
 	} else if (code == 404 || code == 410) {
-		note(en, ENRICH_NOT_FOUND, e->key, "not found");
-		entry_done(en, e, ENRICH_NOT_FOUND, NEG_NOT_FOUND_MS);
+		note(en, STAT_ENRICH_NOT_FOUND, e->key, "not found");
+		entry_done(en, e, STAT_ENRICH_NOT_FOUND, NEG_NOT_FOUND_MS);
 	} else if (code == 401 || code == 403) {
-		note(en, ENRICH_UNAUTHORIZED, e->key,
+		note(en, STAT_ENRICH_UNAUTHORIZED, e->key,
 		    "HTTP %d: lookups stop for %g s (AuthBackoffSec)", code,
 		    (double)c->auth_backoff_ms / 1000);
 		en->hold_until = clock_ms() + c->auth_backoff_ms;
-		entry_done(en, e, ENRICH_UNAUTHORIZED, NEG_FAILED_MS);
+		entry_done(en, e, STAT_ENRICH_UNAUTHORIZED, NEG_FAILED_MS);
 	} else if (code == 429) {
 		if ((hold = retry_after_ms(req)) == 0)
 			hold = NEG_FAILED_MS;
-		note(en, ENRICH_RATE_LIMITED, e->key,
+		note(en, STAT_ENRICH_RATE_LIMITED, e->key,
 		    "HTTP 429: lookups stop for %g s (Retry-After)",
 		    (double)hold / 1000);
 		en->hold_until = clock_ms() + hold;
-		entry_done(en, e, ENRICH_RATE_LIMITED, NEG_FAILED_MS);
+		entry_done(en, e, STAT_ENRICH_RATE_LIMITED, NEG_FAILED_MS);
 	} else if (code >= 500) {
-		note(en, ENRICH_SERVER_ERROR, e->key, "HTTP %d", code);
-		entry_done(en, e, ENRICH_SERVER_ERROR, NEG_FAILED_MS);
+		note(en, STAT_ENRICH_SERVER_ERROR, e->key, "HTTP %d", code);
+		entry_done(en, e, STAT_ENRICH_SERVER_ERROR, NEG_FAILED_MS);
 	} else {
-		note(en, ENRICH_INVALID, e->key, "HTTP %d", code);
-		entry_done(en, e, ENRICH_INVALID, NEG_FAILED_MS);
+		note(en, STAT_ENRICH_INVALID, e->key, "HTTP %d", code);
+		entry_done(en, e, STAT_ENRICH_INVALID, NEG_FAILED_MS);
 	}
 	if (req != NULL) {
 		const char *conn = evhttp_find_header(
@@ -1072,11 +1070,11 @@ dispatch(struct enrich *en)
 				continue;
 			}
 			if (fetch(en, s, e) == -1) {
-				note(en, ENRICH_SERVER_ERROR, e->key,
+				note(en, STAT_ENRICH_SERVER_ERROR, e->key,
 				    "cannot start a request to %s",
 				    en->conf->enrich_host);
 				entry_done(
-				    en, e, ENRICH_SERVER_ERROR, NEG_FAILED_MS);
+				    en, e, STAT_ENRICH_SERVER_ERROR, NEG_FAILED_MS);
 				continue;
 			}
 			break;

@@ -76,6 +76,13 @@ static const struct dim d_disc = { "reason", disc_count, disc_value };
 static const struct dim d_enrich = { "result", enrich_count, enrich_value };
 static const struct dim d_version = { "version", version_count, version_value };
 
+/* The name of an enrichment result (STAT_ENRICH_...), for enrich.c's log. */
+const char *
+stats_enrich_result(size_t i)
+{
+	return i < enrich_count() ? enrich_value(i) : "?";
+}
+
 /* The values read when a snapshot is taken, not counted. */
 enum sample {
 	S_NONE, /* a counter of stats_v */

@@ -191,7 +191,7 @@ gets(void)
 {
 	uint64_t n = 0;
 
-	for (int i = ENRICH_OK; i < ENRICH_NRESULTS; i++)
+	for (int i = STAT_ENRICH_OK; i < STAT_ENRICH_N; i++)
 		n += enrich_lookups(i);
 	return n;
 }
@@ -221,14 +221,14 @@ test_cache(void)
 	if (en == NULL)
 		exit(99);
 	g = gets();
-	cached = enrich_lookups(ENRICH_CACHED);
+	cached = enrich_lookups(STAT_ENRICH_CACHED);
 	feed("update", "a");
 	is_int((int)(gets() - g), 1, "cache: a miss makes a GET");
-	ok(enrich_lookups(ENRICH_SERVER_ERROR) >= 1,
+	ok(enrich_lookups(STAT_ENRICH_SERVER_ERROR) >= 1,
 	    "cache: a refused connection counts as server_error");
 	feed("update", "a");
 	is_int((int)(gets() - g), 1, "cache: the failure is cached");
-	is_int((int)(enrich_lookups(ENRICH_CACHED) - cached), 1,
+	is_int((int)(enrich_lookups(STAT_ENRICH_CACHED) - cached), 1,
 	    "cache: counted as cached");
 	feed("update", "b");
 	feed("update", "c"); /* CacheEntries=2: a goes */

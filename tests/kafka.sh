@@ -50,6 +50,7 @@ mock() {
 # dc NAME TOPIC [options]: dcevents into TOPIC, stdout $T/NAME.out.
 dc() {
 	_n=$1 _t=$2
+	DCNAME=$1
 	shift 2
 	"$DCEVENTS" -c /dev/null -o "Stream.URL=wss://localhost:$PORT/" \
 	    -o "Stream.CAFile=$T/pki/ca.pem" -o Stream.Namespace=ns1 \
@@ -60,10 +61,21 @@ dc() {
 }
 # consume TOPIC: the topic's messages to $T/TOPIC.json (kcat, JSON lines).
 consume() {
-	timeout 10 kcat -C -J -q -b "$B" -t "$1" -o beginning -e \
+	timeout 5 kcat -C -J -q -b "$B" -t "$1" -o beginning -e \
 	    >"$T/$1.json" 2>"$T/$1.kcat"
 }
-delivered() { consume "$1" && has_lines "$T/$1.json" "$2"; }
+# delivered TOPIC N SECONDS: until the topic holds N messages (at most
+# SECONDS); shows the run's log if it never does.
+delivered() {
+	_end=$(( $(now_ms) + $3 * 1000 ))
+	while [ "$(now_ms)" -lt "$_end" ]; do
+		consume "$1" && has_lines "$T/$1.json" "$2" && return 0
+		sleep 0.2
+	done
+	echo "# $1: $(wc -l <"$T/$1.json") messages of $2"
+	tail -n 8 "$T/$1.kcat" "$T/$DCNAME.err" | sed 's/^/#   /'
+	return 1
+}
 stop() {
 	kill -TERM "$DC"
 	wait "$DC"
@@ -76,7 +88,7 @@ compare() {
 
 # (a) a plain run.
 dc a ta
-check "(a) 400 events delivered" wait_until 15 delivered ta 400
+check "(a) 400 events delivered" delivered ta 400 15
 check "(a) each once, value = the Stdout= line, key, headers, order per key" \
     compare ta a 1
 stop
@@ -88,7 +100,7 @@ check "(b) the events arrived from the stream" wait_until 5 has_lines "$T/b.out"
 check "(b) the output is reported down" \
     wait_for "$T/b.err" "kafka output is down" 10
 mock up all
-check "(b) all delivered once the brokers are back" wait_until 20 delivered tb 200
+check "(b) all delivered once the brokers are back" delivered tb 200 20
 check "(b) nothing lost, no duplicate, order kept" compare tb b 2
 check "(b) the output is reported back" wait_for "$T/b.err" "kafka output is back" 5
 stop
@@ -100,7 +112,7 @@ dc c tc
 check "(c) the events arrived from the stream" wait_until 5 has_lines "$T/c.out" 200
 sleep 1
 mock up 2
-check "(c) all delivered once the broker is back" wait_until 20 delivered tc 200
+check "(c) all delivered once the broker is back" delivered tc 200 20
 check "(c) nothing lost, no duplicate, order kept" compare tc c 3
 stop
 
@@ -108,7 +120,7 @@ stop
 mock errors 12 REQUEST_TIMED_OUT NOT_LEADER_FOR_PARTITION REQUEST_TIMED_OUT \
     NOT_LEADER_FOR_PARTITION
 dc d td
-check "(d) all delivered despite the failed requests" wait_until 20 delivered td 200
+check "(d) all delivered despite the failed requests" delivered td 200 20
 check "(d) nothing lost, no duplicate, order kept" compare td d 4
 stop
 grep kafka "$T/d.err" | sed 's/^/# (d) /'
@@ -117,7 +129,7 @@ grep kafka "$T/d.err" | sed 's/^/# (d) /'
 # auto.create.topics.enable=true (Kafka's default), creates it.
 dc e never.created
 check "(e) delivered into the topic the cluster created" \
-    wait_until 20 delivered never.created 50
+    delivered never.created 50 20
 check "(e) nothing lost, no duplicate, order kept" compare never.created e 5
 timeout 10 kcat -L -b "$B" -t never.created >"$T/e.meta" 2>&1
 check "(e) kcat -L shows the new topic" contains "$T/e.meta" 'topic "never.created" with'
@@ -191,7 +203,7 @@ mock up all
 mv "$T/s.out" "$T/s1.out"
 dc s ts -o Spool.Mode=always -o "Spool.Path=$T/spool.db"
 check "(g) after the restart the spooled events are delivered" \
-    wait_until 20 delivered ts 100
+    delivered ts 100 20
 check "(g) each once, in order" compare ts s1 7
 stop
 cp "$T/s1.out" "$T/s.out"

@@ -6,7 +6,8 @@ pkgs="build-essential autoconf automake libtool pkg-config
 libevent-dev libwslay-dev libyajl-dev libssl-dev libsystemd-dev
 openssl python3 python3-websockets python3-websocket python3-systemd
 rsyslog rsyslog-openssl rsyslog-relp systemd mandoc procps python3-seccomp strace
-groff-base clang libclang-rt-14-dev gdb libsqlite3-dev sqlite3"
+groff-base clang libclang-rt-14-dev gdb libsqlite3-dev sqlite3
+librdkafka-dev kcat"
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |

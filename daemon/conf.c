@@ -1328,14 +1328,21 @@ conf_kafka_validate(struct loader *ld)
 	char path[4096], err[512];
 
 #ifndef HAVE_KAFKA
-	for (size_t i = 0; i < NKEYS; i++)
-		if (strcmp(keys[i].section, "Kafka") == 0 &&
-		    c->origin[i] != NULL &&
-		    (keys[i].type == K_KAFKA_OPTION ||
-			**(char **)((char *)c + keys[i].off) != '\0'))
-			conf_error(ld, c->origin[i], keys[i].name,
+	/* What -t prints (the defaults, an empty Option=) still loads. */
+	static const char *const used[] = { "Brokers", "PasswordFile" };
+
+	for (size_t i = 0; i < 2; i++) {
+		const struct key *k = conf_find("Kafka", used[i]);
+
+		if (**(char **)((char *)c + k->off) != '\0')
+			conf_error(ld, origin_of(c, "Kafka", used[i]), used[i],
 			    "this dcevents was built without Kafka "
 			    "(configure --without-kafka)");
+	}
+	if (c->nkafka_options > 0)
+		conf_error(ld, c->kafka_option_origins[0], "Option",
+		    "this dcevents was built without Kafka "
+		    "(configure --without-kafka)");
 	(void)e, (void)where, (void)path, (void)err;
 #else
 	for (size_t i = 0; i < c->nkafka_options; i++)

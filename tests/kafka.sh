@@ -12,7 +12,16 @@
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
 
 MOCK=$top_builddir/tests/peers/kafkamock
-[ "${WITH_KAFKA:-yes}" = yes ] || skip "built --without-kafka"
+if [ "${WITH_KAFKA:-yes}" != yes ]; then
+	# Built without: a [Kafka] key is a clear configuration error.
+	"$DCEVENTS" -c /dev/null -o Kafka.Brokers=localhost:9092 -t \
+	    >"$T/nokafka" 2>&1
+	check "without Kafka: Brokers= is refused, exit 1" test $? -eq 1
+	check "without Kafka: the error says so" contains "$T/nokafka" \
+	    "Brokers: this dcevents was built without Kafka"
+	[ "$failures" -eq 0 ] || finish
+	skip "built --without-kafka (the [Kafka] keys are refused: checked)"
+fi
 [ -x "$MOCK" ] || skip "tests/peers/kafkamock is not built (make check builds it)"
 command -v kcat >/dev/null || skip "needs kcat (apt-get install kcat)"
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the websocket peer"

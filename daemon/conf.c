@@ -1202,10 +1202,11 @@ conf_validate(struct loader *ld)
 		conf_error(ld, origin_of(c, "Output", "Journal"), "Journal",
 		    "this dcevents was built without libsystemd");
 #endif
-	if (!c->journal && c->syslog_mode == SYSLOG_NO && !c->stdout_json)
+	if (!c->journal && c->syslog_mode == SYSLOG_NO && !c->stdout_json &&
+	    *c->kafka_brokers == '\0')
 		conf_error(ld, "[Output]", NULL,
 		    "no output enabled: set "
-		    "Journal=yes, Syslog= or Stdout=yes");
+		    "Journal=yes, Syslog=, Stdout=yes or [Kafka] Brokers=");
 	if (c->spool_mode != SPOOL_NO && *c->spool_path == '\0') {
 		const char *d = getenv("STATE_DIRECTORY");
 

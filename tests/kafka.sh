@@ -183,6 +183,9 @@ check "(f) -t says where the password comes from, masked" \
     contains "$T/f2.out" "# sasl.password: (masked) from $T/kpass"
 check "(f) -t masks a password Option=" contains "$T/f2.out" "Option=ssl.key.password=(masked)"
 check "(f) neither secret is printed" sh -c "! grep -q 'hunter3\|k3y' '$T/f2.out'"
+"$DCEVENTS" -c /dev/null -o "Kafka.Brokers=$B" -o Output.Journal=no \
+    -o Output.Stdout=no -t >"$T/f4.out" 2>&1
+check "(f) Kafka alone is an output (-t exits 0)" test $? -eq 0
 mkdir "$T/cred"
 printf 'hunter4\n' >"$T/cred/kafkapassword"
 CREDENTIALS_DIRECTORY=$T/cred "$DCEVENTS" -c /dev/null -o "Kafka.Brokers=$B" \

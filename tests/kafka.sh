@@ -220,5 +220,7 @@ check "(g) each once, in order" compare ts s1 7
 stop
 cp "$T/s1.out" "$T/s.out"
 
+check "no sanitizer report in any run" \
+    sh -c "! grep -l 'Sanitizer\|runtime error' '$T'/*.err"
 exec 4>&-
 finish

@@ -34,6 +34,7 @@
 #include "dcevents.h"
 
 #define KAFKA_RETRY_MS 1000
+#define KAFKA_CLOSE_MS 150 /* kept from the stop's flush for the close */
 #define KAFKA_KINDS 8 /* error kinds reported since the last delivery */
 
 /* The record: five lengths, then key, type, action, state, namespace, value. */
@@ -510,7 +511,9 @@ static void
 kafka_drain(void *arg, uint64_t ms)
 {
 	struct kafka *k = arg;
-	uint64_t end = clock_ms() + ms, now;
+	/* What librdkafka needs to end its threads stays for kafka_close(). */
+	uint64_t end = clock_ms() + (ms > KAFKA_CLOSE_MS ? ms - KAFKA_CLOSE_MS : 0),
+		 now;
 
 	if (k->retry_ev != NULL && event_pending(k->retry_ev, EV_TIMEOUT, NULL))
 		kafka_retry_cb(-1, 0, k); /* one more try, at once */

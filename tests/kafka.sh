@@ -8,7 +8,9 @@
 # timed out, not leader); (e) a topic that does not exist; (f) bad Option=
 # lines: file:line errors, exit 1; (g) SIGTERM with the brokers down: the
 # records are counted, and with [Spool] Mode=always kept and delivered
-# after the restart.  Skips when built --without-kafka.
+# after the restart; (h) a fatal error of the idempotent producer (its
+# producer id refused) with records waiting: a new producer sends them,
+# none lost.  Skips when built --without-kafka.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
 
 MOCK=$top_builddir/tests/peers/kafkamock
@@ -39,7 +41,7 @@ def conn(p, n):
         "datetime": "2016-03-08T14:03:21Z"}) for i in range(n)]}
 print(json.dumps([conn("a", 400), conn("b", 200), conn("c", 200),
                   conn("d", 200), conn("e", 50), conn("g", 100),
-                  conn("s", 100), {"messages": []}]))
+                  conn("s", 100), {"messages": []}, conn("h", 100)]))
 PYEOF
 wspeer_start "$T/script.json"
 
@@ -219,6 +221,20 @@ check "(g) after the restart the spooled events are delivered" \
 check "(g) each once, in order" compare ts s1 7
 stop
 cp "$T/s1.out" "$T/s.out"
+
+# (h) records wait for brokers that are down; when they come back, the
+# producer id is refused: a fatal error.  The producer is made anew and
+# every record not stored is handed to it again.
+mock down all
+dc h th
+check "(h) the events arrived from the stream" wait_until 5 has_lines "$T/h.out" 100
+mock pid-errors 1 CLUSTER_AUTHORIZATION_FAILED
+mock up all
+check "(h) all delivered by the new producer" delivered th 100 20
+check "(h) nothing lost, no duplicate, order kept" compare th h 9
+check "(h) the fatal error is reported" contains "$T/h.err" \
+    "kafka: fatal error: Failed to acquire idempotence PID"
+stop
 
 check "no sanitizer report in any run" \
     sh -c "! grep -l 'Sanitizer\|runtime error' '$T'/*.err"

@@ -12,6 +12,9 @@
  *                     each in turn (REQUEST_TIMED_OUT,
  *                     NOT_LEADER_FOR_PARTITION, ...; librdkafka's names
  *                     without RD_KAFKA_RESP_ERR_)
+ *   pid-errors N NAME...  the same for InitProducerId requests (a fatal
+ *                     error of the idempotent producer, e.g.
+ *                     CLUSTER_AUTHORIZATION_FAILED)
  *
  * usage: kafkamock TOPIC
  */
@@ -23,6 +26,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #define PRODUCE 0 /* the ProduceRequest ApiKey */
+#define INIT_PRODUCER_ID 22
 
 static int
 error_code(const char *name, rd_kafka_resp_err_t *e)
@@ -63,7 +67,8 @@ command(rd_kafka_mock_cluster_t *mc, const char *topic, char *line)
 			   broker_id(strtok(NULL, " \t\n")))
 		    ? -1
 		    : 0;
-	if (strcmp(cmd, "errors") == 0 && a != NULL) {
+	if ((strcmp(cmd, "errors") == 0 || strcmp(cmd, "pid-errors") == 0) &&
+	    a != NULL) {
 		size_t want = (size_t)atoi(a);
 		char *name = NULL;
 
@@ -76,7 +81,9 @@ command(rd_kafka_mock_cluster_t *mc, const char *topic, char *line)
 				return -1;
 			n++;
 		}
-		rd_kafka_mock_push_request_errors_array(mc, PRODUCE, n, errs);
+		rd_kafka_mock_push_request_errors_array(mc,
+		    strcmp(cmd, "errors") == 0 ? PRODUCE : INIT_PRODUCER_ID, n,
+		    errs);
 		return 0;
 	}
 	return -1;

@@ -48,7 +48,8 @@ enum key_type {
 	K_LISTEN,
 	K_INTERVAL /* a duration, 0 = off */,
 	K_ENRICH_URL, /* [Enrich] */
-	K_FIELDS
+	K_FIELDS,
+	K_KAFKA_OPTION /* repeatable: appended; an empty value clears */
 };
 
 struct key {
@@ -119,6 +120,10 @@ static const struct key keys[] = {
 	{ "Enrich", "CacheTTLSec", K_DURATION, O(enrich_cache_ttl_ms), "3600s" },
 	{ "Enrich", "TimeoutSec", K_DURATION, O(enrich_timeout_ms), "2s" },
 	{ "Enrich", "Fields", K_FIELDS, O(enrich_fields_text), "" },
+	{ "Kafka", "Brokers", K_STR, O(kafka_brokers), "" },
+	{ "Kafka", "Topic", K_STR, O(kafka_topic), "dockercloud.events" },
+	{ "Kafka", "Option", K_KAFKA_OPTION, 0, "" },
+	{ "Kafka", "PasswordFile", K_PATH, O(kafka_password_file), "" },
 };
 #undef O
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -146,6 +151,12 @@ struct loader {
 static const char *const env_secret_names[] = { "DOCKERCLOUD_AUTH",
 	"DOCKERCLOUD_APIKEY" };
 static char *env_secrets[2];
+
+static int conf_kafka_option(struct loader *, const char *, const char *);
+static void conf_kafka_options_free(struct conf *);
+static void conf_kafka_free(struct conf *);
+static void conf_kafka_print(const struct conf *, FILE *);
+static void conf_kafka_validate(struct loader *);
 
 /*
  * Move the environment's secrets into secret memory, wiping them in the
@@ -759,6 +770,8 @@ describe(enum key_type t)
 		return "expected an https:// URL";
 	case K_FIELDS:
 		return "expected member names separated by spaces or commas";
+	case K_KAFKA_OPTION:
+		return "expected KEY=VALUE (a librdkafka property)";
 	default:
 		return "invalid value";
 	}
@@ -898,6 +911,10 @@ conf_set(
 			goto bad;
 		*(uint64_t *)field = n;
 		break;
+	case K_KAFKA_OPTION:
+		if (conf_kafka_option(ld, v, where) == -1)
+			goto bad;
+		break;
 	}
 	if (where != NULL) {
 		size_t i = (size_t)(k - keys);
@@ -967,7 +984,7 @@ conf_known_section(const char *s)
 {
 	return strcmp(s, "Stream") == 0 || strcmp(s, "Output") == 0 ||
 	    strcmp(s, "Spool") == 0 || strcmp(s, "Metrics") == 0 ||
-	    strcmp(s, "Enrich") == 0 ||
+	    strcmp(s, "Enrich") == 0 || strcmp(s, "Kafka") == 0 ||
 	    strcmp(s, "Priority") == 0;
 }
 
@@ -1506,10 +1523,11 @@ conf_validate(struct loader *ld)
 		conf_error(ld, origin_of(c, "Output", "Journal"), "Journal",
 		    "this dcevents was built without libsystemd");
 #endif
-	if (!c->journal && c->syslog_mode == SYSLOG_NO && !c->stdout_json)
+	if (!c->journal && c->syslog_mode == SYSLOG_NO && !c->stdout_json &&
+	    *c->kafka_brokers == '\0')
 		conf_error(ld, "[Output]", NULL,
 		    "no output enabled: set "
-		    "Journal=yes, Syslog= or Stdout=yes");
+		    "Journal=yes, Syslog=, Stdout=yes or [Kafka] Brokers=");
 	if (c->enrich && !c->enrich_secure && !c->allow_insecure)
 		conf_error(ld, origin_of(c, "Enrich", "URL"), "URL",
 		    "http:// sends the credentials in clear text; set "
@@ -1538,6 +1556,146 @@ conf_validate(struct loader *ld)
 			    sizeof "/spool.db");
 		}
 	}
+}
+
+/*
+ * [Kafka] (issue 19).  Option= lines are kept in order with where each
+ * came from, and checked against librdkafka (output_kafka.c's
+ * kafka_option_check()) at load, so that -t and a reload name the line.
+ * sasl.password is never an Option=: it comes from PasswordFile= or the
+ * credential kafkapassword, into secret memory.
+ */
+static int
+conf_kafka_option(struct loader *ld, const char *v, const char *where)
+{
+	struct conf *c = ld->conf;
+	char **no, **nw;
+
+	if (*v == '\0') { /* as in systemd: an empty value clears the list */
+		conf_kafka_options_free(c);
+		return 0;
+	}
+	if (strchr(v, '=') == NULL || *v == '=')
+		return -1;
+	no = reallocarray(c->kafka_options, c->nkafka_options + 1, sizeof *no);
+	if (no == NULL)
+		fatal("out of memory");
+	c->kafka_options = no;
+	nw = reallocarray(
+	    c->kafka_option_origins, c->nkafka_options + 1, sizeof *nw);
+	if (nw == NULL)
+		fatal("out of memory");
+	c->kafka_option_origins = nw;
+	c->kafka_options[c->nkafka_options] = xstrdup(v);
+	c->kafka_option_origins[c->nkafka_options] =
+	    xstrdup(where != NULL ? where : "default");
+	c->nkafka_options++;
+	return 0;
+}
+
+static void
+conf_kafka_options_free(struct conf *c)
+{
+	for (size_t i = 0; i < c->nkafka_options; i++) {
+		free(c->kafka_options[i]);
+		free(c->kafka_option_origins[i]);
+	}
+	free(c->kafka_options);
+	free(c->kafka_option_origins);
+	c->kafka_options = c->kafka_option_origins = NULL;
+	c->nkafka_options = 0;
+}
+
+static void
+conf_kafka_free(struct conf *c)
+{
+	conf_kafka_options_free(c);
+	free(c->kafka_password_origin);
+	secret_free(c->kafka_password);
+}
+
+/* A property whose value -t masks: it may be a secret. */
+static int
+conf_kafka_sensitive(const char *opt)
+{
+	size_t n = strcspn(opt, "=");
+
+	for (const char *w = opt; w < opt + n; w++)
+		if (strncasecmp(w, "password", 8) == 0 ||
+		    strncasecmp(w, "secret", 6) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+conf_kafka_print(const struct conf *c, FILE *f)
+{
+	char esc[2048];
+
+	if (c->nkafka_options == 0)
+		fputs("Option=\n", f);
+	for (size_t i = 0; i < c->nkafka_options; i++) {
+		const char *o = c->kafka_options[i];
+
+		fprintf(f, "# from %s\n",
+		    text_escape(c->kafka_option_origins[i], esc, sizeof esc));
+		if (conf_kafka_sensitive(o))
+			fprintf(f, "Option=%.*s=(masked)\n",
+			    (int)strcspn(o, "="), o);
+		else
+			fprintf(f, "Option=%s\n", o);
+	}
+	if (c->kafka_password != NULL)
+		fprintf(f, "# sasl.password: (masked) from %s\n",
+		    text_escape(c->kafka_password_origin, esc, sizeof esc));
+}
+
+static void
+conf_kafka_validate(struct loader *ld)
+{
+	struct conf *c = ld->conf;
+	const char *e, *where;
+	char path[4096], err[512];
+
+#ifndef HAVE_KAFKA
+	/* What -t prints (the defaults, an empty Option=) still loads. */
+	static const char *const used[] = { "Brokers", "PasswordFile" };
+
+	for (size_t i = 0; i < 2; i++) {
+		const struct key *k = conf_find("Kafka", used[i]);
+
+		if (**(char **)((char *)c + k->off) != '\0')
+			conf_error(ld, origin_of(c, "Kafka", used[i]), used[i],
+			    "this dcevents was built without Kafka "
+			    "(configure --without-kafka)");
+	}
+	if (c->nkafka_options > 0)
+		conf_error(ld, c->kafka_option_origins[0], "Option",
+		    "this dcevents was built without Kafka "
+		    "(configure --without-kafka)");
+	(void)e, (void)where, (void)path, (void)err;
+#else
+	for (size_t i = 0; i < c->nkafka_options; i++)
+		if (kafka_option_check(c->kafka_options[i], err, sizeof err) ==
+		    -1)
+			conf_error(ld, c->kafka_option_origins[i], "Option",
+			    "%s", err);
+	if (*c->kafka_brokers == '\0')
+		return;
+	if (*c->kafka_password_file != '\0') {
+		where = origin_of(c, "Kafka", "PasswordFile");
+		c->kafka_password = read_secret_file(
+		    ld, c->kafka_password_file, where, "PasswordFile");
+		c->kafka_password_origin = xstrdup(c->kafka_password_file);
+	} else if ((e = getenv("CREDENTIALS_DIRECTORY")) != NULL &&
+	    *e != '\0' &&
+	    (snprintf(path, sizeof path, "%s/kafkapassword", e),
+		access(path, F_OK) == 0)) {
+		c->kafka_password = read_secret_file(ld, path,
+		    "$CREDENTIALS_DIRECTORY/kafkapassword", "credential");
+		c->kafka_password_origin = xstrdup(path);
+	}
+#endif
 }
 
 struct conf *
@@ -1572,6 +1730,7 @@ conf_load(
 	conf_credentials(&ld);
 	conf_proxy(&ld);
 	conf_validate(&ld);
+	conf_kafka_validate(&ld);
 	secret_free(ld.apikey);
 	secret_scrub(); /* the keys went through read(), memcpy, trim() */
 	if (ld.errors != 0) {
@@ -1632,6 +1791,7 @@ conf_free(struct conf *c)
 	proxy_noproxy_free(c->noproxy);
 	free(c->noproxy_text);
 	free(c->noproxy_origin);
+	conf_kafka_free(c);
 	free(c);
 }
 
@@ -1682,6 +1842,10 @@ conf_print(const struct conf *c, FILE *f)
 			}
 			section = k->section;
 			fprintf(f, "[%s]\n", section);
+		}
+		if (k->type == K_KAFKA_OPTION) {
+			conf_kafka_print(c, f);
+			continue;
 		}
 		if (c->origin[i] != NULL)
 			fprintf(f, "# from %s\n",

@@ -168,6 +168,15 @@ struct conf {
 	char *enrich_fields_text; /* Fields= as written */
 	char **enrich_fields; /* the members, each on enrich.c's allow-list */
 	size_t nenrich_fields;
+	/* [Kafka]: enabled when kafka_brokers is not empty */
+	char *kafka_brokers;
+	char *kafka_topic;
+	char *kafka_password_file;
+	char **kafka_options; /* "KEY=VALUE", in order */
+	char **kafka_option_origins; /* "file:line" of each */
+	size_t nkafka_options;
+	char *kafka_password; /* sasl.password, secret memory; NULL: none */
+	char *kafka_password_origin;
 
 	/* [Priority] */
 	struct conf_prio *prio;
@@ -518,9 +527,11 @@ int dedup_seen(struct dedup *, const char *, size_t);
 struct record {
 	struct record *next;
 	uint64_t spool_id; /* the event's row in the spool; 0: none */
+	int acked; /* acknowledged outputs: stored (queue_acked()) */
 	size_t len;
 	unsigned char data[];
 };
+struct queue;
 struct queue_ops {
 	/* Write some of recs[0..n): how many were taken whole, or -1. */
 	int (*write)(void *arg, struct record **recs, size_t n);
@@ -532,6 +543,17 @@ struct queue_ops {
 	 * send r at once without blocking (0), or leave it to the queue (-1).
 	 */
 	int (*send_now)(void *arg, const struct record *r);
+	/*
+	 * Optional: an output whose writes are acknowledged later (Kafka).
+	 * start is called on the loop before the writer starts, with the
+	 * queue it reports to: write() then only hands records over, and
+	 * each stays queued until the output calls queue_acked(r) on the
+	 * loop (queue_failed() says it is down meanwhile).  drain, at the
+	 * stop once the writer has ended, waits at most ms for the
+	 * acknowledgements, calling queue_acked() on the caller's thread.
+	 */
+	int (*start)(void *arg, struct event_base *, struct queue *);
+	void (*drain)(void *arg, uint64_t ms);
 };
 struct queue;
 struct record *record_new(size_t len);
@@ -549,6 +571,9 @@ size_t queue_sample(
 int record_writev(int fd, struct record **, size_t n);
 void queue_stop(struct queue *, uint64_t ms);
 uint64_t queue_written_id(struct queue *);
+void queue_acked(struct queue *, struct record *);
+void queue_failed(struct queue *, const char *why);
+void queue_rewind(struct queue *);
 size_t queue_close(struct queue *, uint64_t ms);
 
 /*
@@ -578,6 +603,11 @@ struct output_type {
 extern const struct output_type journal_output;
 extern const struct output_type syslog_output;
 extern const struct output_type stdout_output;
+#ifdef HAVE_KAFKA
+extern const struct output_type kafka_output;
+/* output_kafka.c: one Option= value; -1 with why in err if refused. */
+int kafka_option_check(const char *kv, char *err, size_t);
+#endif
 
 /* output.c: events to records for every enabled output */
 struct output;

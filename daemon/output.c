@@ -20,6 +20,9 @@ static const struct output_type *const outputs[] = {
 	&journal_output,
 	&syslog_output,
 	&stdout_output,
+#ifdef HAVE_KAFKA
+	&kafka_output,
+#endif
 };
 #define NOUTPUTS (sizeof outputs / sizeof outputs[0])
 

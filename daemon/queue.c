@@ -10,6 +10,12 @@
  * would come after its deadline.  The loop is told through
  * event_active() when a queue falls below half (to resume reading) and
  * when an output goes down or comes back.
+ *
+ * An output whose writes are acknowledged later (Kafka: the delivery
+ * report) has a start operation: its write() only hands records over, and
+ * they stay queued, counted and in order, until the output calls
+ * queue_acked() on the loop; the spool's written id advances over
+ * acknowledged records only (the head of the queue, in order).
  */
 #include "config.h"
 
@@ -64,9 +70,15 @@ struct queue {
 	void *resume_arg;
 	uint64_t written_id; /* highest spool id written (under mu) */
 	size_t stat; /* the output's label for stats_add() */
+	struct record *sent; /* acknowledged outputs: the first record not
+				handed to write() yet (NULL: all were) */
+	struct record *busy; /* the first of the batch in write(): it and
+				those after it stay linked meanwhile */
+	int rewind; /* hand every record over again once write() returns */
 };
 
 static void queue_kick_cb(evutil_socket_t, short, void *);
+static void queue_progress(struct queue *);
 
 static void
 record_free_list(struct record *r)
@@ -117,6 +129,7 @@ record_new(size_t len)
 		fatal("out of memory");
 	r->next = NULL;
 	r->spool_id = 0;
+	r->acked = 0;
 	r->len = len;
 	return r;
 }
@@ -202,6 +215,67 @@ queue_pause(struct queue *q, uint64_t ms)
 	}
 }
 
+/* Where the writer goes on: the head, or the first record not handed over. */
+static struct record *
+queue_next(const struct queue *q)
+{
+	return q->ops->start != NULL ? q->sent : q->head;
+}
+
+/* The output failed (the lock held): the first failure is the news. */
+static void
+queue_down(struct queue *q, const char *why)
+{
+	stats_add(STAT_OUTPUT_ERRORS, q->stat, 1); /* each retry counts */
+	if (q->down)
+		return;
+	snprintf(q->why, sizeof q->why, "%s", why);
+	q->down = 1;
+	event_active(q->wake, EV_READ, 0);
+}
+
+/*
+ * Acknowledged outputs (the lock held): the acknowledged records at the
+ * head leave the queue, in order, and count as written; the loop frees
+ * them.  Not those of a batch in write(): the writer still holds them.
+ */
+static void
+queue_pop_acked(struct queue *q)
+{
+	struct record *r;
+	size_t popped = 0;
+
+	while ((r = q->head) != NULL && r->acked && r != q->busy) {
+		q->head = r->next;
+		q->n--;
+		q->bytes -= r->len;
+		if (r->spool_id > q->written_id)
+			q->written_id = r->spool_id;
+		r->next = q->done;
+		q->done = r;
+		q->ndone++;
+		popped++;
+	}
+	if (q->head == NULL)
+		q->tail = NULL;
+	if (popped > 0) {
+		stats_add(STAT_RECORDS_WRITTEN, q->stat, popped);
+		queue_progress(q);
+	}
+}
+
+/* Records were written (the lock held): report recovery and room. */
+static void
+queue_progress(struct queue *q)
+{
+	if (q->down == 1)
+		q->down = 0; /* recovered before anyone was told */
+	else if (q->down == 2)
+		q->down = 3; /* to be reported as back */
+	if (q->down == 3 || (q->full && queue_below_half(q)))
+		event_active(q->wake, EV_READ, 0);
+}
+
 static void *
 queue_main(void *arg)
 {
@@ -214,15 +288,18 @@ queue_main(void *arg)
 		size_t n = 0, done = 0;
 		int rc = 0;
 
-		while (q->head == NULL && !q->stop) {
+		while (queue_next(q) == NULL && !q->stop) {
 			q->waiting = 1;
 			pthread_cond_wait(&q->cv, &q->mu);
 			q->waiting = 0;
 		}
-		if (q->head == NULL || (q->stop && ts_passed(&q->deadline)))
+		if (queue_next(q) == NULL ||
+		    (q->stop && ts_passed(&q->deadline)))
 			break;
-		for (r = q->head; r != NULL && n < QUEUE_BATCH; r = r->next)
+		for (r = queue_next(q); r != NULL && n < QUEUE_BATCH;
+		     r = r->next)
 			batch[n++] = r;
+		q->busy = batch[0];
 		pthread_mutex_unlock(&q->mu);
 
 		while (done < n &&
@@ -230,7 +307,17 @@ queue_main(void *arg)
 			done += (size_t)rc;
 
 		pthread_mutex_lock(&q->mu);
-		if (done > 0) {
+		q->busy = NULL;
+		if (q->rewind) {
+			q->rewind = 0;
+			q->sent = q->head;
+			done = n; /* no failure: start over at once */
+			rc = 0;
+		} else if (done > 0 && q->ops->start != NULL) {
+			/* handed over: queued until queue_acked() */
+			q->sent = batch[done - 1]->next;
+			queue_pop_acked(q);
+		} else if (done > 0) {
 			/*
 			 * Unlinked here and freed by the thread that allocated
 			 * them (the loop, at its next flush), so that malloc's
@@ -256,19 +343,11 @@ queue_main(void *arg)
 				record_free_list(r);
 				pthread_mutex_lock(&q->mu);
 			}
-		}
-		q->n -= done;
-		if (done > 0)
+			q->n -= done;
 			stats_add(STAT_RECORDS_WRITTEN, q->stat, done);
+		}
 		if (rc < 0 && done < n) {
-			stats_add(STAT_OUTPUT_ERRORS, q->stat, 1);
-			if (!q->down) {
-				/* the first failure is the news, not the retries' */
-				snprintf(q->why, sizeof q->why, "%s",
-				    q->ops->error(q->arg));
-				q->down = 1;
-				event_active(q->wake, EV_READ, 0);
-			}
+			queue_down(q, q->ops->error(q->arg));
 			if (q->stop && ts_passed(&q->deadline))
 				break;
 			pthread_mutex_unlock(&q->mu);
@@ -281,12 +360,8 @@ queue_main(void *arg)
 			continue;
 		}
 		retry = RETRY_MIN_MS;
-		if (q->down == 1)
-			q->down = 0; /* recovered before anyone was told */
-		else if (q->down == 2)
-			q->down = 3; /* to be reported as back */
-		if (q->down == 3 || (q->full && queue_below_half(q)))
-			event_active(q->wake, EV_READ, 0);
+		if (q->ops->start == NULL)
+			queue_progress(q);
 	}
 	pthread_mutex_unlock(&q->mu);
 	return NULL;
@@ -354,6 +429,7 @@ queue_new(struct event_base *base, const char *name, size_t stat,
 	q->wake = event_new(base, -1, 0, queue_wake_cb, q);
 	q->kick = event_new(base, -1, 0, queue_kick_cb, q);
 	if (q->wake == NULL || q->kick == NULL ||
+	    (ops->start != NULL && ops->start(arg, base, q) == -1) ||
 	    pthread_create(&q->thread, NULL, queue_main, q)) {
 		if (q->wake != NULL)
 			event_free(q->wake);
@@ -385,6 +461,8 @@ queue_flush(struct queue *q)
 			q->tail->next = q->shead;
 		else
 			q->head = q->shead;
+		if (q->sent == NULL && q->ops->start != NULL)
+			q->sent = q->shead;
 		q->tail = q->stail;
 		q->n += q->sn;
 		q->bytes += q->sbytes;
@@ -482,6 +560,53 @@ queue_written_id(struct queue *q)
 	return id;
 }
 
+/*
+ * For an output with start, on the loop (or in its drain at the stop):
+ * the cluster stored r.  Records leave the queue from its head, in
+ * order, once acknowledged; only then do they count as written.
+ */
+void
+queue_acked(struct queue *q, struct record *r)
+{
+	struct record *done;
+
+	pthread_mutex_lock(&q->mu);
+	r->acked = 1;
+	queue_pop_acked(q);
+	done = q->done; /* this is the thread that allocated them */
+	q->done = NULL;
+	q->ndone = 0;
+	pthread_mutex_unlock(&q->mu);
+	record_free_list(done);
+}
+
+/*
+ * For an output with start, on the loop: its records were lost on the
+ * way (a new producer): the writer hands every record not acknowledged
+ * over again, from the head; write() skips the acknowledged ones.
+ */
+void
+queue_rewind(struct queue *q)
+{
+	pthread_mutex_lock(&q->mu);
+	if (q->busy != NULL)
+		q->rewind = 1; /* the writer does it when write() returns */
+	else
+		q->sent = q->head;
+	if (q->waiting)
+		pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+/* For an output with start, on the loop: it failed for why. */
+void
+queue_failed(struct queue *q, const char *why)
+{
+	pthread_mutex_lock(&q->mu);
+	queue_down(q, why);
+	pthread_mutex_unlock(&q->mu);
+}
+
 /* On the loop, after the callback that staged records: queue them. */
 static void
 queue_kick_cb(evutil_socket_t fd, short what, void *arg)
@@ -567,10 +692,20 @@ queue_close(struct queue *q, uint64_t ms)
 		pthread_detach(q->thread);
 		return left;
 	}
+	if (q->ops->drain != NULL) {
+		struct timespec now;
+		int64_t ms_left;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ms_left = (int64_t)(q->deadline.tv_sec - now.tv_sec) * 1000 +
+		    (q->deadline.tv_nsec - now.tv_nsec) / 1000000;
+		q->ops->drain(q->arg, ms_left > 0 ? (uint64_t)ms_left : 0);
+	}
 	left = q->n;
+	/* before the records: an output may still point into them */
+	q->ops->close(q->arg);
 	record_free_list(q->head);
 	record_free_list(q->done);
-	q->ops->close(q->arg);
 	event_free(q->wake);
 	event_free(q->kick);
 	pthread_mutex_destroy(&q->mu);

@@ -28,6 +28,8 @@
 
 /* SIGTERM: out within 2 s whatever happens; the rest is for teardown. */
 #define STOP_MS 1800
+/* Of which the spool's, Mode=overflow: what the flush left goes to it. */
+#define SPILL_MS 600
 
 static struct {
 	struct event_base *base;
@@ -38,6 +40,7 @@ static struct {
 	struct json *json;
 	struct output *output;
 	struct spool *spool; /* NULL: [Spool] Mode=no */
+	int paused; /* by the outputs' queues and by the spool */
 	int stopping;
 	struct timespec stop_at;
 	const char *path;
@@ -102,16 +105,20 @@ on_libevent_log(int severity, const char *msg)
 	    "libevent: %s", msg);
 }
 
+/* The outputs (a full queue) and the spool (MaxBytes) pause reading. */
 static void
 on_pause(void *arg)
 {
-	conn_pause(dc.conn);
+	if (dc.paused++ == 0)
+		conn_pause(dc.conn);
 }
 
 static void
 on_resume(void *arg)
 {
-	conn_resume(dc.conn);
+	if (dc.paused > 0 && --dc.paused == 0)
+		conn_resume(dc.conn);
+	spool_resume(dc.spool);
 }
 
 /* What is left of the 2 s after SIGTERM, for flushing the outputs. */
@@ -191,6 +198,7 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 		reload_refused();
 		return;
 	}
+	spool_reconfigure(dc.spool, next, dc.conf->spool_mode_name);
 	if (changed)
 		dc.backoff.attempt = 0;
 	conn_reconfigure(dc.conn, next, changed);
@@ -298,9 +306,13 @@ main(int argc, char *argv[])
 		return EXIT_FATAL;
 	}
 	json_handler(dc.json, &handler, output_event, dc.output);
-	/* Mode=always: websocket -> spool (committed) -> JSON -> outputs. */
+	/*
+	 * Mode=always: websocket -> spool (committed) -> JSON -> outputs;
+	 * overflow: outputs -> spool when they cannot keep up.
+	 */
 	if (dc.conf->spool_mode != SPOOL_NO)
-		dc.spool = spool_open(dc.base, dc.conf, dc.output, &handler);
+		dc.spool = spool_open(dc.base, dc.conf, dc.output, &handler,
+		    on_pause, on_resume, NULL);
 	if (dc.dns == NULL ||
 	    (dc.conn = conn_new(dc.base, dc.dns, &handler, on_conn_end,
 		 NULL)) == NULL) {
@@ -322,9 +334,18 @@ main(int argc, char *argv[])
 
 	notify_watchdog_stop();
 	conn_free(dc.conn);
-	spool_close(dc.spool);
+	/* The turn's messages go on; the flush; what is left, spooled. */
+	spool_stop(dc.spool);
 	record_set_handler(NULL, NULL);
-	left = output_close(dc.output, dc.stopping ? stop_left_ms() : 1000);
+	left = output_stop(dc.output,
+	    (dc.stopping ? stop_left_ms() : 1000) -
+		(dc.spool != NULL && dc.conf->spool_mode == SPOOL_OVERFLOW
+			? (stop_left_ms() > SPILL_MS ? SPILL_MS
+						     : stop_left_ms())
+			: 0));
+	/* The positions, after the flush: what it wrote is not written again. */
+	spool_close(dc.spool);
+	output_close(dc.output, 0);
 	if (left > 0)
 		log_err(
 		    "%zu records could not be written before the exit", left);

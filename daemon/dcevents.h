@@ -459,6 +459,7 @@ void output_set_spill(struct output *, const struct spill_ops *, void *,
     int overflow, const int *spilling);
 int output_load(struct output *, size_t i, struct record *);
 void output_unspill(struct output *);
+void output_respill(struct output *);
 int output_paused(const struct output *);
 size_t output_stop(struct output *, uint64_t ms);
 

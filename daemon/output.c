@@ -401,12 +401,42 @@ output_load(struct output *o, size_t i, struct record *r)
 	return queue_push(o->q[i], r);
 }
 
-/* The spool's: the spool failed; the records go on in memory. */
+/*
+ * The spool's: the spool failed; the records go on in memory, and a queue
+ * that was spilling is full: reading pauses until it is below half.
+ */
 void
 output_unspill(struct output *o)
 {
-	for (size_t i = 0; i < NOUTPUTS; i++)
+	for (size_t i = 0; i < NOUTPUTS; i++) {
+		if (!o->spilling[i])
+			continue;
 		o->spilling[i] = 0;
+		if (o->q[i] == NULL || o->paused[i])
+			continue;
+		o->paused[i] = 1;
+		if (o->full++ == 0)
+			o->pause(o->arg);
+		queue_watch(o->q[i]);
+	}
+}
+
+/* The spool's: usable again: full queues spill instead of pausing. */
+void
+output_respill(struct output *o)
+{
+	for (size_t i = 0; i < NOUTPUTS && o->overflow; i++) {
+		if (!o->paused[i] || o->q[i] == NULL)
+			continue;
+		o->paused[i] = 0;
+		o->spilling[i] = 1;
+		queue_watch(o->q[i]);
+		if (--o->full == 0) {
+			log_notice("the spool takes records again: reading "
+				   "resumes");
+			o->resume(o->arg);
+		}
+	}
 }
 
 /* The spool's: the stream is paused for a full queue (replay waits). */

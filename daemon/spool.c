@@ -50,9 +50,10 @@
  * freelist_count) * page_size, plus what was appended since), and
  * max_page_count stops it for good a margin later.  At the bound,
  * WhenFull=pause pauses the stream until the pages in use fall below 3/4
- * of it; drop-oldest deletes the oldest rows, counts those no output has
- * in memory, and says so in one MID_SPOOL_DROPPED record a second at
- * most.  A write that fails (disk full, an I/O error) makes the spool
+ * of it; drop-oldest deletes the oldest rows (down to 7/8 of it), counts
+ * those no output has in memory, and says so in one MID_SPOOL_DROPPED
+ * record once it has not dropped for a second (while it goes on, one a
+ * minute).  A write that fails (disk full, an I/O error) makes the spool
  * unusable: one MID_SPOOL_FAILED record; events go on in memory, as with
  * Mode=no; the records of the failed transaction go back to memory in
  * order; every RETRY_MS a probe transaction is tried, and when it commits
@@ -129,7 +130,7 @@ struct spool {
 	uint64_t used; /* bytes in use, estimated */
 	uint64_t records; /* rows in events and spill */
 	uint64_t dropped, dropped_unreported;
-	uint64_t drop_reported_at;
+	uint64_t drop_reported_at, dropped_at;
 	int paused; /* WhenFull=pause paused the stream */
 	void (*pause)(void *);
 	void (*resume)(void *);
@@ -570,7 +571,7 @@ drop_oldest(struct spool *s)
 {
 	sqlite3_stmt *st = s->overflow ? s->dropsp : s->dropev;
 
-	while (s->used + 64 * PAGE > s->soft && s->records > 0) {
+	while (s->used > s->soft - s->soft / 8 && s->records > 0) {
 		uint64_t freed = 0;
 
 		sqlite3_bind_int64(st, 1, 64);
@@ -599,9 +600,7 @@ drop_oldest(struct spool *s)
 		s->records -= freed;
 		db_used(s);
 	}
-	if (s->dropped_unreported > 0 &&
-	    clock_ms() - s->drop_reported_at >= 1000)
-		report_dropped(s);
+	s->dropped_at = clock_ms();
 }
 
 /* Before appending n bytes: at the bound, pause or drop. */
@@ -890,6 +889,7 @@ retry(struct spool *s)
 	s->failed = 0;
 	record_daemon(MID_SPOOL_BACK, 5, NULL,
 	    "the spool %s can be written again: it is used again", s->path);
+	output_respill(s->out);
 }
 
 static void
@@ -904,8 +904,10 @@ spool_timer_cb(evutil_socket_t fd, short what, void *arg)
 	else if (!s->in_txn)
 		db_used(s);
 	maybe_resume(s);
+	/* One record when the dropping stops, one a minute while it lasts. */
 	if (s->dropped_unreported > 0 &&
-	    clock_ms() - s->drop_reported_at >= 1000)
+	    (clock_ms() - s->dropped_at >= 1000 ||
+		clock_ms() - s->drop_reported_at >= 60000))
 		report_dropped(s);
 }
 
@@ -982,6 +984,7 @@ spool_open(struct event_base *base, const struct conf *c, struct output *out,
 	s->drop_oldest = c->spool_drop_oldest;
 	s->pause = pause;
 	s->resume = resume;
+	s->drop_reported_at = clock_ms();
 	s->arg = arg;
 	if (db_open(s) == -1) {
 		char aside[4300];

@@ -52,8 +52,8 @@
  * WhenFull=pause pauses the stream until the pages in use fall below 3/4
  * of it; drop-oldest deletes the oldest rows (down to 7/8 of it), counts
  * those no output has in memory, and says so in one MID_SPOOL_DROPPED
- * record once it has not dropped for a second (while it goes on, one a
- * minute).  A write that fails (disk full, an I/O error) makes the spool
+ * record once the spool is below 3/4 of the bound again or at stop
+ * (while it stays full, one a minute).  A write that fails (disk full, an I/O error) makes the spool
  * unusable: one MID_SPOOL_FAILED record; events go on in memory, as with
  * Mode=no; the records of the failed transaction go back to memory in
  * order; every RETRY_MS a probe transaction is tried, and when it commits
@@ -130,7 +130,7 @@ struct spool {
 	uint64_t used; /* bytes in use, estimated */
 	uint64_t records; /* rows in events and spill */
 	uint64_t dropped, dropped_unreported;
-	uint64_t drop_reported_at, dropped_at;
+	uint64_t drop_reported_at;
 	int paused; /* WhenFull=pause paused the stream */
 	void (*pause)(void *);
 	void (*resume)(void *);
@@ -574,7 +574,7 @@ drop_oldest(struct spool *s)
 	while (s->used > s->soft - s->soft / 8 && s->records > 0) {
 		uint64_t freed = 0;
 
-		sqlite3_bind_int64(st, 1, 64);
+		sqlite3_bind_int64(st, 1, 8);
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			freed++;
 			if (!s->overflow) {
@@ -600,7 +600,6 @@ drop_oldest(struct spool *s)
 		s->records -= freed;
 		db_used(s);
 	}
-	s->dropped_at = clock_ms();
 }
 
 /* Before appending n bytes: at the bound, pause or drop. */
@@ -904,9 +903,9 @@ spool_timer_cb(evutil_socket_t fd, short what, void *arg)
 	else if (!s->in_txn)
 		db_used(s);
 	maybe_resume(s);
-	/* One record when the dropping stops, one a minute while it lasts. */
+	/* One record once below 3/4 again (or at stop), one a minute before. */
 	if (s->dropped_unreported > 0 &&
-	    (clock_ms() - s->dropped_at >= 1000 ||
+	    (s->used < s->soft / 4 * 3 ||
 		clock_ms() - s->drop_reported_at >= 60000))
 		report_dropped(s);
 }

@@ -29,7 +29,7 @@
 /* SIGTERM: out within 2 s whatever happens; the rest is for teardown. */
 #define STOP_MS 1800
 /* Of which the spool's, Mode=overflow: what the flush left goes to it. */
-#define SPILL_MS 600
+#define SPILL_MS 1000
 
 static struct {
 	struct event_base *base;
@@ -217,6 +217,7 @@ main(int argc, char *argv[])
 	struct event *sigs[3];
 	char status[512];
 	int ch, test = 0, verbosity = 0;
+	uint64_t flush_ms;
 	size_t left;
 
 	dc.path = DEFAULT_CONF;
@@ -337,12 +338,10 @@ main(int argc, char *argv[])
 	/* The turn's messages go on; the flush; what is left, spooled. */
 	spool_stop(dc.spool);
 	record_set_handler(NULL, NULL);
-	left = output_stop(dc.output,
-	    (dc.stopping ? stop_left_ms() : 1000) -
-		(dc.spool != NULL && dc.conf->spool_mode == SPOOL_OVERFLOW
-			? (stop_left_ms() > SPILL_MS ? SPILL_MS
-						     : stop_left_ms())
-			: 0));
+	flush_ms = dc.stopping ? stop_left_ms() : 1000;
+	if (dc.spool != NULL && dc.conf->spool_mode == SPOOL_OVERFLOW)
+		flush_ms = flush_ms > SPILL_MS ? flush_ms - SPILL_MS : 0;
+	left = output_stop(dc.output, flush_ms);
 	/* The positions, after the flush: what it wrote is not written again. */
 	spool_close(dc.spool);
 	output_close(dc.output, 0);

@@ -94,6 +94,7 @@
 #define DEDUP_KEEP 4096 /* uuids persisted: output.c's ring */
 #define REPLAY_BATCH 512 /* events handed on per loop turn at start */
 #define REFILL_BATCH 256
+#define REFILL_MAX 2048 /* records loaded per loop turn */
 #define PAGE 4096
 #define ROW_OVERHEAD 32 /* bytes a row costs besides its payload, roughly */
 #define WAL_SHARE 8 /* the WAL's share of MaxBytes: 1/8, at most 4 MiB */
@@ -761,16 +762,19 @@ spill_put(void *arg, size_t i, struct record *r)
 
 /*
  * output.c's: load what the spill holds for output i into its queue,
- * until the queue is full; 1 when the spool holds nothing more for it.
+ * until the queue is full or REFILL_MAX records were loaded (the next
+ * come at the next loop turn: output.c watches the queue again); with
+ * all, everything.  1 when the spool holds nothing more for it.
  */
 static int
 spill_refill(void *arg, size_t i, int all)
 {
 	struct spool *s = arg;
 	uint64_t t0 = now_us();
+	size_t loaded = 0;
 	int more = 1, full = 0;
 
-	while (more && (!full || all)) {
+	while (more && (all || (!full && loaded < REFILL_MAX))) {
 		size_t n = 0;
 
 		sqlite3_bind_text(s->sget, 1, output_name(i), -1, SQLITE_STATIC);
@@ -786,6 +790,7 @@ spill_refill(void *arg, size_t i, int all)
 			r->spill_seq = sqlite3_column_int64(s->sget, 0);
 			s->loaded[i] = r->spill_seq;
 			n++;
+			loaded++;
 			full = output_load(s->out, i, r) != 0;
 		}
 		sqlite3_reset(s->sget);
@@ -1138,6 +1143,8 @@ spool_close(struct spool *s)
 	if (s->db != NULL) {
 		if (!s->failed)
 			save_positions(s);
+		/* No checkpoint now: the next start makes it (2 s budget). */
+		exec(s, "PRAGMA wal_autocheckpoint=0");
 		commit(s);
 		if (s->commits > 0)
 			log_info("spool %s: %" PRIu64 " commits, %" PRIu64

@@ -477,7 +477,7 @@ struct spool *spool_open(struct event_base *, const struct conf *,
     void (*resume)(void *), void *arg);
 void spool_replay(struct spool *);
 void spool_resume(struct spool *);
-void spool_reconfigure(struct spool *, const struct conf *, const char *mode);
+void spool_reconfigure(struct spool *, const struct conf *);
 void spool_stop(struct spool *);
 void spool_close(struct spool *);
 uint64_t spool_records(const struct spool *);

@@ -198,7 +198,7 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 		reload_refused();
 		return;
 	}
-	spool_reconfigure(dc.spool, next, dc.conf->spool_mode_name);
+	spool_reconfigure(dc.spool, next);
 	if (changed)
 		dc.backoff.attempt = 0;
 	conn_reconfigure(dc.conn, next, changed);

@@ -1105,8 +1105,10 @@ spool_resume(struct spool *s)
 
 /* A reload: the bound applies at once; Mode and Path at the next start. */
 void
-spool_reconfigure(struct spool *s, const struct conf *c, const char *mode)
+spool_reconfigure(struct spool *s, const struct conf *c)
 {
+	const char *mode = s == NULL ? "no" : s->overflow ? "overflow" : "always";
+
 	if (strcmp(mode, c->spool_mode_name) != 0 ||
 	    (s != NULL && strcmp(s->path, c->spool_path) != 0))
 		log_warn("[Spool] Mode and Path take effect at the next start; "

@@ -326,6 +326,41 @@ kill "$DC"
 wait "$DC"
 fi
 
+# (r) a reload: Mode and Path at the next start (said once), the daemon
+# runs on as it was; -t shows the spool.
+if only r; then
+peer r
+mkdir "$T/r"
+rconf() {
+	printf '[Stream]\nURL=wss://localhost:%s/\nCAFile=%s\n[Output]\nJournal=no\nStdout=yes\n[Spool]\nMode=%s\nPath=%s\n' \
+	    "$PORT" "$T/pki/ca.pem" "$1" "$T/r/spool.db" >"$T/r/dcevents.conf"
+}
+rconf overflow
+"$DCEVENTS" -t -c "$T/r/dcevents.conf" >"$T/r/t.out" 2>&1
+check "(r) -t shows the spool's settings" sh -c "grep -qx 'Mode=overflow' '$T/r/t.out' &&
+    grep -qx 'Path=$T/r/spool.db' '$T/r/t.out' && grep -qx 'WhenFull=pause' '$T/r/t.out'"
+rconf no
+"$DCEVENTS" -c "$T/r/dcevents.conf" >"$T/r/out" 2>"$T/r/err" &
+DC=$!
+PIDS="$PIDS $DC"
+wait_for "$T/r/err" "connected to" >/dev/null
+rconf always
+kill -HUP "$DC"
+check "(r) Mode=no -> always on SIGHUP: takes effect at the next start" \
+    wait_for "$T/r/err" "take effect at the next start; running on with Mode=no"
+check "(r) ... the reload is done" wait_for "$T/r/err" "configuration reloaded"
+check "(r) ... no spool was opened" test ! -e "$T/r/spool.db"
+rconf no
+kill -HUP "$DC"
+wait_until 5 test "$(grep -c "configuration reloaded" "$T/r/err")" -ge 2
+check "(r) always -> no again: reloaded, no more warning" \
+    test "$(grep -c "take effect at the next start" "$T/r/err")" = 1
+check "(r) ... and the daemon runs on" kill -0 "$DC"
+kill "$DC"
+wait "$DC"
+check "(r) exit 0" test $? -eq 0
+fi
+
 # The spool's records fit their catalog entries (tests/peers/catalog.py;
 # the rendering by journalctl -x is tests/catalog.sh's).
 journal_json MESSAGE_ID=2340ebd085994d41aa383b4ce2e064c9 \

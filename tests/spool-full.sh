@@ -18,8 +18,12 @@
 # (f) the spool on a full 1 MiB tmpfs: one record in the journal, records
 #     go on in memory, and once space is freed one record says the spool
 #     is used again, and it is;
-# (c) a damaged spool's record is in the journal, with SPOOL_MOVED_TO.
-# SPOOL_BREAK=... is for checking that the checks fail (see the end).
+# (c) a damaged spool's record is in the journal, with SPOOL_MOVED_TO;
+# (t) Mode=always, 50,000 spooled events and QueueMax=100: the replay
+#     hands on a batch at a time, as the queue has room;
+# (r) a reload: Mode and Path change at the next start (said once), -t
+#     shows the spool.
+# SPOOL_ONLY="o k" runs some sections only.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib/journal.sh"
 journal_enter "$@"
 . "$top_srcdir/tests/lib/lib.sh"
@@ -324,6 +328,39 @@ check "(c) ... with where the file went" \
     grep -q "\"SPOOL_MOVED_TO\":\"$T/c/spool.db.bad-" "$T/c/j.json"
 kill "$DC"
 wait "$DC"
+fi
+
+# (t) Mode=always, a spool of 50,000 events, restarted with stdout stuck
+# and QueueMax=100: the replay hands on batches as the queue has room,
+# not the whole spool at once; once stdout reads, all in order.
+if only t; then
+peer none
+mkdir "$T/t"
+dc always -o Output.Journal=no -o "Spool.Path=$T/t/spool.db" >/dev/null 2>"$T/t/err0"
+wait_for "$T/t/err0" "connected to" >/dev/null
+kill "$DC"
+wait "$DC"
+sqlite3 "$T/t/spool.db" "WITH RECURSIVE n(x) AS (SELECT 0 UNION ALL
+    SELECT x + 1 FROM n WHERE x < 49999) INSERT INTO events(msg)
+    SELECT CAST(json_object('type', 'container', 'uuid',
+    printf('t-%06d', x)) AS BLOB) FROM n"
+stopped_reader "$T/t/pipe" "$T/t/out" full
+dc always -o Output.Journal=no -o Output.QueueMax=100 \
+    -o "Spool.Path=$T/t/spool.db" -v >"$T/t/pipe" 2>"$T/t/err"
+exec 3>&-
+check "(t) the replay stops at QueueMax" wait_for "$T/t/err" "(QueueMax); reading paused"
+sleep 1
+n=$(grep -c "event: " "$T/t/err")
+check "(t) ... having handed on a batch, not the spool ($n events)" \
+    test "$n" -lt 1000
+kill -CONT "$READER"
+check "(t) once stdout reads, all 50,000, in order" \
+    wait_until 20 out_at_least "$T/t/out" t 50000
+sleep 0.3
+check "(t) ... each once, in order" in_order "$T/t/out" t 50000
+kill "$DC"
+wait "$DC"
+grep -h "us at most" "$T/t/err" | sed 's/^/# the replay of 50,000: /'
 fi
 
 # (r) a reload: Mode and Path at the next start (said once), the daemon

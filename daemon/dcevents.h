@@ -392,7 +392,6 @@ size_t queue_queued(struct queue *, size_t *bytes);
 int record_writev(int fd, struct record **, size_t n);
 void queue_stop(struct queue *, uint64_t ms);
 uint64_t queue_written_id(struct queue *, int64_t *seq);
-int queue_is_down(const struct queue *);
 void queue_watch(struct queue *);
 void queue_join(struct queue *, uint64_t ms);
 size_t queue_unwritten(struct queue *,

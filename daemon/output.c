@@ -166,11 +166,11 @@ output_push(struct output *o, size_t i, struct record *r)
 static struct queue *
 output_open(struct output *o, size_t i, const struct conf *c)
 {
-	o->slot[i] = (struct slot){ o, i };
 	const struct output_type *t = outputs[i];
 	struct queue *q;
 	void *arg;
 
+	o->slot[i] = (struct slot){ o, i };
 	if ((arg = t->open(c)) == NULL) {
 		log_err("cannot start the %s output", t->name);
 		return NULL;
@@ -491,15 +491,10 @@ ms_until(uint64_t end)
 	return now >= end ? 0 : end - now;
 }
 
-struct keep {
-	struct output *o;
-	size_t i;
-};
-
 static void
 output_keep(void *arg, const struct record *r)
 {
-	struct keep *k = arg;
+	struct slot *k = arg;
 
 	k->o->spill->keep(k->o->spill_arg, k->i, r);
 }
@@ -522,7 +517,7 @@ output_stop(struct output *o, uint64_t ms)
 	for (size_t i = 0; i < NOUTPUTS; i++)
 		queue_stop(o->q[i], ms);
 	for (size_t i = 0; i < NOUTPUTS; i++) {
-		struct keep k = { o, i };
+		struct slot k = { o, i };
 		size_t n;
 
 		if (o->q[i] == NULL)

@@ -68,7 +68,6 @@ struct queue {
 	uint64_t written_id; /* highest spool id written (under mu) */
 	int64_t written_seq; /* the last spilled record written (under mu) */
 	int wrote_spooled; /* written_id or written_seq moved (under mu) */
-	int down_seen; /* the loop's view: reported down, not back yet */
 	int joined, detached; /* the writer has ended, or was left behind */
 };
 
@@ -324,7 +323,6 @@ queue_wake_cb(evutil_socket_t fd, short what, void *arg)
 	q->wrote_spooled = 0;
 	pthread_mutex_unlock(&q->mu);
 	if (down == 1) {
-		q->down_seen = 1;
 		log_warn(
 		    "%s output is down: %s; %zu records wait", q->name, why, n);
 		pthread_mutex_lock(&q->mu);
@@ -333,7 +331,6 @@ queue_wake_cb(evutil_socket_t fd, short what, void *arg)
 		pthread_mutex_unlock(&q->mu);
 		q->notify(q->notify_arg, QUEUE_DOWN);
 	} else if (down == 3) {
-		q->down_seen = 0;
 		log_notice("%s output is back; %zu records wait", q->name, n);
 		pthread_mutex_lock(&q->mu);
 		if (q->down == 3)
@@ -507,13 +504,6 @@ queue_written_id(struct queue *q, int64_t *seq)
 		*seq = q->written_seq;
 	pthread_mutex_unlock(&q->mu);
 	return id;
-}
-
-/* On the loop: the output was reported down and is not back yet. */
-int
-queue_is_down(const struct queue *q)
-{
-	return q->down_seen;
 }
 
 /*

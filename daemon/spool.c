@@ -23,13 +23,17 @@
  * output's queue reaches QueueMax, or its output is reported down, its
  * next records go to table spill instead (output.c: spilling), in the loop
  * turn's transaction; when its queue is below half again, the rows are
- * loaded back into it in seq order, as much as QueueMax allows, and once
+ * loaded back into it in seq order, as much as QueueMax allows (at most
+ * REFILL_MAX a loop turn), and once
  * the spool holds none for it, its records go to memory again, after
  * them: nothing is reordered per output.  At stop, the flush gets all but
  * SPILL_MS of the 2 s, then every record still in a queue is kept: the
  * rows of that output already loaded are deleted and the whole queue is
  * inserted again, in order, below every seq in the table, so it comes
- * back first at the next start.  (100,000 records take about 0.2 s.)
+ * back first at the next start (100,000 records: 0.2 to 0.5 s; the WAL
+ * is checkpointed at the next start, not within the 2 s).  With a disk
+ * failure, at the bound (beyond the margin) or in Mode=always, records are
+ * not kept at stop but counted as lost.
  *
  * Start-up: the events beyond each output's position are handed on again
  * in order, a batch per loop turn, and only while no queue is full
@@ -53,11 +57,18 @@
  * of it; drop-oldest deletes the oldest rows (down to 7/8 of it), counts
  * those no output has in memory, and says so in one MID_SPOOL_DROPPED
  * record once the spool is below 3/4 of the bound again or at stop
- * (while it stays full, one a minute).  A write that fails (disk full, an I/O error) makes the spool
- * unusable: one MID_SPOOL_FAILED record; events go on in memory, as with
- * Mode=no; the records of the failed transaction go back to memory in
- * order; every RETRY_MS a probe transaction is tried, and when it commits
- * one MID_SPOOL_BACK record says the spool is used again.
+ * (while it stays full, one a minute).  A write that fails (disk full, an
+ * I/O error) makes the spool unusable: one MID_SPOOL_FAILED record; what
+ * the spill holds (reading still works then) and the records of the
+ * failed transaction go back to memory, in order; events go on in memory,
+ * as with Mode=no (a full queue pauses reading); every RETRY_MS a probe
+ * transaction is tried, and when it commits one MID_SPOOL_BACK record
+ * says the spool is used again, and full queues spill again.
+ *
+ * Mode changes across restarts: rows of the other mode's table are given
+ * back too (events replayed, spill loaded), so nothing is lost; their
+ * order relative to each other is not kept, and a replay of events under
+ * Mode=overflow is not paced (full queues spill instead of pausing).
  *
  * A database that cannot be opened or checked (garbage, truncated, a WAL
  * without its database) is moved aside as PATH.bad-TIMESTAMP, a record
@@ -489,6 +500,13 @@ hand_on(struct spool *s, uint64_t id, const uint64_t *acked,
 	note_seen(s, id);
 }
 
+/* n rows were deleted. */
+static void
+forget(struct spool *s, uint64_t n)
+{
+	s->records = n > s->records ? 0 : s->records - n;
+}
+
 static void
 step_done(struct spool *s, sqlite3_stmt *st)
 {
@@ -528,7 +546,7 @@ save_positions(struct spool *s)
 			    s->sdel, 1, output_name(i), -1, SQLITE_STATIC);
 			sqlite3_bind_int64(s->sdel, 2, seq);
 			step_done(s, s->sdel);
-			s->records -= (uint64_t)sqlite3_changes(s->db);
+			forget(s, (uint64_t)sqlite3_changes(s->db));
 		}
 	}
 	if (!changed || begin(s) == -1)
@@ -544,7 +562,7 @@ save_positions(struct spool *s)
 	if (lo != UINT64_MAX && lo > 0) {
 		sqlite3_bind_int64(s->del, 1, (sqlite3_int64)lo);
 		step_done(s, s->del);
-		s->records -= (uint64_t)sqlite3_changes(s->db);
+		forget(s, (uint64_t)sqlite3_changes(s->db));
 	}
 	sqlite3_bind_int64(s->unseen, 1, DEDUP_KEEP);
 	step_done(s, s->unseen);
@@ -602,7 +620,7 @@ drop_oldest(struct spool *s)
 		sqlite3_reset(st);
 		if (freed == 0)
 			break;
-		s->records -= freed;
+		forget(s, freed);
 		db_used(s);
 	}
 }
@@ -837,7 +855,7 @@ spill_keep_begin(void *arg, size_t i, size_t n)
 	sqlite3_bind_text(s->sdel, 1, output_name(i), -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s->sdel, 2, s->loaded[i]);
 	step_done(s, s->sdel);
-	s->records -= (uint64_t)sqlite3_changes(s->db);
+	forget(s, (uint64_t)sqlite3_changes(s->db));
 	lo = db_number(s, NULL, "SELECT min(coalesce(min(seq), 0), 0) FROM spill");
 	s->keep_seq = lo - (int64_t)n;
 	return 0;
@@ -932,6 +950,11 @@ spool_replay_cb(evutil_socket_t fd, short what, void *arg)
 	if (!s->replaying || output_paused(s->out))
 		return; /* spool_resume() comes back */
 	commit(s); /* what this turn appended is on disk before it goes on */
+	if (!s->failed) {
+		/* and the replay hands it on, in order: not the flush */
+		s->npend = 0;
+		strbuf_reset(&s->pend);
+	}
 	if (sqlite3_prepare_v2(s->db,
 		"SELECT id, msg FROM events WHERE id > ? ORDER BY id LIMIT ?",
 		-1, &st, NULL) != SQLITE_OK) {

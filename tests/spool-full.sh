@@ -143,7 +143,7 @@ check "(o) each once, in order, the spooled first" in_order "$T/o/out" o 2000 50
 check "(o) the spool is empty after" wait_until 3 rows_are "$T/o/spool.db" 0
 kill "$DC"
 wait "$DC"
-grep -h "us at most" "$T/o/err1" | sed 's/^/# spilling: /' 
+grep -h "us at most" "$T/o/err1" | sed 's/^/# spilling: /'
 fi
 
 # (k) $NK records in memory at SIGTERM.
@@ -178,7 +178,7 @@ sleep 0.3
 check "(k) each once, in order" in_order "$T/k/out" k "$NK"
 kill "$DC"
 wait "$DC"
-grep -h "us at most" "$T/k/err2" | sed 's/^/# the replay: /' 
+grep -h "us at most" "$T/k/err2" | sed 's/^/# the replay: /'
 
 fi
 

@@ -757,8 +757,7 @@ describe(enum key_type t)
 	case K_IDENT:
 		return "expected 1 to 48 printable ASCII characters, no spaces";
 	case K_SPOOL_MODE:
-		return "expected no or always (overflow is not implemented "
-		       "yet)";
+		return "expected no, overflow or always";
 	case K_WHEN_FULL:
 		return "expected pause or drop-oldest";
 	case K_LISTEN:
@@ -869,11 +868,9 @@ conf_set(
 			c->spool_mode = SPOOL_NO;
 		else if (strcmp(v, "always") == 0)
 			c->spool_mode = SPOOL_ALWAYS;
-		else if (strcmp(v, "overflow") == 0) {
-			why = "overflow is not implemented yet (use no or "
-			      "always)";
-			goto bad;
-		} else
+		else if (strcmp(v, "overflow") == 0)
+			c->spool_mode = SPOOL_OVERFLOW;
+		else
 			goto bad;
 		free(*(char **)field);
 		*(char **)field = xstrdup(v);

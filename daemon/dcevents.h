@@ -94,6 +94,7 @@ enum cred_source {
 
 enum spool_mode {
 	SPOOL_NO,
+	SPOOL_OVERFLOW, /* memory first; to the spool when it cannot keep up */
 	SPOOL_ALWAYS /* every event committed before the outputs see it */
 };
 
@@ -528,6 +529,7 @@ struct record {
 	struct record *next;
 	uint64_t spool_id; /* the event's row in the spool; 0: none */
 	int acked; /* acknowledged outputs: stored (queue_acked()) */
+	int64_t spill_seq; /* the record's row in the spool's spill; 0: none */
 	size_t len;
 	unsigned char data[];
 };
@@ -560,9 +562,13 @@ struct record *record_new(size_t len);
 struct record *record_from(const struct strbuf *);
 #define QUEUE_FULL_COUNT 1
 #define QUEUE_FULL_BYTES 2
+/* What a queue tells its owner, on the loop. */
+#define QUEUE_ROOM 1 /* below half again (after full or queue_watch()) */
+#define QUEUE_DOWN 2 /* the output failed (reported) */
+#define QUEUE_WRITTEN 3 /* records from the spool were written */
 struct queue *queue_new(struct event_base *, const char *name, size_t stat,
     const struct queue_ops *, void *arg, size_t max, size_t max_bytes,
-    void (*resume)(void *), void *resume_arg);
+    void (*notify)(void *, int), void *notify_arg);
 int queue_push(struct queue *, struct record *);
 size_t queue_queued(struct queue *, size_t *bytes);
 size_t queue_sample(
@@ -570,10 +576,14 @@ size_t queue_sample(
 #define RECORD_IOV 256 /* records per record_writev() */
 int record_writev(int fd, struct record **, size_t n);
 void queue_stop(struct queue *, uint64_t ms);
-uint64_t queue_written_id(struct queue *);
 void queue_acked(struct queue *, struct record *);
 void queue_failed(struct queue *, const char *why);
 void queue_rewind(struct queue *);
+uint64_t queue_written_id(struct queue *, int64_t *seq);
+void queue_watch(struct queue *);
+void queue_join(struct queue *, uint64_t ms);
+size_t queue_unwritten(struct queue *,
+    void (*fn)(void *, const struct record *), void *arg);
 size_t queue_close(struct queue *, uint64_t ms);
 
 /*
@@ -626,20 +636,48 @@ void output_seen(struct output *, const char *uuid, size_t n);
 size_t output_count(void);
 const char *output_name(size_t i);
 int output_is_open(const struct output *, size_t i);
-uint64_t output_written_id(struct output *, size_t i);
+uint64_t output_written_id(struct output *, size_t i, int64_t *seq);
 size_t output_sample(struct output *, size_t i, size_t *bytes,
     void (*fn)(void *), void *arg);
+/* The spool below the outputs (Mode=overflow; and what it holds). */
+struct spill_ops {
+	int (*put)(void *, size_t i, struct record *); /* 0: taken, or -1 */
+	int (*refill)(void *, size_t i, int all); /* 1: holds no more */
+	int (*usable)(void *);
+	void (*written)(void *); /* spooled records were written */
+	/* At stop: n records of output i to keep, each, then -1 if not. */
+	int (*keep_begin)(void *, size_t i, size_t n);
+	void (*keep)(void *, size_t i, const struct record *);
+	int (*kept)(void *, size_t i);
+};
+void output_set_spill(struct output *, const struct spill_ops *, void *,
+    int overflow, const int *spilling);
+int output_load(struct output *, size_t i, struct record *);
+void output_unspill(struct output *);
+void output_respill(struct output *);
+int output_paused(const struct output *);
+size_t output_stop(struct output *, uint64_t ms);
 
 /*
  * spool.c: the [Spool] database (SQLite): each received message is
  * committed before the outputs see it; what they wrote is acknowledged.
  */
 #define MID_SPOOL_DAMAGED "19baf2d41ff24376853a84cd6fecc884"
+#define MID_SPOOL_DROPPED "2340ebd085994d41aa383b4ce2e064c9"
+#define MID_SPOOL_FAILED "2c9da980968c40bcbc2f8a32808b26b5"
+#define MID_SPOOL_BACK "33ab4ad4e72a4417bf253413f58f8e25"
 struct spool;
 struct spool *spool_open(struct event_base *, const struct conf *,
-    struct output *, struct ws_handler *inner);
+    struct output *, struct ws_handler *inner, void (*pause)(void *),
+    void (*resume)(void *), void *arg);
 void spool_replay(struct spool *);
+void spool_resume(struct spool *);
+void spool_reconfigure(struct spool *, const struct conf *);
+void spool_stop(struct spool *);
 void spool_close(struct spool *);
+uint64_t spool_records(const struct spool *);
+uint64_t spool_bytes(const struct spool *);
+uint64_t spool_dropped(const struct spool *);
 
 /* syslog_format.c: the syslog records (output_syslog.c sends them) */
 void syslog_format(const struct conf *, const struct dc_event *, int priority,
@@ -741,6 +779,8 @@ const char *stats_enrich_result(size_t);
 struct output;
 void stats_start(struct event_base *, struct output *, const struct conf *);
 void stats_reconfigure(const struct conf *);
+struct spool;
+void stats_set_spool(const struct spool *);
 void stats_stop(void);
 void stats_record(void);
 void stats_prometheus(struct strbuf *);

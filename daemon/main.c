@@ -28,6 +28,8 @@
 
 /* SIGTERM: out within 2 s whatever happens; the rest is for teardown. */
 #define STOP_MS 1800
+/* Of which the spool's, Mode=overflow: what the flush left goes to it. */
+#define SPILL_MS 1000
 
 static struct {
 	struct event_base *base;
@@ -40,7 +42,7 @@ static struct {
 	struct spool *spool; /* NULL: [Spool] Mode=no */
 	struct metrics *metrics; /* NULL: [Metrics] Listen=no */
 	struct enrich *enrich; /* NULL: [Enrich] Lookup=no */
-	int paused; /* the outputs and the enrichment FIFO pause the stream */
+	int paused; /* by the outputs' queues, the spool and the enrichment FIFO */
 	int stopping;
 	struct timespec stop_at;
 	const char *path;
@@ -105,7 +107,10 @@ on_libevent_log(int severity, const char *msg)
 	    "libevent: %s", msg);
 }
 
-/* Paused while any of the outputs' queues or the enrichment FIFO is full. */
+/*
+ * The outputs (a full queue), the spool (MaxBytes) and the enrichment
+ * FIFO pause reading.
+ */
 static void
 on_pause(void *arg)
 {
@@ -118,6 +123,7 @@ on_resume(void *arg)
 {
 	if (dc.paused > 0 && --dc.paused == 0)
 		conn_resume(dc.conn);
+	spool_resume(dc.spool);
 }
 
 /*
@@ -260,6 +266,7 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	if (wire_enrich(next, &unused) == -1)
 		log_err("enrichment could not be started; events go out "
 			"without it");
+	spool_reconfigure(dc.spool, next);
 	if (changed)
 		dc.backoff.attempt = 0;
 	conn_reconfigure(dc.conn, next, changed);
@@ -278,6 +285,7 @@ main(int argc, char *argv[])
 	struct event *sigs[4];
 	char status[512];
 	int ch, test = 0, verbosity = 0;
+	uint64_t flush_ms;
 	size_t left;
 
 	dc.path = DEFAULT_CONF;
@@ -374,15 +382,20 @@ main(int argc, char *argv[])
 	}
 	if (wire_enrich(dc.conf, &handler) == -1)
 		return EXIT_FATAL;
-	/* Mode=always: websocket -> spool (committed) -> JSON -> outputs. */
+	/*
+	 * Mode=always: websocket -> spool (committed) -> JSON -> outputs;
+	 * overflow: outputs -> spool when they cannot keep up.
+	 */
 	if (dc.conf->spool_mode != SPOOL_NO)
-		dc.spool = spool_open(dc.base, dc.conf, dc.output, &handler);
+		dc.spool = spool_open(dc.base, dc.conf, dc.output, &handler,
+		    on_pause, on_resume, NULL);
 	if (dc.dns == NULL ||
 	    (dc.conn = conn_new(dc.base, dc.dns, &handler, on_conn_end,
 		 NULL)) == NULL) {
 		log_err("cannot set up the connection");
 		return EXIT_FATAL;
 	}
+	stats_set_spool(dc.spool);
 	if (dc.spool != NULL)
 		spool_replay(dc.spool);
 	if (conn_start(dc.conn, dc.conf) == -1)
@@ -399,11 +412,19 @@ main(int argc, char *argv[])
 	notify_watchdog_stop();
 	conn_free(dc.conn);
 	metrics_close(dc.metrics);
-	enrich_free(dc.enrich); /* its waiting events to the outputs */
-	spool_close(dc.spool);
 	stats_stop();
+	/* The turn's messages go on; the flush; what is left, spooled. */
+	spool_stop(dc.spool);
+	enrich_free(dc.enrich); /* its waiting events to the outputs */
 	record_set_handler(NULL, NULL);
-	left = output_close(dc.output, dc.stopping ? stop_left_ms() : 1000);
+	flush_ms = dc.stopping ? stop_left_ms() : 1000;
+	if (dc.spool != NULL && dc.conf->spool_mode == SPOOL_OVERFLOW)
+		flush_ms = flush_ms > SPILL_MS ? flush_ms - SPILL_MS : 0;
+	left = output_stop(dc.output, flush_ms);
+	/* The positions, after the flush: what it wrote is not written again. */
+	stats_set_spool(NULL);
+	spool_close(dc.spool);
+	output_close(dc.output, 0);
 	if (left > 0)
 		log_err(
 		    "%zu records could not be written before the exit", left);

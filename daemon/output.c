@@ -5,8 +5,12 @@
  * outputs are the table below; nothing here knows one from another.
  * When an output's queue reaches QueueMax the stream is paused (TCP
  * back-pressure towards the server); it resumes once every queue is back
- * under half.  A reload that needs an output that cannot be opened
- * changes nothing: the caller keeps the running configuration.
+ * under half.  With a spool that spills (output_set_spill(), [Spool]
+ * Mode=overflow), a full queue or a down output is not paused for: that
+ * output's records go to the spool instead, in order, until the spool
+ * has given back everything it holds for it (QUEUE_ROOM -> refill).
+ * A reload that needs an output that cannot be opened changes nothing:
+ * the caller keeps the running configuration.
  */
 #include "config.h"
 
@@ -26,8 +30,20 @@ static const struct output_type *const outputs[] = {
 };
 #define NOUTPUTS (sizeof outputs / sizeof outputs[0])
 
+struct output;
+struct slot {
+	struct output *o;
+	size_t i;
+};
+
 struct output {
 	struct event_base *base;
+	struct slot slot[NOUTPUTS]; /* each queue's notify argument */
+	const struct spill_ops *spill; /* NULL: no spool */
+	void *spill_arg;
+	int overflow; /* full or down queues spill instead of pausing */
+	int spilling[NOUTPUTS]; /* records for output i go to the spool */
+	int paused[NOUTPUTS]; /* queue i full, counted in full */
 	const struct conf *conf;
 	struct queue *q[NOUTPUTS]; /* NULL: not enabled */
 	int message; /* an open output uses MESSAGE */
@@ -49,26 +65,73 @@ struct output {
 static int output_own(struct output *, const char *mid, int priority,
     const char *const *fields, const char *message, int report);
 
+/* The spool gives back what it holds for output i, or some of it. */
 static void
-output_resume(void *arg)
+output_refill(struct output *o, size_t i)
 {
-	struct output *o = arg;
-
-	if (o->full > 0 && --o->full == 0) {
-		log_notice("output queues below half: reading resumes");
-		o->resume(o->arg);
-	}
+	if (o->spill->refill(o->spill_arg, i, 0) == 1)
+		o->spilling[i] = 0; /* new records follow in memory */
+	else
+		queue_watch(o->q[i]); /* more when there is room again */
 }
 
-/* Queue r; the first queue to fill pauses the stream. */
-static int
-output_queue(struct output *o, struct queue *q, struct record *r)
+/* A queue's news, on the loop. */
+static void
+output_notify(void *arg, int what)
 {
-	int full = queue_push(q, r);
+	struct slot *sl = arg;
+	struct output *o = sl->o;
+	size_t i = sl->i;
 
-	if (full && o->full++ == 0) {
-		o->pause(o->arg);
-		return full;
+	if (what == QUEUE_WRITTEN) {
+		if (o->spill != NULL)
+			o->spill->written(o->spill_arg);
+		return;
+	}
+	if (what == QUEUE_DOWN) {
+		if (o->overflow && o->spill->usable(o->spill_arg) &&
+		    !o->spilling[i]) {
+			o->spilling[i] = 1;
+			queue_watch(o->q[i]);
+		}
+		return;
+	}
+	if (o->paused[i]) {
+		o->paused[i] = 0;
+		if (--o->full == 0) {
+			log_notice("output queues below half: reading resumes");
+			o->resume(o->arg);
+		}
+	}
+	if (o->spilling[i])
+		output_refill(o, i);
+}
+
+/*
+ * Queue r for output i; the first queue to fill pauses the stream (with a
+ * spool that spills, the next records go to the spool instead).  Returns
+ * QUEUE_FULL_* when this paused the stream.
+ */
+static int
+output_queue(struct output *o, size_t i, struct record *r)
+{
+	int full;
+
+	if (o->spilling[i] && o->spill->put(o->spill_arg, i, r) == 0)
+		return 0;
+	if ((full = queue_push(o->q[i], r)) == 0)
+		return 0;
+	if (o->overflow && o->spill->usable(o->spill_arg)) {
+		o->spilling[i] = 1;
+		queue_watch(o->q[i]);
+		return 0;
+	}
+	if (!o->paused[i]) {
+		o->paused[i] = 1;
+		if (o->full++ == 0) {
+			o->pause(o->arg);
+			return full;
+		}
 	}
 	return 0;
 }
@@ -78,15 +141,15 @@ output_queue(struct output *o, struct queue *q, struct record *r)
  * straight to the outputs (not back through record.c).
  */
 static void
-output_push(struct output *o, struct queue *q, struct record *r)
+output_push(struct output *o, size_t i, struct record *r)
 {
 	char msg[RECORD_MESSAGE_MAX];
 	size_t n, bytes;
 	int full;
 
-	if ((full = output_queue(o, q, r)) == 0)
+	if ((full = output_queue(o, i, r)) == 0)
 		return;
-	n = queue_queued(q, &bytes);
+	n = queue_queued(o->q[i], &bytes);
 	if (full == QUEUE_FULL_COUNT)
 		snprintf(msg, sizeof msg,
 		    "an output is slow or down: %zu records wait (QueueMax); "
@@ -110,12 +173,14 @@ output_open(struct output *o, size_t i, const struct conf *c)
 	struct queue *q;
 	void *arg;
 
+	o->slot[i] = (struct slot){ o, i };
 	if ((arg = t->open(c)) == NULL) {
 		log_err("cannot start the %s output", t->name);
 		return NULL;
 	}
-	if ((q = queue_new(o->base, t->name, i, &t->ops, arg, (size_t)c->queue_max,
-		 (size_t)c->queue_max_bytes, output_resume, o)) == NULL) {
+	if ((q = queue_new(o->base, t->name, i, &t->ops, arg,
+		 (size_t)c->queue_max, (size_t)c->queue_max_bytes, output_notify,
+		 &o->slot[i])) == NULL) {
 		t->ops.close(arg);
 		log_err("cannot start the %s output", t->name);
 	}
@@ -200,6 +265,13 @@ output_reconfigure(struct output *o, const struct conf *c)
 		if (n[i] != NULL || !outputs[i]->enabled(c)) {
 			output_drop(i, &o->q[i]);
 			o->q[i] = n[i];
+			if (o->paused[i]) {
+				o->paused[i] = 0;
+				if (--o->full == 0)
+					o->resume(o->arg);
+			}
+			if (o->q[i] != NULL && o->spilling[i])
+				queue_watch(o->q[i]);
 		}
 	}
 	o->conf = c;
@@ -255,7 +327,7 @@ output_event(void *arg, const struct dc_event *e)
 		    o->conf, e, priority, mid, o->msg.buf, o->msg.len, &o->b);
 		r = record_from(&o->b);
 		r->spool_id = o->spool_id;
-		output_push(o, o->q[i], r);
+		output_push(o, i, r);
 	}
 }
 
@@ -312,9 +384,85 @@ output_is_open(const struct output *o, size_t i)
 }
 
 uint64_t
-output_written_id(struct output *o, size_t i)
+output_written_id(struct output *o, size_t i, int64_t *seq)
 {
-	return o->q[i] == NULL ? 0 : queue_written_id(o->q[i]);
+	if (o->q[i] == NULL) {
+		if (seq != NULL)
+			*seq = 0;
+		return 0;
+	}
+	return queue_written_id(o->q[i], seq);
+}
+
+/*
+ * The spool's: its records go to it (main wires this once, with overflow
+ * when [Spool] Mode=overflow); spilling lists the outputs it holds
+ * records for, which get those first.
+ */
+void
+output_set_spill(struct output *o, const struct spill_ops *ops, void *arg,
+    int overflow, const int *spilling)
+{
+	o->spill = ops;
+	o->spill_arg = arg;
+	o->overflow = overflow;
+	for (size_t i = 0; i < NOUTPUTS; i++)
+		if (spilling[i] && o->q[i] != NULL) {
+			o->spilling[i] = 1;
+			queue_watch(o->q[i]);
+		}
+}
+
+/* The spool's: a record it gives back to output i; QUEUE_FULL_* if full. */
+int
+output_load(struct output *o, size_t i, struct record *r)
+{
+	return queue_push(o->q[i], r);
+}
+
+/*
+ * The spool's: the spool failed; the records go on in memory, and a queue
+ * that was spilling is full: reading pauses until it is below half.
+ */
+void
+output_unspill(struct output *o)
+{
+	for (size_t i = 0; i < NOUTPUTS; i++) {
+		if (!o->spilling[i])
+			continue;
+		o->spilling[i] = 0;
+		if (o->q[i] == NULL || o->paused[i])
+			continue;
+		o->paused[i] = 1;
+		if (o->full++ == 0)
+			o->pause(o->arg);
+		queue_watch(o->q[i]);
+	}
+}
+
+/* The spool's: usable again: full queues spill instead of pausing. */
+void
+output_respill(struct output *o)
+{
+	for (size_t i = 0; i < NOUTPUTS && o->overflow; i++) {
+		if (!o->paused[i] || o->q[i] == NULL)
+			continue;
+		o->paused[i] = 0;
+		o->spilling[i] = 1;
+		queue_watch(o->q[i]);
+		if (--o->full == 0) {
+			log_notice("the spool takes records again: reading "
+				   "resumes");
+			o->resume(o->arg);
+		}
+	}
+}
+
+/* The spool's: the stream is paused for a full queue (replay waits). */
+int
+output_paused(const struct output *o)
+{
+	return o->full > 0;
 }
 
 /* For stats.c: output i's queue, see queue_sample() (0 when closed). */
@@ -351,9 +499,9 @@ output_own(struct output *o, const char *mid, int priority,
 		r = record_from(&o->b);
 		stats_add(STAT_RECORDS_DAEMON, i, 1);
 		if (report)
-			output_push(o, o->q[i], r);
+			output_push(o, i, r);
 		else
-			output_queue(o, o->q[i], r);
+			output_queue(o, i, r);
 		journal |= outputs[i]->journal;
 	}
 	return journal;
@@ -373,6 +521,51 @@ ms_until(uint64_t end)
 	uint64_t now = clock_ms();
 
 	return now >= end ? 0 : end - now;
+}
+
+static void
+output_keep(void *arg, const struct record *r)
+{
+	struct slot *k = arg;
+
+	k->o->spill->keep(k->o->spill_arg, k->i, r);
+}
+
+/*
+ * Flush every output for at most ms; with a spool, what is left goes to
+ * it.  Returns the records neither written nor kept.  The queues stay
+ * (what they wrote is asked for after) until output_close().
+ */
+size_t
+output_stop(struct output *o, uint64_t ms)
+{
+	size_t left = 0;
+	uint64_t end;
+
+	if (o == NULL)
+		return 0;
+	/* The threads flush in parallel, to the same deadline. */
+	end = clock_ms() + ms;
+	for (size_t i = 0; i < NOUTPUTS; i++)
+		queue_stop(o->q[i], ms);
+	for (size_t i = 0; i < NOUTPUTS; i++) {
+		struct slot k = { o, i };
+		size_t n;
+
+		if (o->q[i] == NULL)
+			continue;
+		queue_join(o->q[i], ms_until(end));
+		n = queue_unwritten(o->q[i], NULL, NULL);
+		if (o->spill == NULL ||
+		    o->spill->keep_begin(o->spill_arg, i, n) == -1) {
+			left += n;
+			continue;
+		}
+		queue_unwritten(o->q[i], output_keep, &k);
+		if (o->spill->kept(o->spill_arg, i) == -1)
+			left += n;
+	}
+	return left;
 }
 
 /* Flush every output for at most ms; the records left unwritten. */

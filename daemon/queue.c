@@ -8,8 +8,11 @@
  * records are neither lost nor reordered; the flush at a stop keeps the
  * same backoff (after one retry at once), and gives up when the next try
  * would come after its deadline.  The loop is told through
- * event_active() when a queue falls below half (to resume reading) and
- * when an output goes down or comes back.
+ * event_active() when a queue falls below half (to resume reading, or,
+ * asked by queue_watch(), to load spooled records), when an output goes
+ * down or comes back, and, for the spool, when spooled records were
+ * written.  After a stop, queue_unwritten() shows what is left, for the
+ * spool to keep.
  *
  * An output whose writes are acknowledged later (Kafka: the delivery
  * report) has a start operation: its write() only hands records over, and
@@ -66,8 +69,8 @@ struct queue {
 	struct record *done; /* written, to be freed by the loop (or by the
 			     writer, past QUEUE_DONE_MAX of them) */
 	size_t ndone;
-	void (*resume)(void *);
-	void *resume_arg;
+	void (*notify)(void *, int);
+	void *notify_arg;
 	uint64_t written_id; /* highest spool id written (under mu) */
 	size_t stat; /* the output's label for stats_add() */
 	struct record *sent; /* acknowledged outputs: the first record not
@@ -75,6 +78,9 @@ struct queue {
 	struct record *busy; /* the first of the batch in write(): it and
 				those after it stay linked meanwhile */
 	int rewind; /* hand every record over again once write() returns */
+	int64_t written_seq; /* the last spilled record written (under mu) */
+	int wrote_spooled; /* written_id or written_seq moved (under mu) */
+	int joined, detached; /* the writer has ended, or was left behind */
 };
 
 static void queue_kick_cb(evutil_socket_t, short, void *);
@@ -130,6 +136,7 @@ record_new(size_t len)
 	r->next = NULL;
 	r->spool_id = 0;
 	r->acked = 0;
+	r->spill_seq = 0;
 	r->len = len;
 	return r;
 }
@@ -234,6 +241,20 @@ queue_down(struct queue *q, const char *why)
 	event_active(q->wake, EV_READ, 0);
 }
 
+/* r was written (the lock held): the spool's marks move past it. */
+static void
+queue_wrote(struct queue *q, const struct record *r)
+{
+	if (r->spool_id > q->written_id) {
+		q->written_id = r->spool_id;
+		q->wrote_spooled = 1;
+	}
+	if (r->spill_seq != 0) {
+		q->written_seq = r->spill_seq;
+		q->wrote_spooled = 1;
+	}
+}
+
 /*
  * Acknowledged outputs (the lock held): the acknowledged records at the
  * head leave the queue, in order, and count as written; the loop frees
@@ -249,8 +270,7 @@ queue_pop_acked(struct queue *q)
 		q->head = r->next;
 		q->n--;
 		q->bytes -= r->len;
-		if (r->spool_id > q->written_id)
-			q->written_id = r->spool_id;
+		queue_wrote(q, r);
 		r->next = q->done;
 		q->done = r;
 		q->ndone++;
@@ -272,7 +292,8 @@ queue_progress(struct queue *q)
 		q->down = 0; /* recovered before anyone was told */
 	else if (q->down == 2)
 		q->down = 3; /* to be reported as back */
-	if (q->down == 3 || (q->full && queue_below_half(q)))
+	if (q->down == 3 || (q->full && queue_below_half(q)) ||
+	    q->wrote_spooled)
 		event_active(q->wake, EV_READ, 0);
 }
 
@@ -328,8 +349,7 @@ queue_main(void *arg)
 				q->tail = NULL;
 			for (size_t i = 0; i < done; i++) {
 				q->bytes -= batch[i]->len;
-				if (batch[i]->spool_id > q->written_id)
-					q->written_id = batch[i]->spool_id;
+				queue_wrote(q, batch[i]);
 			}
 			batch[done - 1]->next = q->done;
 			q->done = batch[0];
@@ -372,7 +392,7 @@ static void
 queue_wake_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct queue *q = arg;
-	int down, resume = 0;
+	int down, resume = 0, wrote;
 	size_t n;
 	char why[sizeof q->why];
 
@@ -384,6 +404,8 @@ queue_wake_cb(evutil_socket_t fd, short what, void *arg)
 		q->full = 0;
 		resume = 1;
 	}
+	wrote = q->wrote_spooled;
+	q->wrote_spooled = 0;
 	pthread_mutex_unlock(&q->mu);
 	if (down == 1) {
 		log_warn(
@@ -392,6 +414,7 @@ queue_wake_cb(evutil_socket_t fd, short what, void *arg)
 		if (q->down == 1)
 			q->down = 2; /* reported */
 		pthread_mutex_unlock(&q->mu);
+		q->notify(q->notify_arg, QUEUE_DOWN);
 	} else if (down == 3) {
 		log_notice("%s output is back; %zu records wait", q->name, n);
 		pthread_mutex_lock(&q->mu);
@@ -399,14 +422,16 @@ queue_wake_cb(evutil_socket_t fd, short what, void *arg)
 			q->down = 0;
 		pthread_mutex_unlock(&q->mu);
 	}
-	if (resume && q->resume != NULL)
-		q->resume(q->resume_arg);
+	if (wrote)
+		q->notify(q->notify_arg, QUEUE_WRITTEN);
+	if (resume)
+		q->notify(q->notify_arg, QUEUE_ROOM);
 }
 
 struct queue *
 queue_new(struct event_base *base, const char *name, size_t stat,
     const struct queue_ops *ops, void *arg, size_t max, size_t max_bytes,
-    void (*resume)(void *), void *resume_arg)
+    void (*notify)(void *, int), void *notify_arg)
 {
 	struct queue *q = calloc(1, sizeof *q);
 
@@ -418,8 +443,8 @@ queue_new(struct event_base *base, const char *name, size_t stat,
 	q->arg = arg;
 	q->max = max;
 	q->max_bytes = max_bytes;
-	q->resume = resume;
-	q->resume_arg = resume_arg;
+	q->notify = notify;
+	q->notify_arg = notify_arg;
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -521,10 +546,14 @@ queue_push(struct queue *q, struct record *r)
 	if (q->ops->send_now != NULL && queue_idle(q) &&
 	    q->ops->send_now(q->arg, r) == 0) {
 		stats_add(STAT_RECORDS_WRITTEN, q->stat, 1);
-		if (r->spool_id != 0) {
+		if (r->spool_id != 0 || r->spill_seq != 0) {
+			int was;
+
 			pthread_mutex_lock(&q->mu);
-			if (r->spool_id > q->written_id)
-				q->written_id = r->spool_id;
+			was = q->wrote_spooled;
+			queue_wrote(q, r);
+			if (!was && q->wrote_spooled)
+				event_active(q->wake, EV_READ, 0);
 			pthread_mutex_unlock(&q->mu);
 		}
 		free(r); /* written already */
@@ -548,14 +577,19 @@ queue_push(struct queue *q, struct record *r)
 	return 0;
 }
 
-/* The highest spool id this queue's output has written. */
+/*
+ * The highest spool id this queue's output has written; *seq, the last
+ * spilled record it wrote (0: none yet).
+ */
 uint64_t
-queue_written_id(struct queue *q)
+queue_written_id(struct queue *q, int64_t *seq)
 {
 	uint64_t id;
 
 	pthread_mutex_lock(&q->mu);
 	id = q->written_id;
+	if (seq != NULL)
+		*seq = q->written_seq;
 	pthread_mutex_unlock(&q->mu);
 	return id;
 }
@@ -604,6 +638,22 @@ queue_failed(struct queue *q, const char *why)
 {
 	pthread_mutex_lock(&q->mu);
 	queue_down(q, why);
+	pthread_mutex_unlock(&q->mu);
+}
+
+/*
+ * On the loop: say QUEUE_ROOM when the queue is (or falls) below half and
+ * its output is up, as after a full queue; the spool then loads what it
+ * holds for this output.
+ */
+void
+queue_watch(struct queue *q)
+{
+	queue_flush(q);
+	pthread_mutex_lock(&q->mu);
+	q->full = 1;
+	if (queue_below_half(q) && q->down == 0)
+		event_active(q->wake, EV_READ, 0);
 	pthread_mutex_unlock(&q->mu);
 }
 
@@ -660,18 +710,19 @@ queue_stop(struct queue *q, uint64_t ms)
 }
 
 /*
- * Flush for at most ms (unless queue_stop() came first), stop the thread
- * and free everything.  Returns the number of records not written.
+ * Flush for at most ms (unless queue_stop() came first) and end the
+ * thread; a writer stuck in a write is left behind (the caller is about
+ * to exit).  An acknowledged output then serves its delivery reports
+ * (drain) until the same deadline, so that what is left is what the
+ * cluster did not store.
  */
-size_t
-queue_close(struct queue *q, uint64_t ms)
+void
+queue_join(struct queue *q, uint64_t ms)
 {
-	size_t left;
-
 	struct timespec until;
 
-	if (q == NULL)
-		return 0;
+	if (q == NULL || q->joined || q->detached)
+		return;
 	queue_stop(q, ms);
 	/*
 	 * A writer blocked inside a write (a stalled journald, a collector
@@ -686,13 +737,13 @@ queue_close(struct queue *q, uint64_t ms)
 		until.tv_nsec -= 1000000000L;
 	}
 	if (pthread_timedjoin_np(q->thread, NULL, &until) != 0) {
-		pthread_mutex_lock(&q->mu);
-		left = q->n;
-		pthread_mutex_unlock(&q->mu);
 		pthread_detach(q->thread);
-		return left;
+		q->detached = 1;
+		return;
 	}
+	q->joined = 1;
 	if (q->ops->drain != NULL) {
+		/* acknowledged outputs: the reports due, until the deadline */
 		struct timespec now;
 		int64_t ms_left;
 
@@ -700,6 +751,45 @@ queue_close(struct queue *q, uint64_t ms)
 		ms_left = (int64_t)(q->deadline.tv_sec - now.tv_sec) * 1000 +
 		    (q->deadline.tv_nsec - now.tv_nsec) / 1000000;
 		q->ops->drain(q->arg, ms_left > 0 ? (uint64_t)ms_left : 0);
+	}
+}
+
+/*
+ * After queue_join(): each record not written, in order, to fn (under the
+ * lock, so that a writer left behind does not change the list meanwhile);
+ * the records stay the queue's.  Returns how many.
+ */
+size_t
+queue_unwritten(struct queue *q, void (*fn)(void *, const struct record *),
+    void *arg)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&q->mu);
+	for (const struct record *r = q->head; r != NULL; r = r->next, n++)
+		if (fn != NULL)
+			fn(arg, r);
+	pthread_mutex_unlock(&q->mu);
+	return n;
+}
+
+/*
+ * Flush for at most ms (unless queue_join() came first), stop the thread
+ * and free everything.  Returns the number of records not written.
+ */
+size_t
+queue_close(struct queue *q, uint64_t ms)
+{
+	size_t left;
+
+	if (q == NULL)
+		return 0;
+	queue_join(q, ms);
+	if (q->detached) {
+		pthread_mutex_lock(&q->mu);
+		left = q->n;
+		pthread_mutex_unlock(&q->mu);
+		return left;
 	}
 	left = q->n;
 	/* before the records: an output may still point into them */

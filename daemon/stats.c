@@ -93,6 +93,7 @@ enum sample {
 	S_QUEUE_CAPACITY_BYTES,
 	S_SPOOL_RECORDS,
 	S_SPOOL_BYTES,
+	S_SPOOL_DROPPED,
 	S_ONE, /* build_info */
 	S_CPU,
 	S_RSS,
@@ -155,8 +156,12 @@ static const struct family families[] = {
 	    &d_output, NULL, -1, S_QUEUE_CAPACITY_BYTES, 1 },
 	{ "dcevents_spool_records", "gauge", "Events held in the spool.", NULL,
 	    NULL, -1, S_SPOOL_RECORDS, 1 },
-	{ "dcevents_spool_bytes", "gauge", "Size of the spool file.", NULL,
-	    NULL, -1, S_SPOOL_BYTES, 1 },
+	{ "dcevents_spool_bytes", "gauge",
+	    "Size of the spool: the database and its WAL.", NULL, NULL, -1,
+	    S_SPOOL_BYTES, 1 },
+	{ "dcevents_spool_dropped_total", "counter",
+	    "Records the spool dropped at MaxBytes (WhenFull=drop-oldest).",
+	    NULL, NULL, -1, S_SPOOL_DROPPED, 1 },
 	{ "dcevents_connected", "gauge",
 	    "1 while the websocket to the events service is open.", NULL, NULL,
 	    STAT_CONNECTED, S_NONE, 1 },
@@ -243,15 +248,13 @@ stats_invalid_label(const char *why)
 	return STAT_INVALID_OTHER;
 }
 
-/*
- * The spool's size: 0 until spool.c offers spool_records() and
- * spool_bytes() (issue 16) and they are called here.
- */
-static uint64_t
-stats_spool(int bytes)
+/* The spool whose size is reported (NULL: none), read on the loop. */
+static const struct spool *stats_spool_of;
+
+void
+stats_set_spool(const struct spool *sp)
 {
-	(void)bytes;
-	return 0;
+	stats_spool_of = sp;
 }
 
 /* Copy output i's counters: called with its queue's lock held. */
@@ -317,8 +320,9 @@ stats_process(struct snapshot *s)
 	    getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (double)rl.rlim_cur : 0;
 	s->proc[S_START] = st.start;
 	s->proc[S_ONE] = 1;
-	s->proc[S_SPOOL_RECORDS] = (double)stats_spool(0);
-	s->proc[S_SPOOL_BYTES] = (double)stats_spool(1);
+	s->proc[S_SPOOL_RECORDS] = (double)spool_records(stats_spool_of);
+	s->proc[S_SPOOL_BYTES] = (double)spool_bytes(stats_spool_of);
+	s->proc[S_SPOOL_DROPPED] = (double)spool_dropped(stats_spool_of);
 }
 
 static void

@@ -4,6 +4,8 @@
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
 
 conf=$top_srcdir/conf/dcevents.conf
+# The example uses [Spool] Mode=overflow, whose Path= the units' StateDirectory= gives.
+export STATE_DIRECTORY="$T/state"
 
 # clean FILE: no control byte but the line ends, no C1 control, valid UTF-8
 # (what a terminal shows as text).

@@ -393,10 +393,13 @@ test_values(void)
 	    "Path defaults to the first $STATE_DIRECTORY");
 	conf_free(c);
 	unsetenv("STATE_DIRECTORY");
-	fails_with("[Spool]\nMode=overflow\n",
-	    ":2: Mode: invalid value \"overflow\": overflow is not "
-	    "implemented yet",
-	    "Mode=overflow is refused, not pretended");
+	c = load("[Spool]\nMode=overflow\nPath=/tmp/s.db\n");
+	ok(c && c->spool_mode == SPOOL_OVERFLOW, "Mode=overflow");
+	conf_free(c);
+	fails_with("[Spool]\nMode=sometimes\n",
+	    ":2: Mode: invalid value \"sometimes\": expected no, overflow "
+	    "or always",
+	    "Mode=sometimes");
 	fails_with("[Spool]\nWhenFull=block\n", ":2: WhenFull: invalid value",
 	    "WhenFull=block");
 	/* [Metrics] (issue 18) */

@@ -192,8 +192,8 @@ check "received - duplicates + daemon = written + dropped + queued, each output"
 check "every family is present from start (A and B alike)" \
     is "count(count by (__name__) ({__name__=~\"dcevents_.*|process_.*\", $iB}))" \
     "$(value "count(count by (__name__) ({__name__=~\"dcevents_.*|process_.*\", $iA}))")"
-check "27 families" \
-    is "count(count by (__name__) ({__name__=~\"dcevents_.*|process_.*\", $iA}))" 27
+check "28 families" \
+    is "count(count by (__name__) ({__name__=~\"dcevents_.*|process_.*\", $iA}))" 28
 check "process_ families: resident memory, fds, start time" \
     is "count(process_resident_memory_bytes > 0) + count(process_open_fds > 0) + count(process_start_time_seconds > 1e9)" 6
 

@@ -912,6 +912,12 @@ slot_tunnel_done(void *arg, const struct proxy_done *d)
 
 	proxy_tunnel_free(s->tunnel);
 	s->tunnel = NULL;
+	if (d->result == PROXY_AUTH) {
+		slot_failed(s, STAT_ENRICH_SERVER_ERROR,
+		    "the proxy %s refused the credentials: %s", s->proxy->url,
+		    d->why);
+		return;
+	}
 	if (d->result != PROXY_OK) {
 		slot_failed(s, STAT_ENRICH_SERVER_ERROR, "%s", d->why);
 		return;

@@ -360,7 +360,7 @@ struct slot {
 	struct proxy_tunnel *tunnel;
 	struct event *timer; /* TimeoutSec= of the GET in flight */
 	struct entry *busy; /* the entry being fetched, or NULL */
-	int dead; /* close it before the next request */
+	int reused; /* a reply came on it: the server may close it idle */
 };
 
 struct enrich {
@@ -826,6 +826,7 @@ static void slot_read_cb(struct bufferevent *, void *);
 static void slot_event_cb(struct bufferevent *, short, void *);
 static void slot_timer_cb(evutil_socket_t, short, void *);
 static void entry_done(struct enrich *, struct entry *, int, uint64_t);
+static int fetch(struct enrich *, struct slot *, struct entry *);
 
 /* The slot's connection is over; its fetch, if any, failed for why. */
 static void
@@ -1017,7 +1018,7 @@ slot_close(struct slot *s)
 	if (s->timer != NULL)
 		evtimer_del(s->timer);
 	s->state = S_CLOSED;
-	s->dead = 0;
+	s->reused = 0;
 }
 
 /* A GET is over: its entry is done with result, for ms. */
@@ -1105,6 +1106,20 @@ slot_parse(struct slot *s, int eof)
 	rc = http_response_parse(buf ? buf : "", n, eof, ENRICH_MAX_BODY, NULL, &r);
 	if (rc == HS_INCOMPLETE)
 		return;
+	if (rc == HS_FAILED && n == 0 && eof && s->reused) {
+		/*
+		 * A kept-alive connection the server closed as the GET went
+		 * out: once more, on a new connection.
+		 */
+		s->busy = NULL;
+		slot_close(s);
+		if (fetch(en, s, e) == 0)
+			return;
+		s->busy = e;
+		slot_failed(s, STAT_ENRICH_SERVER_ERROR,
+		    "cannot start a request to %s", en->conf->enrich_host);
+		return;
+	}
 	if (rc == HS_FAILED) {
 		if (n == 0 && eof)
 			slot_failed(s, STAT_ENRICH_SERVER_ERROR,
@@ -1130,8 +1145,10 @@ slot_parse(struct slot *s, int eof)
 	evbuffer_drain(in, r.total);
 	if (!r.keep_alive || eof || evbuffer_get_length(in) > 0)
 		slot_close(s);
-	else
+	else {
 		s->state = S_IDLE;
+		s->reused = 1;
+	}
 	kick(en);
 }
 
@@ -1186,8 +1203,6 @@ fetch(struct enrich *en, struct slot *s, struct entry *e)
 {
 	struct timeval tv = tv_ms(en->conf->enrich_timeout_ms);
 
-	if (s->dead)
-		slot_close(s);
 	if (s->bev == NULL && slot_open(en, s) == -1)
 		return -1;
 	s->busy = e;
@@ -1208,8 +1223,6 @@ dispatch(struct enrich *en)
 
 		if (s->busy != NULL)
 			continue;
-		if (s->dead)
-			slot_close(s);
 		while ((e = en->q_head) != NULL) {
 			en->q_head = e->qnext;
 			if (en->q_head == NULL)

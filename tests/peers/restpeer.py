@@ -32,6 +32,8 @@ rewrite it while the server runs; all keys optional):
   chunked true         bodies in chunks (Transfer-Encoding: chunked)
   close true           "Connection: close" on each answer, then close
   http10 true          answer as HTTP/1.0 (no keep-alive), then close
+  drop S               keep-alive answers, but close S seconds after each
+                       (what the client sent meanwhile is never answered)
 SIGTERM or SIGINT: stop at once, exit 0.
 """
 import argparse, asyncio, json, os, signal, ssl, sys, time
@@ -176,6 +178,9 @@ async def handle(reader, writer):
             log(path=path, method=method, auth=auth_ok, status=status,
                 conn=n, took=round(time.monotonic() - t0, 6))
             if sc.get("close") or sc.get("http10"):
+                break
+            if sc.get("drop"):
+                await asyncio.sleep(sc["drop"])
                 break
     except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError,
             ValueError):

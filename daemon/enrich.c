@@ -840,13 +840,14 @@ slot_failed(struct slot *s, int result, const char *fmt, ...)
 	char why[400];
 	va_list ap;
 
+	/* First: the arguments may point into the tunnel slot_close() frees. */
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
 	slot_close(s);
 	if (e == NULL)
 		return; /* an idle connection ended */
 	s->busy = NULL;
-	va_start(ap, fmt);
-	vsnprintf(why, sizeof why, fmt, ap);
-	va_end(ap);
 	note(en, result, e->key, "%s", why);
 	entry_done(en, e, result, NEG_FAILED_MS);
 	kick(en);
@@ -911,8 +912,7 @@ slot_tunnel_done(void *arg, const struct proxy_done *d)
 	struct slot *s = arg;
 	const struct conf *c = s->en->conf;
 
-	proxy_tunnel_free(s->tunnel);
-	s->tunnel = NULL;
+	/* d points into the tunnel: slot_failed() frees it after reading d. */
 	if (d->result == PROXY_AUTH) {
 		slot_failed(s, STAT_ENRICH_SERVER_ERROR,
 		    "the proxy %s refused the credentials: %s", s->proxy->url,
@@ -923,6 +923,8 @@ slot_tunnel_done(void *arg, const struct proxy_done *d)
 		slot_failed(s, STAT_ENRICH_SERVER_ERROR, "%s", d->why);
 		return;
 	}
+	proxy_tunnel_free(s->tunnel);
+	s->tunnel = NULL;
 	bufferevent_setcb(s->bev, slot_read_cb, NULL, slot_event_cb, s);
 	if (!c->enrich_secure)
 		slot_ready(s);

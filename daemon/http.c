@@ -169,8 +169,9 @@ http_response_parse(const char *buf, size_t len, int eof, size_t max,
 	rest = len - hr.header_len;
 	/* HTTP/1.1 unless it says otherwise; HTTP/1.0 must ask. */
 	r->keep_alive = buf[7] == '0' ? h.keep_alive && !h.close : !h.close;
-	if (r->status / 100 == 1)
-		return fail(r, "unexpected 1xx reply");
+	if (r->status < 200)
+		return fail(r, r->status >= 100 ? "unexpected 1xx reply"
+						: "invalid status");
 	if (r->status == 204 || r->status == 304) {
 		r->total = hr.header_len;
 		return HS_OK;

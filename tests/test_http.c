@@ -180,6 +180,8 @@ test_connection(void)
 	    "closed before any reply fails");
 	ok(parse("HTTP/1.1 100 Continue\r\n\r\n", 0, &r, body) == HS_FAILED,
 	    "1xx fails (never asked for)");
+	ok(parse("HTTP/1.1 044 X\r\n\r\n", 0, &r, body) == HS_FAILED,
+	    "a status under 100 fails");
 }
 
 static void

@@ -2,8 +2,8 @@
  * The HTTP/1.1 upgrade of RFC 6455 section 4: the request line and
  * headers we send, and a strict, bounded parser for the reply, whose
  * generic part (status line, header lines, the bound) also reads a
- * proxy's answer to CONNECT (proxy.c); the Basic credential line both
- * requests carry.  Pure functions, so that every case is unit-tested
+ * proxy's answer to CONNECT (proxy.c) and the REST lookups' replies
+ * (http.c); the Basic credential line both requests carry.  Pure functions, so that every case is unit-tested
  * without sockets.
  */
 #include "config.h"

@@ -387,10 +387,11 @@ conn_tunnel_done(void *arg, const struct proxy_done *d)
 {
 	struct conn *c = arg;
 
-	proxy_tunnel_free(c->tunnel);
-	c->tunnel = NULL;
+	/* d points into the tunnel: the teardown frees it after reading d. */
 	switch (d->result) {
 	case PROXY_OK:
+		proxy_tunnel_free(c->tunnel);
+		c->tunnel = NULL;
 		bufferevent_setcb(
 		    c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 		if (c->conf->secure)

@@ -271,6 +271,25 @@ int http_reply_parse(const char *, size_t, struct hs_reply *,
 size_t http_basic_len(const char *name, const char *user, const char *secret);
 char *http_put_basic(
     char *p, const char *name, const char *user, const char *secret);
+int http_has_token(const char *v, size_t n, const char *tok);
+uint64_t http_retry_after(const char *v, size_t n);
+
+/* http.c: the REST lookups' GET and its response (enrich.c). */
+struct http_response {
+	int status;
+	int keep_alive; /* the connection may carry the next request */
+	int chunked;
+	int64_t length; /* Content-Length, -1 if none */
+	uint64_t retry_after_ms; /* Retry-After (delta-seconds), 0 if none */
+	size_t body_at; /* where the body starts (not chunked) */
+	size_t body_len;
+	size_t total; /* bytes of the whole response */
+	const char *error;
+};
+int http_response_parse(const char *, size_t, int eof, size_t max,
+    char *body, struct http_response *);
+char *http_get_request(
+    const char *target, const char *head, const char *auth, size_t *len);
 
 /*
  * record.c: the daemon's own records (connected, gap, ...), the bottom

@@ -2,8 +2,10 @@
  * Enrichment ([Enrich] Lookup=yes): between the parser and the outputs,
  * each object event's resource_uri is fetched with a GET of URL +
  * resource_uri, with the stream's credentials, over at most Concurrency=
- * kept-alive connections (libevent's evhttp over bufferevent_openssl,
- * verified as the stream is: CAFile=/CAPath=, the host name).  The object's
+ * kept-alive connections (HTTP/1.1 of our own, http.c, over
+ * bufferevent_openssl, verified as the stream is: CAFile=/CAPath=, the
+ * host name), through the stream's proxy when proxy_for() names one for
+ * the REST host (a CONNECT tunnel, proxy.c; NoProxy= honoured).  The object's
  * name, image and the Fields= members go into its cache entry; the event
  * points at it (dc_event.obj) and at its parents' entries when they are
  * cached (dc_event.up), and the outputs add them.
@@ -26,8 +28,8 @@
  *   Each kind of failure is counted (enrich_lookups()) and logged at most
  *   once a minute.  Bodies are bounded (ENRICH_MAX_BODY), as are headers.
  * - The credential is built in secret memory (handshake_authorization());
- *   it is never logged.  evhttp copies header values into its own heap
- *   buffers while a request is sent.
+ *   it is never logged.  Each request is built in secret memory
+ *   (http_get_request()) and handed to the connection without a copy.
  * - Lookup=no: main does not wire this file in; nothing here runs.
  *
  * Spool (Mode=always): a waiting event keeps the spool row id it was
@@ -46,8 +48,6 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <openssl/ssl.h>
 #include <yajl/yajl_parse.h>
 
@@ -58,7 +58,6 @@
 #define NEG_NOT_FOUND_MS (30 * 1000)
 #define NEG_FAILED_MS (10 * 1000)
 #define LOG_EVERY_MS (60 * 1000)
-#define MAX_HEADERS 16384
 
 /*
  * Fields=: members that hold names, states, counts, places and times, never
@@ -344,13 +343,24 @@ struct item {
 };
 
 /* One kept-alive connection, one request at a time. */
+enum sstate {
+	S_CLOSED,
+	S_CONNECT, /* to the origin, or the proxy */
+	S_PROXY_TLS,
+	S_TUNNEL, /* waiting for the proxy's answer to CONNECT */
+	S_TLS, /* with the origin */
+	S_IDLE,
+	S_BUSY /* the GET is sent, the reply not read yet */
+};
 struct slot {
 	struct enrich *en;
-	struct evhttp_connection *evcon;
+	struct bufferevent *bev; /* the top one: the origin's TLS, if any */
+	enum sstate state;
+	const struct proxy *proxy; /* this connection's, NULL: direct */
+	struct proxy_tunnel *tunnel;
+	struct event *timer; /* TimeoutSec= of the GET in flight */
 	struct entry *busy; /* the entry being fetched, or NULL */
-	int dead; /* free it before the next request */
-	enum evhttp_request_error error;
-	int errored;
+	int reused; /* a reply came on it: the server may close it idle */
 };
 
 struct enrich {
@@ -363,7 +373,7 @@ struct enrich {
 	int paused;
 	SSL_CTX *ssl_ctx;
 	char *auth; /* secret memory, or NULL */
-	char host_header[300];
+	char head[600]; /* the GET's other header lines */
 	struct slot slots[ENRICH_MAX_CONCURRENCY];
 	size_t nslots;
 	struct entry **table;
@@ -801,76 +811,216 @@ enrich_event(void *arg, const struct dc_event *e)
 	drain(en, 0);
 }
 
-/* The connections. */
-static void slot_free(struct slot *);
+/*
+ * The connections: a socket to the origin or, when proxy_for() names
+ * one, to the proxy (TLS to an https:// proxy as a filter over it), the
+ * CONNECT tunnel (proxy.c), the origin's TLS as a filter over that; then
+ * one GET at a time (http.c), kept alive while the server allows.  The
+ * slot's timer (TimeoutSec=) covers all of it, from the connection to
+ * the last byte of the reply.
+ */
+static void slot_close(struct slot *);
+static void slot_send(struct slot *);
+static void slot_parse(struct slot *, int eof);
+static void slot_read_cb(struct bufferevent *, void *);
+static void slot_event_cb(struct bufferevent *, short, void *);
+static void slot_timer_cb(evutil_socket_t, short, void *);
+static void entry_done(struct enrich *, struct entry *, int, uint64_t);
+static int fetch(struct enrich *, struct slot *, struct entry *);
 
+/* The slot's connection is over; its fetch, if any, failed for why. */
 static void
-on_close(struct evhttp_connection *evcon, void *arg)
+slot_failed(struct slot *s, int result, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void
+slot_failed(struct slot *s, int result, const char *fmt, ...)
 {
-	((struct slot *)arg)->dead = 1;
+	struct enrich *en = s->en;
+	struct entry *e = s->busy;
+	char why[400];
+	va_list ap;
+
+	/* First: the arguments may point into the tunnel slot_close() frees. */
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	slot_close(s);
+	if (e == NULL)
+		return; /* an idle connection ended */
+	s->busy = NULL;
+	note(en, result, e->key, "%s", why);
+	entry_done(en, e, result, NEG_FAILED_MS);
+	kick(en);
 }
 
+/* What to call the other end in a failure: host:port [through the proxy]. */
+static const char *
+slot_peer(struct slot *s, char *buf, size_t n)
+{
+	const struct conf *c = s->en->conf;
+
+	snprintf(buf, n, "%s:%s%s%s", c->enrich_host, c->enrich_port,
+	    s->proxy ? " through the proxy " : "",
+	    s->proxy ? s->proxy->url : "");
+	return buf;
+}
+
+/* TLS with host as a filter over the slot's bufferevent, then state. */
+static int
+slot_tls(struct slot *s, const char *host, enum sstate state)
+{
+	struct enrich *en = s->en;
+	struct bufferevent *bev;
+	SSL *ssl = SSL_new(en->ssl_ctx);
+	char err[200];
+
+	if (ssl == NULL)
+		return -1;
+	if (tls_client_setup(ssl, host, err, sizeof err) == -1) {
+		log_warn("enrichment: TLS setup for %s: %s", host, err);
+		SSL_free(ssl);
+		return -1;
+	}
+	/* The filter frees the bufferevent below it, which closes the fd. */
+	bev = bufferevent_openssl_filter_new(en->base, s->bev, ssl,
+	    BUFFEREVENT_SSL_CONNECTING,
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (bev == NULL) {
+		SSL_free(ssl);
+		return -1;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	s->bev = bev;
+	bufferevent_setcb(bev, slot_read_cb, NULL, slot_event_cb, s);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	s->state = state;
+	return 0;
+}
+
+/* The connection can carry requests: send the one waiting, if any. */
+static void
+slot_ready(struct slot *s)
+{
+	s->state = S_IDLE;
+	if (s->busy != NULL)
+		slot_send(s);
+}
+
+static void
+slot_tunnel_done(void *arg, const struct proxy_done *d)
+{
+	struct slot *s = arg;
+	const struct conf *c = s->en->conf;
+
+	/* d points into the tunnel: slot_failed() frees it after reading d. */
+	if (d->result == PROXY_AUTH) {
+		slot_failed(s, STAT_ENRICH_SERVER_ERROR,
+		    "the proxy %s refused the credentials: %s", s->proxy->url,
+		    d->why);
+		return;
+	}
+	if (d->result != PROXY_OK) {
+		slot_failed(s, STAT_ENRICH_SERVER_ERROR, "%s", d->why);
+		return;
+	}
+	proxy_tunnel_free(s->tunnel);
+	s->tunnel = NULL;
+	bufferevent_setcb(s->bev, slot_read_cb, NULL, slot_event_cb, s);
+	if (!c->enrich_secure)
+		slot_ready(s);
+	else if (slot_tls(s, c->enrich_host, S_TLS) == -1)
+		slot_failed(s, STAT_ENRICH_SERVER_ERROR, "cannot set up TLS");
+}
+
+static void
+slot_start_tunnel(struct slot *s)
+{
+	const struct conf *c = s->en->conf;
+
+	s->state = S_TUNNEL;
+	s->tunnel = proxy_tunnel_start(s->bev, s->proxy, c->enrich_host,
+	    c->enrich_port, slot_tunnel_done, s);
+	if (s->tunnel == NULL)
+		slot_failed(s, STAT_ENRICH_SERVER_ERROR, "out of memory");
+}
+
+static void
+slot_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct slot *s = arg;
+	const struct conf *c = s->en->conf;
+	char peer[400], why[200];
+	SSL *ssl;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		int rc = 0;
+
+		if (s->state == S_CONNECT && s->proxy != NULL &&
+		    s->proxy->secure)
+			rc = slot_tls(s, s->proxy->host, S_PROXY_TLS);
+		else if (s->state == S_CONNECT && s->proxy != NULL)
+			slot_start_tunnel(s);
+		else if (s->state == S_PROXY_TLS)
+			slot_start_tunnel(s);
+		else if (s->state == S_CONNECT && c->enrich_secure)
+			rc = slot_tls(s, c->enrich_host, S_TLS);
+		else if (s->state == S_CONNECT || s->state == S_TLS)
+			slot_ready(s);
+		if (rc == -1)
+			slot_failed(
+			    s, STAT_ENRICH_SERVER_ERROR, "cannot set up TLS");
+		return;
+	}
+	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+		return;
+	if (s->state == S_BUSY) {
+		slot_parse(s, 1);
+		return;
+	}
+	slot_peer(s, peer, sizeof peer);
+	ssl = bufferevent_openssl_get_ssl(bev);
+	if (ssl != NULL && tls_verify_error(ssl, why, sizeof why))
+		slot_failed(s, STAT_ENRICH_SERVER_ERROR, "%s: %s", peer, why);
+	else
+		slot_failed(s, STAT_ENRICH_SERVER_ERROR,
+		    "connection to %s failed or closed", peer);
+}
+
+/* Connect s, to the proxy if one applies to the REST host. */
 static int
 slot_open(struct enrich *en, struct slot *s)
 {
 	const struct conf *c = en->conf;
-	struct bufferevent *bev;
-	struct timeval tv = tv_ms(c->enrich_timeout_ms);
 
-	/*
-	 * Proxy (issue 17): a CONNECT tunnel goes here, before TLS: the
-	 * connection to the proxy, CONNECT host:port, then the tunnel's
-	 * socket wrapped below instead of -1.
-	 */
-	if (c->enrich_secure) {
-		SSL *ssl = SSL_new(en->ssl_ctx);
-		char err[200];
-
-		if (ssl == NULL)
-			return -1;
-		if (tls_client_setup(ssl, c->enrich_host, err, sizeof err) ==
-		    -1) {
-			log_warn("enrichment: TLS setup for %s: %s",
-			    c->enrich_host, err);
-			SSL_free(ssl);
-			return -1;
-		}
-		bev = bufferevent_openssl_socket_new(en->base, -1, ssl,
-		    BUFFEREVENT_SSL_CONNECTING,
-		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-		if (bev == NULL) {
-			SSL_free(ssl);
-			return -1;
-		}
-		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	} else if ((bev = bufferevent_socket_new(en->base, -1,
-			BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)) ==
-	    NULL)
+	s->proxy = proxy_for(c, c->enrich_host, c->enrich_port);
+	s->bev = bufferevent_socket_new(
+	    en->base, -1, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (s->bev == NULL)
 		return -1;
-	s->evcon = evhttp_connection_base_bufferevent_new(en->base, en->dns,
-	    bev, c->enrich_host, (unsigned short)atoi(c->enrich_port));
-	if (s->evcon == NULL) {
-		bufferevent_free(bev);
+	bufferevent_setcb(s->bev, slot_read_cb, NULL, slot_event_cb, s);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	s->state = S_CONNECT;
+	if (bufferevent_socket_connect_hostname(s->bev, en->dns, AF_UNSPEC,
+		s->proxy ? s->proxy->host : c->enrich_host,
+		atoi(s->proxy ? s->proxy->port : c->enrich_port)) == -1) {
+		slot_close(s);
 		return -1;
 	}
-	evhttp_connection_set_timeout_tv(s->evcon, &tv);
-	evhttp_connection_set_retries(s->evcon, 0);
-	evhttp_connection_set_max_body_size(s->evcon, ENRICH_MAX_BODY);
-	evhttp_connection_set_max_headers_size(s->evcon, MAX_HEADERS);
-	evhttp_connection_set_closecb(s->evcon, on_close, s);
-	s->dead = 0;
 	return 0;
 }
 
 static void
-slot_free(struct slot *s)
+slot_close(struct slot *s)
 {
-	if (s->evcon != NULL) {
-		evhttp_connection_set_closecb(s->evcon, NULL, NULL);
-		evhttp_connection_free(s->evcon);
-	}
-	s->evcon = NULL;
-	s->dead = 0;
+	proxy_tunnel_free(s->tunnel);
+	s->tunnel = NULL;
+	if (s->bev != NULL)
+		bufferevent_free(s->bev);
+	s->bev = NULL;
+	if (s->timer != NULL)
+		evtimer_del(s->timer);
+	s->state = S_CLOSED;
+	s->reused = 0;
 }
 
 /* A GET is over: its entry is done with result, for ms. */
@@ -885,93 +1035,19 @@ entry_done(struct enrich *en, struct entry *e, int result, uint64_t ms)
 	entry_maybe_free(e);
 }
 
-/* The seconds of a Retry-After header (delta-seconds only), or 0. */
-static uint64_t
-retry_after_ms(struct evhttp_request *req)
-{
-	const char *v = evhttp_find_header(
-	    evhttp_request_get_input_headers(req), "Retry-After");
-	unsigned long s;
-	char *end;
-
-	if (v == NULL || !isdigit((unsigned char)*v))
-		return 0;
-	s = strtoul(v, &end, 10);
-	if (*end != '\0' || s > 86400)
-		return 0;
-	return (uint64_t)s * 1000;
-}
-
-/* Did s's TLS handshake fail verification?  Why, into buf. */
-static int
-slot_verify_error(struct slot *s, char *buf, size_t n)
-{
-	struct bufferevent *bev = s->evcon != NULL
-	    ? evhttp_connection_get_bufferevent(s->evcon)
-	    : NULL;
-	SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
-
-	return ssl != NULL && tls_verify_error(ssl, buf, n);
-}
-
+/* The reply to e's GET: its status, body (n bytes) and Retry-After. */
 static void
-on_error(enum evhttp_request_error err, void *arg)
+slot_result(struct slot *s, struct entry *e, int code, const char *body,
+    size_t n, uint64_t retry_ms)
 {
-	struct slot *s = arg;
-
-	s->error = err;
-	s->errored = 1;
-}
-
-static void
-on_done(struct evhttp_request *req, void *arg)
-{
-	struct slot *s = arg;
 	struct enrich *en = s->en;
 	const struct conf *c = en->conf;
-	struct entry *e = s->busy;
-	int code = req ? evhttp_request_get_response_code(req) : 0;
 	const char *why = "invalid body";
-	char why_buf[200];
 	uint64_t hold;
 
-	if (e == NULL)
-		return; /* cancelled */
-	s->busy = NULL;
-	if (code == 0 || s->errored) {
-		s->dead = 1;
-		if (s->errored && s->error == EVREQ_HTTP_TIMEOUT)
-			note(en, STAT_ENRICH_TIMEOUT, e->key,
-			    "no answer within %g s",
-			    (double)c->enrich_timeout_ms / 1000);
-		else if (s->errored && s->error == EVREQ_HTTP_DATA_TOO_LONG)
-			note(en, STAT_ENRICH_INVALID, e->key,
-			    "body larger than %d bytes", ENRICH_MAX_BODY);
-		else if (s->errored && s->error == EVREQ_HTTP_INVALID_HEADER)
-			note(en, STAT_ENRICH_INVALID, e->key, "invalid HTTP reply");
-		else if (slot_verify_error(s, why_buf, sizeof why_buf))
-			note(en, STAT_ENRICH_SERVER_ERROR, e->key, "%s:%s: %s",
-			    c->enrich_host, c->enrich_port, why_buf);
-		else
-			note(en, STAT_ENRICH_SERVER_ERROR, e->key,
-			    "connection to %s:%s failed or closed",
-			    c->enrich_host, c->enrich_port);
-		entry_done(en, e,
-		    s->errored && s->error == EVREQ_HTTP_TIMEOUT
-			? STAT_ENRICH_TIMEOUT
-			: STAT_ENRICH_SERVER_ERROR,
-		    NEG_FAILED_MS);
-	} else if (code == 200) {
-		struct evbuffer *in = evhttp_request_get_input_buffer(req);
-		size_t n = evbuffer_get_length(in);
-		const unsigned char *body = evbuffer_pullup(in, (ev_ssize_t)n);
-
-		if (n > ENRICH_MAX_BODY || (body == NULL && n > 0) ||
-		    enrich_parse(c, e->type, e->tlen,
-			body ? body : (const unsigned char *)"", n, &e->data,
+	if (code == 200) {
+		if (enrich_parse(c, e->type, e->tlen, body, n, &e->data,
 			&why) == -1) {
-			if (n > ENRICH_MAX_BODY)
-				why = "body too large";
 			note(en, STAT_ENRICH_INVALID, e->key, "%s", why);
 			entry_done(en, e, STAT_ENRICH_INVALID, NEG_FAILED_MS);
 		} else {
@@ -988,7 +1064,7 @@ on_done(struct evhttp_request *req, void *arg)
 		en->hold_until = clock_ms() + c->auth_backoff_ms;
 		entry_done(en, e, STAT_ENRICH_UNAUTHORIZED, NEG_FAILED_MS);
 	} else if (code == 429) {
-		if ((hold = retry_after_ms(req)) == 0)
+		if ((hold = retry_ms) == 0 || hold > 86400 * 1000)
 			hold = NEG_FAILED_MS;
 		note(en, STAT_ENRICH_RATE_LIMITED, e->key,
 		    "HTTP 429: lookups stop for %g s (Retry-After)",
@@ -1002,47 +1078,140 @@ on_done(struct evhttp_request *req, void *arg)
 		note(en, STAT_ENRICH_INVALID, e->key, "HTTP %d", code);
 		entry_done(en, e, STAT_ENRICH_INVALID, NEG_FAILED_MS);
 	}
-	if (req != NULL) {
-		const char *conn = evhttp_find_header(
-		    evhttp_request_get_input_headers(req), "Connection");
+}
 
-		if (conn != NULL && strcasecmp(conn, "close") == 0)
-			s->dead = 1;
+/*
+ * Read the reply to the GET in flight from what has arrived (eof: and
+ * the connection has ended): nothing until it is whole; then its result,
+ * and the connection kept for the next GET or closed.
+ */
+static void
+slot_parse(struct slot *s, int eof)
+{
+	struct enrich *en = s->en;
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	size_t n = evbuffer_get_length(in);
+	struct entry *e = s->busy;
+	struct http_response r;
+	const char *buf;
+	char *body = NULL, peer[400];
+	int rc;
+
+	if (e == NULL)
+		return;
+	if (n > HS_MAX_HEADER + 2 * (size_t)ENRICH_MAX_BODY) {
+		slot_failed(s, STAT_ENRICH_INVALID, "reply larger than %zu bytes",
+		    HS_MAX_HEADER + 2 * (size_t)ENRICH_MAX_BODY);
+		return;
+	}
+	buf = (const char *)evbuffer_pullup(in, -1);
+	rc = http_response_parse(buf ? buf : "", n, eof, ENRICH_MAX_BODY, NULL, &r);
+	if (rc == HS_INCOMPLETE)
+		return;
+	if (rc == HS_FAILED && n == 0 && eof && s->reused) {
+		/*
+		 * A kept-alive connection the server closed as the GET went
+		 * out: once more, on a new connection.
+		 */
+		s->busy = NULL;
+		slot_close(s);
+		if (fetch(en, s, e) == 0)
+			return;
+		s->busy = e;
+		slot_failed(s, STAT_ENRICH_SERVER_ERROR,
+		    "cannot start a request to %s", en->conf->enrich_host);
+		return;
+	}
+	if (rc == HS_FAILED) {
+		if (n == 0 && eof)
+			slot_failed(s, STAT_ENRICH_SERVER_ERROR,
+			    "connection to %s closed",
+			    slot_peer(s, peer, sizeof peer));
+		else
+			slot_failed(s, STAT_ENRICH_INVALID, "%s", r.error);
+		return;
+	}
+	if (r.chunked) {
+		/* Again, now that the decoded body's length is known. */
+		if ((body = malloc(r.body_len + 1)) == NULL) {
+			slot_failed(s, STAT_ENRICH_SERVER_ERROR, "out of memory");
+			return;
+		}
+		http_response_parse(buf, n, eof, r.body_len, body, &r);
+	}
+	s->busy = NULL;
+	evtimer_del(s->timer);
+	slot_result(s, e, r.status, body ? body : buf + r.body_at, r.body_len,
+	    r.retry_after_ms);
+	free(body);
+	evbuffer_drain(in, r.total);
+	if (!r.keep_alive || eof || evbuffer_get_length(in) > 0)
+		slot_close(s);
+	else {
+		s->state = S_IDLE;
+		s->reused = 1;
 	}
 	kick(en);
+}
+
+static void
+slot_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct slot *s = arg;
+
+	if (s->state == S_BUSY)
+		slot_parse(s, 0);
+	else if (s->state == S_IDLE)
+		slot_close(s); /* nothing was asked */
+}
+
+static void
+slot_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct slot *s = arg;
+
+	slot_failed(s, STAT_ENRICH_TIMEOUT, "no answer within %g s",
+	    (double)s->en->conf->enrich_timeout_ms / 1000);
+}
+
+/* Send the GET for s->busy. */
+static void
+slot_send(struct slot *s)
+{
+	struct enrich *en = s->en;
+	const struct conf *c = en->conf;
+	char target[ENRICH_MAX_URI + 1024];
+	size_t len;
+	char *req;
+
+	snprintf(target, sizeof target, "%s%s", c->enrich_path, s->busy->key);
+	if ((req = http_get_request(target, en->head, en->auth, &len)) ==
+	    NULL) {
+		slot_failed(s, STAT_ENRICH_SERVER_ERROR, "out of memory");
+		return;
+	}
+	if (evbuffer_add_reference(bufferevent_get_output(s->bev), req, len,
+		secret_ref_done, req) == -1) {
+		secret_free(req);
+		slot_failed(s, STAT_ENRICH_SERVER_ERROR, "out of memory");
+		return;
+	}
+	s->state = S_BUSY;
 }
 
 /* Start the GET for e on s; -1 if it could not be. */
 static int
 fetch(struct enrich *en, struct slot *s, struct entry *e)
 {
-	const struct conf *c = en->conf;
-	struct evhttp_request *req;
-	struct evkeyvalq *h;
-	char target[ENRICH_MAX_URI + 1024];
+	struct timeval tv = tv_ms(en->conf->enrich_timeout_ms);
 
-	if (s->dead)
-		slot_free(s);
-	if (s->evcon == NULL && slot_open(en, s) == -1)
+	if (s->bev == NULL && slot_open(en, s) == -1)
 		return -1;
-	if ((req = evhttp_request_new(on_done, s)) == NULL)
-		return -1;
-	evhttp_request_set_error_cb(req, on_error);
-	h = evhttp_request_get_output_headers(req);
-	evhttp_add_header(h, "Host", en->host_header);
-	evhttp_add_header(h, "Accept", "application/json");
-	evhttp_add_header(h, "User-Agent", "dcevents/" PACKAGE_VERSION);
-	if (en->auth != NULL)
-		evhttp_add_header(h, "Authorization", en->auth);
-	snprintf(target, sizeof target, "%s%s", c->enrich_path, e->key);
 	s->busy = e;
-	s->errored = 0;
 	e->state = E_FETCHING;
-	if (evhttp_make_request(s->evcon, req, EVHTTP_REQ_GET, target) == -1) {
-		s->busy = NULL;
-		s->dead = 1;
-		return -1;
-	}
+	evtimer_add(s->timer, &tv);
+	if (s->state == S_IDLE)
+		slot_send(s);
 	return 0;
 }
 
@@ -1056,8 +1225,6 @@ dispatch(struct enrich *en)
 
 		if (s->busy != NULL)
 			continue;
-		if (s->dead)
-			slot_free(s);
 		while ((e = en->q_head) != NULL) {
 			en->q_head = e->qnext;
 			if (en->q_head == NULL)
@@ -1110,7 +1277,9 @@ enrich_setup(struct enrich *en, const struct conf *c)
 		log_err("enrichment: out of memory");
 		return -1;
 	}
-	snprintf(en->host_header, sizeof en->host_header, "%s%s%s%s%s",
+	snprintf(en->head, sizeof en->head,
+	    "Host: %s%s%s%s%s\r\nAccept: application/json\r\n"
+	    "User-Agent: dcevents/" PACKAGE_VERSION "\r\n",
 	    v6 ? "[" : "", c->enrich_host, v6 ? "]" : "",
 	    strcmp(c->enrich_port, c->enrich_secure ? "443" : "80") ? ":" : "",
 	    strcmp(c->enrich_port, c->enrich_secure ? "443" : "80")
@@ -1127,7 +1296,7 @@ enrich_teardown(struct enrich *en)
 		struct entry *e = en->slots[i].busy;
 
 		en->slots[i].busy = NULL;
-		slot_free(&en->slots[i]);
+		slot_close(&en->slots[i]);
 		if (e != NULL) {
 			e->state = E_IDLE;
 			entry_maybe_free(e);
@@ -1163,8 +1332,14 @@ enrich_new(struct event_base *base, struct evdns_base *dns,
 	en->pause = pause;
 	en->resume = resume;
 	en->arg = arg;
-	for (size_t i = 0; i < ENRICH_MAX_CONCURRENCY; i++)
+	for (size_t i = 0; i < ENRICH_MAX_CONCURRENCY; i++) {
 		en->slots[i].en = en;
+		if ((en->slots[i].timer = evtimer_new(
+			 base, slot_timer_cb, &en->slots[i])) == NULL) {
+			enrich_free(en);
+			return NULL;
+		}
+	}
 	en->nbuckets = 1024;
 	while (
 	    en->nbuckets < c->enrich_cache_entries && en->nbuckets < (1u << 20))
@@ -1219,6 +1394,9 @@ enrich_free(struct enrich *en)
 		entry_evict(en, e);
 		entry_maybe_free(e);
 	}
+	for (size_t i = 0; i < ENRICH_MAX_CONCURRENCY; i++)
+		if (en->slots[i].timer != NULL)
+			event_free(en->slots[i].timer);
 	if (en->timer)
 		event_free(en->timer);
 	if (en->kick)

@@ -2,8 +2,8 @@
  * The HTTP/1.1 upgrade of RFC 6455 section 4: the request line and
  * headers we send, and a strict, bounded parser for the reply, whose
  * generic part (status line, header lines, the bound) also reads a
- * proxy's answer to CONNECT (proxy.c); the Basic credential line both
- * requests carry.  Pure functions, so that every case is unit-tested
+ * proxy's answer to CONNECT (proxy.c) and the REST lookups' replies
+ * (http.c); the Basic credential line both requests carry.  Pure functions, so that every case is unit-tested
  * without sockets.
  */
 #include "config.h"
@@ -245,8 +245,8 @@ handshake_request(const struct conf *c, const char *key, size_t *len)
 }
 
 /* Does the comma-separated list v (length n) hold token tok? */
-static int
-has_token(const char *v, size_t n, const char *tok)
+int
+http_has_token(const char *v, size_t n, const char *tok)
 {
 	size_t tlen = strlen(tok);
 	const char *end = v + n;
@@ -273,9 +273,9 @@ hs_fail(struct hs_reply *r, const char *why)
 	return HS_FAILED;
 }
 
-/* Delta-seconds of Retry-After (the HTTP-date form is ignored). */
-static uint64_t
-retry_after(const char *v, size_t n)
+/* Delta-seconds of Retry-After in ms (the HTTP-date form is ignored). */
+uint64_t
+http_retry_after(const char *v, size_t n)
 {
 	uint64_t s = 0;
 
@@ -387,7 +387,7 @@ hs_header(void *arg, struct hs_reply *r, const char *line, size_t nlen,
 
 #define IS(name) (nlen == strlen(name) && strncasecmp(line, name, nlen) == 0)
 	if (IS("Retry-After"))
-		r->retry_after_ms = retry_after(v, vlen);
+		r->retry_after_ms = http_retry_after(v, vlen);
 	if (r->status != 101)
 		return NULL;
 	if (IS("Upgrade")) {
@@ -395,7 +395,7 @@ hs_header(void *arg, struct hs_reply *r, const char *line, size_t nlen,
 		    strncasecmp(v, "websocket", 9) != 0)
 			return "Upgrade is not websocket";
 	} else if (IS("Connection")) {
-		u->connection |= has_token(v, vlen, "upgrade");
+		u->connection |= http_has_token(v, vlen, "upgrade");
 	} else if (IS("Sec-WebSocket-Accept")) {
 		if (u->accepted++)
 			return "Sec-WebSocket-Accept repeated";

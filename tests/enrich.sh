@@ -3,7 +3,8 @@
 # and a Docker Cloud REST stand-in (tests/peers/restpeer.py), stdout output:
 # names and Fields= in the JSON lines, one GET per object (cache and
 # coalescing), delete eviction, 404, slow lookups (order, TimeoutSec=),
-# 401, 429 with Retry-After, 5xx, garbage and huge bodies, and a secret of
+# 401, 429 with Retry-After, 5xx, garbage and huge bodies, chunked,
+# Connection: close and HTTP/1.0 answers, and a secret of
 # container_envvars that appears nowhere.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
 . "$top_srcdir/tests/lib/enrich.sh"
@@ -159,6 +160,29 @@ check "h: 5xx logged once for two" [ "$(count "$T/h.err" "(server_error;")" = 1 
 check "h: garbage and huge logged once as invalid" \
     [ "$(count "$T/h.err" "(invalid;")" = 1 ]
 check "h: the stream stayed up" [ "$(count "$T/h.peer" '"ev":"connect"')" = 1 ]
+
+# m) The HTTP/1.1 client (http.c) against other answers: chunked bodies on
+# one kept-alive connection; Connection: close and HTTP/1.0, where each
+# GET needs a connection of its own; a connection closed as it is reused.
+conns() { count "$T/$1.rest" '"ev":"connect"'; }
+for m in chunked close http10; do
+	enrich_events "m$m" "container:update:$C/m1/" "container:update:$C/m2/" \
+	    "container:update:$C/m3/" >"$T/m$m.ws"
+	run "m$m" "{\"$m\": true}" "$T/m$m.ws" 3 -o Enrich.Concurrency=1
+	check "m: $m: all three named" \
+	    [ "$(jq "m$m" '[o["object"].get("name") for o in L]')" = "['container-m1', 'container-m2', 'container-m3']" ]
+done
+check "m: chunked: one kept-alive connection" [ "$(conns mchunked)" = 1 ]
+check "m: Connection: close: a connection per GET" [ "$(conns mclose)" = 3 ]
+check "m: HTTP/1.0: a connection per GET" [ "$(conns mhttp10)" = 3 ]
+# A kept-alive connection the server closes as the next GET goes out:
+# that GET is made again on a new connection.
+enrich_events mdrop "container:update:$C/m1/" "container:update:$C/m2/" \
+    "container:update:$C/m3/" >"$T/mdrop.ws"
+run mdrop '{"drop": 0.3}' "$T/mdrop.ws" 3 -o Enrich.Concurrency=1
+check "m: closed while reused: all three named" \
+    [ "$(jq mdrop '[o["object"].get("name") for o in L]')" = "['container-m1', 'container-m2', 'container-m3']" ]
+check "m: closed while reused: nothing logged" lacks "$T/mdrop.err" "enrichment:"
 
 # k) Waiting events count against QueueMax: a full FIFO pauses reading;
 # it resumes, and every event goes out, named, in order.

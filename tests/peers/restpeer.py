@@ -29,6 +29,11 @@ rewrite it while the server runs; all keys optional):
   names {PATH: NAME}   the object's name
   garbage [PATH]       answer 200 with a body that is not JSON
   huge [PATH]          answer 200 with a 1 MiB JSON body
+  chunked true         bodies in chunks (Transfer-Encoding: chunked)
+  close true           "Connection: close" on each answer, then close
+  http10 true          answer as HTTP/1.0 (no keep-alive), then close
+  drop S               keep-alive answers, but close S seconds after each
+                       (what the client sent meanwhile is never answered)
 SIGTERM or SIGINT: stop at once, exit 0.
 """
 import argparse, asyncio, json, os, signal, ssl, sys, time
@@ -103,13 +108,24 @@ def make_object(path, sc):
     return {"uuid": uuid, "resource_uri": path}
 
 
-def answer(status, body, headers=None):
+def answer(status, body, headers=None, sc=None):
+    sc = sc or {}
     reason = {200: "OK", 401: "UNAUTHORIZED", 403: "FORBIDDEN",
               404: "NOT FOUND", 429: "TOO MANY REQUESTS",
               500: "INTERNAL SERVER ERROR", 502: "BAD GATEWAY",
               503: "SERVICE UNAVAILABLE"}.get(status, "X")
-    h = "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n" \
-        "Content-Length: %d\r\n" % (status, reason, len(body))
+    h = "HTTP/1.%d %d %s\r\nContent-Type: application/json\r\n" % (
+        0 if sc.get("http10") else 1, status, reason)
+    if sc.get("chunked"):
+        h += "Transfer-Encoding: chunked\r\n"
+        half = len(body) // 2
+        body = b"".join(b"%x;n=1\r\n%s\r\n" % (len(p), p)
+                        for p in (body[:half], body[half:]) if p) + \
+            b"0\r\nX-Trailer: t\r\n\r\n"
+    else:
+        h += "Content-Length: %d\r\n" % len(body)
+    if sc.get("close"):
+        h += "Connection: close\r\n"
     for k, v in (headers or {}).items():
         h += "%s: %s\r\n" % (k, v)
     return h.encode() + b"\r\n" + body
@@ -156,10 +172,16 @@ async def handle(reader, writer):
                     else:
                         body = json.dumps(obj).encode()
             writer.write(answer(status, body,
-                                None if status == 200 else sc.get("headers")))
+                                None if status == 200 else sc.get("headers"),
+                                sc))
             await writer.drain()
             log(path=path, method=method, auth=auth_ok, status=status,
                 conn=n, took=round(time.monotonic() - t0, 6))
+            if sc.get("close") or sc.get("http10"):
+                break
+            if sc.get("drop"):
+                await asyncio.sleep(sc["drop"])
+                break
     except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError,
             ValueError):
         pass

@@ -29,7 +29,7 @@
 /* SIGTERM: out within 2 s whatever happens; the rest is for teardown. */
 #define STOP_MS 1800
 /* Of which the spool's, Mode=overflow: what the flush left goes to it. */
-#define SPILL_MS 1000
+#define SPILL_MS 1300
 
 static struct {
 	struct event_base *base;

@@ -30,9 +30,8 @@
  * SPILL_MS (1.3 s) of the 2 s, then every record still in a queue is
  * kept: the rows of that output already loaded are deleted and the whole
  * queue is inserted again, in order, below every seq in the table, so it
- * comes
- * back first at the next start (100,000 records: 0.2 to 0.5 s; the WAL
- * is checkpointed at the next start, not within the 2 s).  With a disk
+ * comes back first at the next start (100,000 records: 0.2 to 0.5 s; the
+ * WAL is checkpointed at the next start, not within the 2 s).  With a disk
  * failure, at the bound (beyond the margin) or in Mode=always, records are
  * not kept at stop but counted as lost.
  *

@@ -338,7 +338,8 @@ main(int argc, char *argv[])
 
 	signal(SIGPIPE, SIG_IGN);
 	event_set_log_callback(on_libevent_log);
-	/* The output threads wake the loop with event_active(). */
+	/* Locks for libevent; the output threads wake the loop through an
+	 * eventfd (queue.c), never through the base. */
 	if (evthread_use_pthreads() == -1 ||
 	    (dc.base = event_base_new()) == NULL) {
 		log_err("cannot create the event loop");

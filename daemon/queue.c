@@ -7,12 +7,14 @@
  * (backoff, 100 ms doubling to 5 s) and retries the same record, so
  * records are neither lost nor reordered; the flush at a stop keeps the
  * same backoff (after one retry at once), and gives up when the next try
- * would come after its deadline.  The loop is told through
- * event_active() when a queue falls below half (to resume reading, or,
- * asked by queue_watch(), to load spooled records), when an output goes
- * down or comes back, and, for the spool, when spooled records were
- * written.  After a stop, queue_unwritten() shows what is left, for the
- * spool to keep.
+ * would come after its deadline.  The loop is told when a queue falls
+ * below half (to resume reading, or, asked by queue_watch(), to load
+ * spooled records), when an output goes down or comes back, and, for the
+ * spool, when spooled records were written: the writer writes to an
+ * eventfd the loop watches (queue_wake()) and never touches the
+ * event_base, so a loop made without evthread_use_pthreads() (a test, a
+ * tool) is neither corrupted nor left asleep.  After a stop,
+ * queue_unwritten() shows what is left, for the spool to keep.
  *
  * An output whose writes are acknowledged later (Kafka: the delivery
  * report) has a start operation: its write() only hands records over, and
@@ -22,6 +24,7 @@
  */
 #include "config.h"
 
+#include <sys/eventfd.h>
 #include <sys/uio.h>
 
 #include <errno.h>
@@ -29,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -59,7 +63,8 @@ struct queue {
 	struct timespec deadline; /* for stop */
 	int down; /* 0 up, 1 failed, 2 failure reported, 3 back, to report */
 	char why[640]; /* the output's error when it went down */
-	struct event *wake; /* on the loop: resume reading, report */
+	int wakefd; /* eventfd: news for the loop, from either thread */
+	struct event *wake; /* on the loop, wakefd readable: resume, report */
 	struct event *kick; /* on the loop: wake the writer, once per turn */
 	int kicking; /* kick is active */
 	/* The loop's side, without the lock: records staged for the queue. */
@@ -229,6 +234,22 @@ queue_next(const struct queue *q)
 	return q->ops->start != NULL ? q->sent : q->head;
 }
 
+/*
+ * Wake the loop (queue_wake_cb()), from the writer or the loop: an
+ * eventfd write, never event_active() from the writer, which on a base
+ * without locks races the loop and can leave it counting an active event
+ * that is not there (event_base_loop() then spins in epoll_wait()).
+ */
+static void
+queue_wake(struct queue *q)
+{
+	uint64_t one = 1;
+
+	/* only EAGAIN, the counter near 2^64: the loop is due anyway */
+	while (write(q->wakefd, &one, sizeof one) == -1 && errno == EINTR)
+		;
+}
+
 /* The output failed (the lock held): the first failure is the news. */
 static void
 queue_down(struct queue *q, const char *why)
@@ -238,7 +259,7 @@ queue_down(struct queue *q, const char *why)
 		return;
 	snprintf(q->why, sizeof q->why, "%s", why);
 	q->down = 1;
-	event_active(q->wake, EV_READ, 0);
+	queue_wake(q);
 }
 
 /* r was written (the lock held): the spool's marks move past it. */
@@ -294,7 +315,7 @@ queue_progress(struct queue *q)
 		q->down = 3; /* to be reported as back */
 	if (q->down == 3 || (q->full && queue_below_half(q)) ||
 	    q->wrote_spooled)
-		event_active(q->wake, EV_READ, 0);
+		queue_wake(q);
 }
 
 static void *
@@ -395,7 +416,11 @@ queue_wake_cb(evutil_socket_t fd, short what, void *arg)
 	int down, resume = 0, wrote;
 	size_t n;
 	char why[sizeof q->why];
+	uint64_t count;
 
+	/* nothing to read when event_active() (on the loop) called us */
+	if (read(q->wakefd, &count, sizeof count) == -1 && errno != EAGAIN)
+		log_warn("%s queue: eventfd: %s", q->name, strerror(errno));
 	pthread_mutex_lock(&q->mu);
 	down = q->down;
 	n = q->n;
@@ -451,13 +476,19 @@ queue_new(struct event_base *base, const char *name, size_t stat,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&q->cv, &ca);
 	pthread_condattr_destroy(&ca);
-	q->wake = event_new(base, -1, 0, queue_wake_cb, q);
+	q->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	q->wake = q->wakefd == -1 ? NULL
+				  : event_new(base, q->wakefd,
+					EV_READ | EV_PERSIST, queue_wake_cb, q);
 	q->kick = event_new(base, -1, 0, queue_kick_cb, q);
 	if (q->wake == NULL || q->kick == NULL ||
+	    event_add(q->wake, NULL) == -1 ||
 	    (ops->start != NULL && ops->start(arg, base, q) == -1) ||
 	    pthread_create(&q->thread, NULL, queue_main, q)) {
 		if (q->wake != NULL)
 			event_free(q->wake);
+		if (q->wakefd != -1)
+			close(q->wakefd);
 		if (q->kick != NULL)
 			event_free(q->kick);
 		free(q);
@@ -797,6 +828,7 @@ queue_close(struct queue *q, uint64_t ms)
 	record_free_list(q->head);
 	record_free_list(q->done);
 	event_free(q->wake);
+	close(q->wakefd);
 	event_free(q->kick);
 	pthread_mutex_destroy(&q->mu);
 	pthread_cond_destroy(&q->cv);

@@ -8,8 +8,10 @@
  */
 #include "config.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/dns.h>
 #include <event2/event.h>
@@ -162,15 +164,38 @@ test_message(void)
 
 static struct event_base *base;
 static struct enrich *en;
+static struct event *limit;
+
+static void
+on_limit(evutil_socket_t fd, short what, void *arg)
+{
+	event_base_loopbreak(base);
+}
+
+/*
+ * One turn of the loop that always ends, after at most ms: a callback
+ * that keeps activating events (or a descriptor always ready) would keep
+ * EVLOOP_NONBLOCK (and EVLOOP_ONCE) turning.  A base corrupted by another
+ * thread breaks even this: main()'s alarm ends the test then.
+ */
+static void
+turn(int flags, long ms)
+{
+	struct timeval tv = { ms / 1000, ms % 1000 * 1000 };
+
+	evtimer_add(limit, &tv);
+	event_base_loop(base, flags);
+	evtimer_del(limit);
+}
 
 static void
 settle(void)
 {
 	for (int i = 0; i < 200 && enrich_waiting(en) > 0; i++)
-		event_base_loop(base, EVLOOP_ONCE);
+		turn(EVLOOP_ONCE, 100);
 	/* and the queued fetches, and their failures */
 	for (int i = 0; i < 20; i++)
-		event_base_loop(base, EVLOOP_NONBLOCK);
+		turn(EVLOOP_ONCE | EVLOOP_NONBLOCK, 0);
 }
 
 static void
@@ -214,6 +239,7 @@ test_cache(void)
 	uint64_t g, cached;
 
 	base = event_base_new();
+	limit = evtimer_new(base, on_limit, NULL);
 	dns = evdns_base_new(base, 0);
 	out = output_new(base, c, nop, nop, NULL);
 	en = enrich_new(base, dns, c, out, nop, nop, NULL);
@@ -248,13 +274,27 @@ test_cache(void)
 	enrich_free(en);
 	output_close(out, 1000);
 	evdns_base_free(dns, 0);
+	event_free(limit);
 	event_base_free(base);
 	conf_free(c);
+}
+
+/* A loop that never returns fails the test in minutes, not hours. */
+static void
+on_alarm(int sig)
+{
+	static const char m[] =
+	    "Bail out! a loop turn has not ended in 120 s\n";
+
+	(void)!write(1, m, sizeof m - 1);
+	_exit(1);
 }
 
 int
 main(void)
 {
+	signal(SIGALRM, on_alarm);
+	alarm(120);
 	J = json_new();
 	test_parse();
 	test_allow_list();

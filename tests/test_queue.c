@@ -1,0 +1,189 @@
+/*
+ * Unit tests of the queue's news for the loop (daemon/queue.c): its
+ * writer thread tells the loop that records were written, or that the
+ * output went down and came back, while the loop runs or sleeps.  The
+ * loops here are made without evthread_use_pthreads(), as a test or a
+ * tool might make them: the writer must never touch the event_base (an
+ * unlocked event_active() from another thread neither wakes a sleeping
+ * loop nor leaves the base sound: its count of active events can go
+ * wrong, and event_base_loop() then never returns, spinning in
+ * epoll_wait()).  A loop turn that does not end fails through alarm().
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "dcevents.h"
+#include "lib/tap.h"
+
+static int calls, fail_first, slow_ms;
+static unsigned long wrote, downs;
+
+/* Takes one record at a time, after slow_ms; the first call may fail. */
+static int
+t_write(void *arg, struct record **recs, size_t n)
+{
+	if (slow_ms > 0)
+		usleep((useconds_t)slow_ms * 1000);
+	if (++calls == 1 && fail_first)
+		return -1;
+	return 1;
+}
+
+static void
+t_reset(void *arg)
+{
+}
+
+static const char *
+t_error(void *arg)
+{
+	return "refused (a test)";
+}
+
+static void
+t_close(void *arg)
+{
+}
+
+static const struct queue_ops ops = {
+	.write = t_write, .reset = t_reset, .error = t_error, .close = t_close
+};
+
+static void
+notify(void *arg, int what)
+{
+	if (what == QUEUE_WRITTEN)
+		wrote++;
+	else if (what == QUEUE_DOWN)
+		downs++;
+}
+
+static void
+on_alarm(int sig)
+{
+	static const char m[] = "not ok - a loop turn never ended (the loop "
+				"spins on a corrupted event_base)\n";
+
+	(void)!write(1, m, sizeof m - 1);
+	_exit(1);
+}
+
+static void
+nop(evutil_socket_t fd, short what, void *arg)
+{
+}
+
+static struct queue *
+start(struct event_base *base)
+{
+	struct queue *q = queue_new(
+	    base, "test", 0, &ops, NULL, 1000000, 1u << 30, notify, NULL);
+
+	if (q == NULL) {
+		printf("Bail out! no queue\n");
+		exit(99);
+	}
+	calls = 0;
+	wrote = downs = 0;
+	return q;
+}
+
+static void
+push(struct queue *q, uint64_t id)
+{
+	struct record *r = record_new(1);
+
+	r->data[0] = 'x';
+	r->spool_id = id;
+	queue_push(q, r);
+}
+
+/*
+ * A slow output that fails once (down, then back after the 100 ms
+ * back-off): the news wakes the loop asleep in epoll_wait(), which only
+ * a 3 s timer would wake otherwise.
+ */
+static void
+test_sleeping_loop(void)
+{
+	struct event_base *base = event_base_new();
+	struct event *limit = evtimer_new(base, nop, NULL);
+	struct timeval tv = { 3, 0 };
+	struct queue *q = start(base);
+	uint64_t t0, ms;
+
+	fail_first = 1;
+	slow_ms = 200;
+	t0 = clock_ms();
+	push(q, 1);
+	while (downs == 0 && clock_ms() - t0 < 5000) {
+		evtimer_add(limit, &tv);
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+	ms = clock_ms() - t0;
+	ok(downs == 1 && ms < 2000,
+	    "asleep: the output's failure wakes the loop (%" PRIu64 " ms)", ms);
+	t0 = clock_ms();
+	while (wrote == 0 && clock_ms() - t0 < 5000) {
+		evtimer_add(limit, &tv);
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+	ms = clock_ms() - t0;
+	ok(wrote == 1 && ms < 2000,
+	    "asleep: its recovery and the record written wake the loop "
+	    "(%" PRIu64 " ms)",
+	    ms);
+	is_int(queue_close(q, 1000), 0, "asleep: nothing left");
+	event_free(limit);
+	event_base_free(base);
+}
+
+/*
+ * One record at a time, the loop polled (EVLOOP_NONBLOCK, as the
+ * tests' settle() did) until the writer says it was written: the
+ * writer's news and the loop's turns overlap, thousands of times.
+ */
+static void
+test_polling_loop(void)
+{
+	struct event_base *base = event_base_new();
+	struct queue *q = start(base);
+	uint64_t end, i;
+
+	fail_first = 0;
+	slow_ms = 0;
+	alarm(20);
+	end = clock_ms() + 1000;
+	for (i = 0; clock_ms() < end; i++) {
+		unsigned long before = wrote;
+
+		push(q, i + 1);
+		while (wrote == before && clock_ms() < end + 5000)
+			event_base_loop(base, EVLOOP_NONBLOCK);
+	}
+	alarm(0);
+	ok(wrote == i,
+	    "polled: every loop turn ended, each record's news "
+	    "came (%" PRIu64 " records)",
+	    i);
+	is_int((int64_t)queue_written_id(q, NULL), (int64_t)i,
+	    "polled: every record written");
+	is_int(queue_close(q, 1000), 0, "polled: nothing left");
+	event_base_free(base);
+}
+
+int
+main(void)
+{
+	signal(SIGALRM, on_alarm);
+	test_sleeping_loop();
+	test_polling_loop();
+	return done();
+}

@@ -159,10 +159,13 @@ sleep 1.2
 check "StatsIntervalSec=300ms: a statistics record every 300 ms" \
     test "$(count "$T/err" "statistics:")" -ge $((n0 + 3))
 # A reload to an address in use is refused; the old listener stays.
-"$PY" -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(30)' "$MP" &
+# (An address another process listens on, on a port of its own choice: a
+# port dcevents let go of may meanwhile be taken by another test.)
+"$PY" -c 'import os,socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(); open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1])); os.rename(sys.argv[1] + ".tmp", sys.argv[1]); time.sleep(30)' "$T/holding" &
 HOLD=$!
 PIDS="$PIDS $HOLD"
-sleep 0.3
+check "another process listens on an address" wait_until 10 test -s "$T/holding"
+MP=$(cat "$T/holding")
 sed -i "s/^Listen=.*/Listen=127.0.0.1:$MP/" "$T/dc.conf"
 kill -HUP "$DC"
 check "a reload to an address in use is refused" \
@@ -193,10 +196,11 @@ check "...exit 0 at SIGTERM" test $? -eq 0
 check "...the socket is removed" test ! -e "$T/m.sock"
 
 # An address in use at start: exit 2, saying why.
-"$PY" -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(30)' "$MP" &
+"$PY" -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); open(sys.argv[2], "w").close(); time.sleep(30)' "$MP" "$T/holding" &
 HOLD=$!
 PIDS="$PIDS $HOLD"
-sleep 0.3
+# Under load the holder may take a while to start: wait until it listens.
+check "another process listens on the old address" wait_until 10 test -e "$T/holding"
 "$DCEVENTS" -c "$T/dc.conf" -o "Metrics.Listen=127.0.0.1:$MP" >/dev/null 2>"$T/err3"
 check "an address in use at start: exit 2" test $? -eq 2
 check "...saying why" contains "$T/err3" "cannot listen on 127.0.0.1 port $MP"

@@ -10,6 +10,16 @@
 
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the websocket peer"
 command -v curl >/dev/null || skip "needs curl"
+
+# hold_port FILE: another process listens on 127.0.0.1, on a port of its
+# own choice (a port dcevents let go of may meanwhile be taken by another
+# test), for 30 s; FILE gets the port once it listens; HOLD is its pid.
+hold_port() {
+	"$PY" -c 'import os,socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(); open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1])); os.rename(sys.argv[1] + ".tmp", sys.argv[1]); time.sleep(30)' "$1" &
+	HOLD=$!
+	PIDS="$PIDS $HOLD"
+	check "another process listens on a port" wait_until 10 test -s "$1"
+}
 sh "$top_srcdir/tests/lib/certs.sh" "$T/pki" || skip "cannot make test certificates"
 
 free_port() {
@@ -159,13 +169,8 @@ sleep 1.2
 check "StatsIntervalSec=300ms: a statistics record every 300 ms" \
     test "$(count "$T/err" "statistics:")" -ge $((n0 + 3))
 # A reload to an address in use is refused; the old listener stays.
-# (An address another process listens on, on a port of its own choice: a
-# port dcevents let go of may meanwhile be taken by another test.)
-"$PY" -c 'import os,socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(); open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1])); os.rename(sys.argv[1] + ".tmp", sys.argv[1]); time.sleep(30)' "$T/holding" &
-HOLD=$!
-PIDS="$PIDS $HOLD"
-check "another process listens on an address" wait_until 10 test -s "$T/holding"
-MP=$(cat "$T/holding")
+hold_port "$T/holding1"
+MP=$(cat "$T/holding1")
 sed -i "s/^Listen=.*/Listen=127.0.0.1:$MP/" "$T/dc.conf"
 kill -HUP "$DC"
 check "a reload to an address in use is refused" \
@@ -196,11 +201,8 @@ check "...exit 0 at SIGTERM" test $? -eq 0
 check "...the socket is removed" test ! -e "$T/m.sock"
 
 # An address in use at start: exit 2, saying why.
-"$PY" -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); open(sys.argv[2], "w").close(); time.sleep(30)' "$MP" "$T/holding" &
-HOLD=$!
-PIDS="$PIDS $HOLD"
-# Under load the holder may take a while to start: wait until it listens.
-check "another process listens on the old address" wait_until 10 test -e "$T/holding"
+hold_port "$T/holding2"
+MP=$(cat "$T/holding2")
 "$DCEVENTS" -c "$T/dc.conf" -o "Metrics.Listen=127.0.0.1:$MP" >/dev/null 2>"$T/err3"
 check "an address in use at start: exit 2" test $? -eq 2
 check "...saying why" contains "$T/err3" "cannot listen on 127.0.0.1 port $MP"

@@ -227,6 +227,12 @@ build(const uint8_t *p, size_t n)
 	return beyond;
 }
 
+static void
+nop(void *arg)
+{
+	(void)arg;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -250,7 +256,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		close(fd);
 	}
 	F.handed = F.damaged = 0;
-	s = spool_open(F.base, F.conf, F.out, &h);
+	s = spool_open(F.base, F.conf, F.out, &h, nop, nop, NULL);
 	if (s == NULL) {
 		if (F.damaged == 0)
 			abort(); /* no spool, and nothing said so */
@@ -258,6 +264,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (h.begin == f_begin || h.arg != s)
 			abort(); /* the spool is not in front of the parser */
 		spool_replay(s);
+		/* the replay goes a batch a loop turn: until it is done */
+		for (int i = 0; i < 256; i++)
+			event_base_loop(F.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
 		spool_close(s);
 	}
 	if (F.open)

@@ -531,6 +531,18 @@ output_keep(void *arg, const struct record *r)
 	k->o->spill->keep(k->o->spill_arg, k->i, r);
 }
 
+/* Let every writer thread flush, in parallel, to one deadline ms away. */
+static void
+output_flush(struct output *o, uint64_t ms)
+{
+	uint64_t end = clock_ms() + ms;
+
+	for (size_t i = 0; i < NOUTPUTS; i++)
+		queue_stop(o->q[i], ms);
+	for (size_t i = 0; i < NOUTPUTS; i++)
+		queue_join(o->q[i], ms_until(end));
+}
+
 /*
  * Flush every output for at most ms; with a spool, what is left goes to
  * it.  Returns the records neither written nor kept.  The queues stay
@@ -540,21 +552,16 @@ size_t
 output_stop(struct output *o, uint64_t ms)
 {
 	size_t left = 0;
-	uint64_t end;
 
 	if (o == NULL)
 		return 0;
-	/* The threads flush in parallel, to the same deadline. */
-	end = clock_ms() + ms;
-	for (size_t i = 0; i < NOUTPUTS; i++)
-		queue_stop(o->q[i], ms);
+	output_flush(o, ms);
 	for (size_t i = 0; i < NOUTPUTS; i++) {
 		struct slot k = { o, i };
 		size_t n;
 
 		if (o->q[i] == NULL)
 			continue;
-		queue_join(o->q[i], ms_until(end));
 		n = queue_unwritten(o->q[i], NULL, NULL);
 		if (o->spill == NULL ||
 		    o->spill->keep_begin(o->spill_arg, i, n) == -1) {
@@ -573,16 +580,12 @@ size_t
 output_close(struct output *o, uint64_t ms)
 {
 	size_t left = 0;
-	uint64_t end;
 
 	if (o == NULL)
 		return 0;
-	/* The threads flush in parallel, to the same deadline. */
-	end = clock_ms() + ms;
-	for (size_t i = 0; i < NOUTPUTS; i++)
-		queue_stop(o->q[i], ms);
+	output_flush(o, ms);
 	for (size_t i = 0; i < NOUTPUTS; i++) {
-		size_t n = queue_close(o->q[i], ms_until(end));
+		size_t n = queue_close(o->q[i], 0);
 
 		stats_add(STAT_RECORDS_DROPPED,
 		    stats_drop_label(i, STAT_DROP_STOP), n);

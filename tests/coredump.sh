@@ -80,27 +80,35 @@ sys.exit(0 if h and h[-1]["headers"].get("authorization") == sys.argv[2] else 1)
 PYEOF
 }
 
-# case NAME URL HEADER CONFIG [env VAR=VALUE...]: run dcevents with this
-# credential, wait for the event, take a core and search it.
+# run_dc WHAT URL CONFIG [env VAR=VALUE...]: start dcevents (its pid in
+# dc, its output in $T/$n.out and .err) and wait for the first event;
+# 1, with WHAT reported failed, if none came.
 n=0
-case_() {
-	name=$1 url=$2 header=$3 conf=$4
-	shift 4
+run_dc() {
+	_what=$1 _url=$2 _conf=$3
+	shift 3
 	n=$((n + 1))
-	peername=ws
-	case $url in wss:*) peername=wss ;; esac
-	"$@" "$DCEVENTS" -c "$conf" -o "Stream.URL=$url" \
+	"$@" "$DCEVENTS" -c "$_conf" -o "Stream.URL=$_url" \
 	    -o "Stream.CAFile=$T/pki/ca.pem" -o Stream.AllowInsecure=yes \
 	    -o Output.Journal=no -o Output.Stdout=yes \
 	    -o Stream.PingIntervalSec=60min >"$T/$n.out" 2>"$T/$n.err" &
 	dc=$!
 	PIDS="$PIDS $dc"
-	if ! wait_until 5 test -s "$T/$n.out"; then
-		fail "$name: an event arrives"
-		sed 's/^/#   /' "$T/$n.err"
-		kill "$dc" 2>/dev/null; wait "$dc"
-		return
-	fi
+	wait_until 5 test -s "$T/$n.out" && return 0
+	fail "$_what"
+	sed 's/^/#   /' "$T/$n.err"
+	kill "$dc" 2>/dev/null; wait "$dc"
+	return 1
+}
+
+# case NAME URL HEADER CONFIG [env VAR=VALUE...]: run dcevents with this
+# credential, wait for the event, take a core and search it.
+case_() {
+	name=$1 url=$2 header=$3 conf=$4
+	shift 4
+	peername=ws
+	case $url in wss:*) peername=wss ;; esac
+	run_dc "$name: an event arrives" "$url" "$conf" "$@" || return
 	check "$name: the Authorization header was sent" sent "$peername" "$header"
 	if core "$T/$n.core" "$dc"; then
 		pass "$name: gcore took a core"
@@ -166,21 +174,10 @@ if command -v tinyproxy >/dev/null; then
 	printf '[Stream]\nProxyPasswordFile=%s\n' "$T/ppw" >"$T/ppw.conf"
 	tinyproxy_start tp "" "BasicAuth $puser $ppw"
 	pcase() { # NAME URL CONF [env VAR=VALUE...]
-		pname=$1 purl=$2 pconf=$3
-		shift 3
-		n=$((n + 1))
-		"$@" "$DCEVENTS" -c "$pconf" -o "Stream.URL=$purl" \
-		    -o "Stream.CAFile=$T/pki/ca.pem" -o Stream.AllowInsecure=yes \
-		    -o Output.Journal=no -o Output.Stdout=yes \
-		    -o Stream.PingIntervalSec=60min >"$T/$n.out" 2>"$T/$n.err" &
-		dc=$!
-		PIDS="$PIDS $dc"
-		if ! wait_until 5 test -s "$T/$n.out"; then
-			fail "$pname: an event arrives through the proxy"
-			sed 's/^/#   /' "$T/$n.err"
-			kill "$dc" 2>/dev/null; wait "$dc"
-			return
-		fi
+		pname=$1
+		shift
+		run_dc "$pname: an event arrives through the proxy" "$@" ||
+		    return
 		check "$pname: through the proxy" grep -q "via proxy" "$T/$n.err"
 		if core "$T/$n.core" "$dc"; then
 			check "$pname: the proxy password is not in the core" \

@@ -17,7 +17,6 @@ sh "$top_srcdir/tests/lib/certs.sh" "$T/pki" || skip "cannot make test certifica
 # frames; daemon/ws.c fails it with 1002.
 ALLOWED=''
 
-gone() { ! kill -0 "$1" 2>/dev/null; }
 
 # conformance NAME URL-SCHEME HOST [conformance.py options]: run the cases
 # against wsecho; the report is $T/NAME.report, wsecho's lines $T/NAME.out.

@@ -96,11 +96,16 @@ run() {
 	    </dev/null >"$T/$name.err" 2>&1 &
 	sngpid=$!
 	PIDS="$PIDS $sngpid"
-	if ! wait_until 10 test -S "$T/ctl"; then
+	# $! is the shell running sng; syslog-ng is its child, known by the
+	# pid file (killing only the shell left syslog-ng running on).
+	if ! wait_until 10 test -S "$T/ctl" ||
+	    ! wait_until 5 test -s "$T/$name.pid"; then
 		fail "$name: syslog-ng started"
 		sed 's/^/#   /' "$T/$name.err"
 		return
 	fi
+	sngpid=$(cat "$T/$name.pid")
+	PIDS="$PIDS $sngpid"
 	pass "$name: syslog-ng started"
 	"$DCEVENTS" -c /dev/null -o "Stream.URL=ws://127.0.0.1:$PORT/" \
 	    -o Stream.AllowInsecure=yes -o Stream.Namespace=demo \
@@ -117,7 +122,7 @@ run() {
 	check "$name: all $n dcevents records in the recipe's file" \
 	    wait_until 10 has_lines "$LOG" "$n"
 	kill "$sngpid"
-	wait "$sngpid"
+	wait_until 10 gone "$sngpid"
 	journal_json SYSLOG_IDENTIFIER=dcevents >"$T/journal.json"
 	check "$name: each with its DOCKERCLOUD_* fields" "$PY" - \
 	    "$T/journal.json" "$LOG" <<'PYEOF'

@@ -126,6 +126,11 @@ wait_until() {
 	return 1
 }
 
+# gone PID: no process PID (any more).
+gone() {
+	! kill -0 "$1" 2>/dev/null
+}
+
 # has_lines FILE N: FILE has at least N lines.
 has_lines() {
 	[ "$(wc -l <"$1" 2>/dev/null || echo 0)" -ge "$2" ]

@@ -118,6 +118,18 @@ check "e: timed-out lookups: out in order, without names" \
 check "e: TimeoutSec honoured (both out ${LINES_MS} ms after the start; the GETs take 3 s)" \
     [ "$LINES_MS" -lt 2500 ]
 
+# e) The cache after the lookup ended: three events about one object,
+# 0.4 s apart, make one GET; with CacheTTLSec=100ms each makes its own.
+ENRICH_INTERVAL=0.4 enrich_events ca "container:update:$C/e1/" \
+    "container:update:$C/e1/" "container:update:$C/e1/" >"$T/ca.ws"
+run ca '{}' "$T/ca.ws" 3
+check "e: 3 events 0.4 s apart, cached: 1 GET" [ "$(gets ca $C/e1/)" = 1 ]
+check "e: ... all three named" \
+    [ "$(jq ca 'sum(1 for o in L if o["object"]["name"] == "container-e1")')" = 3 ]
+cp "$T/ca.ws" "$T/cb.ws"
+run cb '{}' "$T/cb.ws" 3 -o Enrich.CacheTTLSec=100ms
+check "e: with CacheTTLSec=100ms: 3 GETs" [ "$(gets cb $C/e1/)" = 3 ]
+
 # f) 401: lookups stop (AuthBackoffSec), events go out at once; logged
 # once; the stream is not touched.
 set --

@@ -5,10 +5,11 @@
 SECRET=s3cr3t-envvar-value-7f1e # restpeer.py's, in container_envvars
 
 # enrich_events NAME SPEC...: a websocket script on stdout, one message per
-# SPEC "TYPE:ACTION:URI[:PARENT]", uuids NAME-1, NAME-2...
+# SPEC "TYPE:ACTION:URI[:PARENT]", uuids NAME-1, NAME-2...; the messages
+# ENRICH_INTERVAL seconds apart (default: at once).
 enrich_events() {
 	"$PY" - "$@" <<'PYEOF'
-import json, sys
+import json, os, sys
 name, specs = sys.argv[1], sys.argv[2:]
 msgs = []
 for i, s in enumerate(specs):
@@ -17,7 +18,8 @@ for i, s in enumerate(specs):
           "parents": f[3:], "state": "Running", "uuid": "%s-%d" % (name, i + 1),
           "datetime": "2016-02-01T16:47:28Z"}
     msgs.append(json.dumps(ev))
-json.dump([{"messages": msgs, "after": "hold"}],
+json.dump([{"messages": msgs, "after": "hold",
+            "interval": float(os.environ.get("ENRICH_INTERVAL", "0"))}],
           sys.stdout)
 PYEOF
 }

@@ -61,8 +61,10 @@ struct queue {
 	int stop_retried; /* the one retry at once after the stop was made */
 	int waiting; /* the writer sleeps on cv */
 	struct timespec deadline; /* for stop */
-	int down; /* 0 up, 1 failed, 2 failure reported, 3 back, to report */
-	char why[640]; /* the output's error when it went down */
+	int down; /* the last write failed */
+	unsigned fails; /* failures the loop has not looked at yet */
+	int reported; /* the loop's: it said "down" and not yet "back" */
+	char why[640]; /* the first of those failures */
 	int wakefd; /* eventfd: news for the loop, from either thread */
 	struct event *wake; /* on the loop, wakefd readable: resume, report */
 	struct event *kick; /* on the loop: wake the writer, once per turn */
@@ -250,15 +252,19 @@ queue_wake(struct queue *q)
 		;
 }
 
-/* The output failed (the lock held): the first failure is the news. */
+/*
+ * The output failed (the lock held).  The first failure since the loop
+ * last looked is the news, even if the output recovers before the loop
+ * comes by: every failure is reported, however short.
+ */
 static void
 queue_down(struct queue *q, const char *why)
 {
 	stats_add(STAT_OUTPUT_ERRORS, q->stat, 1); /* each retry counts */
-	if (q->down)
+	q->down = 1;
+	if (q->fails++ > 0)
 		return;
 	snprintf(q->why, sizeof q->why, "%s", why);
-	q->down = 1;
 	queue_wake(q);
 }
 
@@ -309,12 +315,10 @@ queue_pop_acked(struct queue *q)
 static void
 queue_progress(struct queue *q)
 {
-	if (q->down == 1)
-		q->down = 0; /* recovered before anyone was told */
-	else if (q->down == 2)
-		q->down = 3; /* to be reported as back */
-	if (q->down == 3 || (q->full && queue_below_half(q)) ||
-	    q->wrote_spooled)
+	int back = q->down;
+
+	q->down = 0;
+	if (back || (q->full && queue_below_half(q)) || q->wrote_spooled)
 		queue_wake(q);
 }
 
@@ -414,6 +418,7 @@ queue_wake_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct queue *q = arg;
 	int down, resume = 0, wrote;
+	unsigned fails;
 	size_t n;
 	char why[sizeof q->why];
 	uint64_t count;
@@ -423,6 +428,8 @@ queue_wake_cb(evutil_socket_t fd, short what, void *arg)
 		log_warn("%s queue: eventfd: %s", q->name, strerror(errno));
 	pthread_mutex_lock(&q->mu);
 	down = q->down;
+	fails = q->fails;
+	q->fails = 0;
 	n = q->n;
 	memcpy(why, q->why, sizeof why);
 	if (q->full && queue_below_half(q)) {
@@ -432,20 +439,16 @@ queue_wake_cb(evutil_socket_t fd, short what, void *arg)
 	wrote = q->wrote_spooled;
 	q->wrote_spooled = 0;
 	pthread_mutex_unlock(&q->mu);
-	if (down == 1) {
+	if (!q->reported && fails > 0) {
 		log_warn(
 		    "%s output is down: %s; %zu records wait", q->name, why, n);
-		pthread_mutex_lock(&q->mu);
-		if (q->down == 1)
-			q->down = 2; /* reported */
-		pthread_mutex_unlock(&q->mu);
-		q->notify(q->notify_arg, QUEUE_DOWN);
-	} else if (down == 3) {
+		q->reported = 1;
+		if (down)
+			q->notify(q->notify_arg, QUEUE_DOWN);
+	}
+	if (q->reported && !down) {
 		log_notice("%s output is back; %zu records wait", q->name, n);
-		pthread_mutex_lock(&q->mu);
-		if (q->down == 3)
-			q->down = 0;
-		pthread_mutex_unlock(&q->mu);
+		q->reported = 0;
 	}
 	if (wrote)
 		q->notify(q->notify_arg, QUEUE_WRITTEN);

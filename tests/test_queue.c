@@ -179,11 +179,63 @@ test_polling_loop(void)
 	event_base_free(base);
 }
 
+/*
+ * An output that fails and recovers (the 100 ms back-off) before the loop
+ * comes by: the failure is still reported, with its reason, and then the
+ * recovery; the spool is not told the output is down (it is not).
+ */
+static void
+test_short_failure(void)
+{
+	struct event_base *base = event_base_new();
+	struct event *limit = evtimer_new(base, nop, NULL);
+	struct timeval tv = { 3, 0 };
+	struct queue *q = start(base);
+	FILE *f = tmpfile();
+	int saved = dup(2);
+	char buf[4096];
+	size_t n;
+	uint64_t t0;
+
+	if (f == NULL || saved == -1) {
+		printf("Bail out! no temporary file\n");
+		exit(99);
+	}
+	fail_first = 1;
+	slow_ms = 0;
+	fflush(stderr);
+	dup2(fileno(f), 2);
+	push(q, 1);
+	event_base_loop(base, EVLOOP_NONBLOCK); /* the record to the writer */
+	usleep(500 * 1000); /* it fails, waits, writes: the loop never looked */
+	t0 = clock_ms();
+	while (wrote == 0 && clock_ms() - t0 < 5000) {
+		evtimer_add(limit, &tv);
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(f);
+	n = fread(buf, 1, sizeof buf - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	ok(strstr(buf, "test output is down: refused (a test)") != NULL,
+	    "short failure: reported with its reason");
+	ok(strstr(buf, "test output is back") != NULL,
+	    "short failure: then the recovery");
+	is_int((int64_t)downs, 0, "short failure: not down for the spool");
+	is_int(queue_close(q, 1000), 0, "short failure: nothing left");
+	event_free(limit);
+	event_base_free(base);
+}
+
 int
 main(void)
 {
 	signal(SIGALRM, on_alarm);
 	test_sleeping_loop();
+	test_short_failure();
 	test_polling_loop();
 	return done();
 }

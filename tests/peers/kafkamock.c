@@ -8,6 +8,8 @@
  *   down ID|all       the broker (1..3) or all of them refuse connections
  *   up ID|all         they accept them again
  *   leader P ID       partition P's leader is broker ID
+ *   rtt ID|all MS     the broker's (or every broker's) answers take MS
+ *                     milliseconds more (requests pile up in flight)
  *   errors N NAME...  the next N Produce requests fail with NAME, one
  *                     each in turn (REQUEST_TIMED_OUT,
  *                     NOT_LEADER_FOR_PARTITION, ...; librdkafka's names
@@ -15,6 +17,7 @@
  *   pid-errors N NAME...  the same for InitProducerId requests (a fatal
  *                     error of the idempotent producer, e.g.
  *                     CLUSTER_AUTHORIZATION_FAILED)
+ *   no-errors         the Produce errors not used yet are dropped
  *
  * usage: kafkamock TOPIC
  */
@@ -62,6 +65,18 @@ command(rd_kafka_mock_cluster_t *mc, const char *topic, char *line)
 		return rd_kafka_mock_broker_set_down(mc, broker_id(a)) ? -1 : 0;
 	if (strcmp(cmd, "up") == 0)
 		return rd_kafka_mock_broker_set_up(mc, broker_id(a)) ? -1 : 0;
+	if (strcmp(cmd, "no-errors") == 0) {
+		rd_kafka_mock_clear_request_errors(mc, PRODUCE);
+		return 0;
+	}
+	if (strcmp(cmd, "rtt") == 0 && a != NULL) {
+		char *ms = strtok(NULL, " \t\n");
+
+		return ms == NULL || rd_kafka_mock_broker_set_rtt(mc,
+					 broker_id(a), atoi(ms))
+		    ? -1
+		    : 0;
+	}
 	if (strcmp(cmd, "leader") == 0 && a != NULL)
 		return rd_kafka_mock_partition_set_leader(mc, topic, atoi(a),
 			   broker_id(strtok(NULL, " \t\n")))

@@ -37,7 +37,8 @@ built C helpers), BENCH_OUT (where results go), BENCH_SCALE (default 1:
 multiplies every event count; 0.1 for a quick try), BENCH_DCEVENTS_OPTS
 (more dcevents options, e.g. "-o Output.QueueMax=1000"), BENCH_ONLY (for
 development: some groups of runs only, e.g. "journal,syslog"; no table;
-"spool" prints its targets).
+"spool" prints its targets; "spool-stdout": one run each into stdout
+with no spool, Mode=always and Mode=overflow, for a quick comparison).
 
 The metrics rows: stdout over TLS with [Metrics] Listen= set, scraped
 every second (GET /metrics, as Prometheus does) and not, alternating;
@@ -1160,6 +1161,9 @@ def main():
                                        for w in ("dcevents", "pypeer")],
             "spool": run_spool_only,
             "spool-replay": lambda: run_replay(N_REPLAY),
+            "spool-stdout": lambda: [run_stdout("dcevents", N_STDOUT, True,
+                                                spool=m)
+                                     for m in (None, "always", "overflow")],
         }
         for g in only.split(","):
             groups[g]()

@@ -94,6 +94,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -105,6 +106,8 @@
 #include "dcevents.h"
 
 #define TIMER_MS 200 /* retry, pause, drop report checks */
+#define BATCH_MAX 1024 /* Mode=always: events committed at once, at most */
+#define BATCH_US 2000 /* and the longest the first of them waits */
 #define RETRY_MS 2000 /* a failed spool is tried again */
 #define DEDUP_KEEP 4096 /* uuids persisted: output.c's ring */
 #define REPLAY_BATCH 512 /* events handed on per loop turn at start */
@@ -128,6 +131,7 @@ struct spool {
 	struct strbuf cur; /* the message being received */
 	struct strbuf pend; /* committed next: (id, len, bytes)... */
 	size_t npend;
+	struct strbuf seenq; /* stored next: (id, len, uuid)... */
 	int in_txn;
 	int failed; /* a write failed: the spool is not used */
 	uint64_t retry_at;
@@ -152,9 +156,25 @@ struct spool {
 	void (*resume)(void *);
 	void *arg;
 	uint64_t commits, commit_us, commit_max_us, stall_max_us;
+	struct {
+		pthread_t thread;
+		pthread_mutex_t mu;
+		pthread_cond_t cv;
+		int started, want, busy, stop, loop; /* loop: the loop's own */
+		sqlite3 *db; /* the thread's connection */
+		uint64_t passes;
+	} ck; /* the checkpointer */
+	int wal_frames; /* in the WAL after the last commit */
+	uint64_t ck_pages; /* the checkpointer starts at this many frames */
+	uint64_t batch_us; /* when the first uncommitted event came */
+	uint64_t committed_us; /* the last commit */
+	size_t npend_checked; /* npend when the flush last looked */
 };
 
 static void spool_flush_cb(evutil_socket_t, short, void *);
+static void step_done(struct spool *, sqlite3_stmt *);
+static int wal_hook(void *, sqlite3 *, const char *, int);
+static void store_seen(struct spool *);
 
 static uint64_t
 now_us(void)
@@ -230,19 +250,34 @@ db_limits(struct spool *s)
 	uint64_t wal = s->max_bytes / WAL_SHARE, pages;
 	char sql[160];
 
-	if (wal > 4 << 20)
-		wal = 4 << 20;
+	if (wal > 16 << 20)
+		wal = 16 << 20;
 	if (wal < 4 * PAGE)
 		wal = 4 * PAGE;
 	pages = (s->max_bytes > wal + 16 * PAGE ? s->max_bytes - wal
 						: 16 * PAGE) /
 	    PAGE;
 	s->soft = (pages - pages / 16 - 2) * PAGE;
+	s->ck_pages = wal / PAGE / 4;
 	snprintf(sql, sizeof sql,
-	    "PRAGMA max_page_count=%" PRIu64 "; PRAGMA wal_autocheckpoint=%" PRIu64
+	    "PRAGMA max_page_count=%" PRIu64 "; PRAGMA wal_autocheckpoint=0"
 	    "; PRAGMA journal_size_limit=%" PRIu64,
-	    pages, wal / PAGE / 2, wal);
-	return exec(s, sql);
+	    pages, wal);
+	if (exec(s, sql) == -1)
+		return -1;
+	/* the pragma took the hook: ours again */
+	sqlite3_wal_hook(s->db, wal_hook, s);
+	return 0;
+}
+
+/* The WAL's frames after each commit (for the checkpoints). */
+static int
+wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	(void)db;
+	(void)name;
+	((struct spool *)arg)->wal_frames = frames;
+	return SQLITE_OK;
 }
 
 static void
@@ -292,6 +327,7 @@ db_open(struct spool *s)
 	    exec(s, "PRAGMA journal_mode=WAL") == -1 ||
 	    exec(s, "PRAGMA synchronous=NORMAL") == -1)
 		return -1;
+
 	if (sqlite3_prepare_v2(s->db, "PRAGMA quick_check", -1, &st, NULL) !=
 	    SQLITE_OK) {
 		log_err("spool %s: %s", s->path, sqlite3_errmsg(s->db));
@@ -387,6 +423,107 @@ move_aside(struct spool *s, char *aside, size_t n, const char **why)
 	return 0;
 }
 
+/*
+ * The checkpointer: a thread with a connection of its own copies the WAL
+ * into the database (PASSIVE: it waits neither for the loop nor the loop
+ * for it) once the WAL holds ck_pages frames, so that the fsyncs of the
+ * WAL and the database (synchronous=NORMAL) are not made on the loop.
+ */
+static void *
+ck_main(void *arg)
+{
+	struct spool *s = arg;
+
+	pthread_mutex_lock(&s->ck.mu);
+	for (;;) {
+		while (!s->ck.stop && (!s->ck.want || s->ck.loop))
+			pthread_cond_wait(&s->ck.cv, &s->ck.mu);
+		if (s->ck.stop)
+			break;
+		s->ck.want = 0;
+		s->ck.busy = 1;
+		pthread_mutex_unlock(&s->ck.mu);
+		sqlite3_wal_checkpoint_v2(
+		    s->ck.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_lock(&s->ck.mu);
+		s->ck.busy = 0;
+		s->ck.passes++;
+	}
+	pthread_mutex_unlock(&s->ck.mu);
+	return NULL;
+}
+
+/* Start the checkpointer; without it, the loop checkpoints itself. */
+static void
+ck_start(struct spool *s)
+{
+	if (sqlite3_open_v2(s->path, &s->ck.db,
+		SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	    sqlite3_exec(s->ck.db, "PRAGMA synchronous=NORMAL", NULL, NULL,
+		NULL) != SQLITE_OK ||
+	    pthread_create(&s->ck.thread, NULL, ck_main, s) != 0) {
+		log_warn("spool %s: no checkpoint thread (%s): the loop "
+			 "checkpoints",
+		    s->path, s->ck.db ? sqlite3_errmsg(s->ck.db) : "no memory");
+		sqlite3_close_v2(s->ck.db);
+		s->ck.db = NULL;
+		return;
+	}
+	s->ck.started = 1;
+}
+
+static void
+ck_stop(struct spool *s)
+{
+	if (s->ck.started) {
+		pthread_mutex_lock(&s->ck.mu);
+		s->ck.stop = 1;
+		if (s->ck.busy)
+			sqlite3_interrupt(s->ck.db); /* not within the 2 s */
+		pthread_cond_signal(&s->ck.cv);
+		pthread_mutex_unlock(&s->ck.mu);
+		pthread_join(s->ck.thread, NULL);
+		s->ck.started = 0;
+	}
+	sqlite3_close_v2(s->ck.db);
+	s->ck.db = NULL;
+}
+
+/*
+ * After a commit: past ck_pages frames the checkpointer copies them.  A
+ * WAL starts over only when a write begins after a checkpoint that
+ * copied all of it, which one running beside a busy loop rarely does:
+ * at three times ck_pages, the loop makes one itself (what is left since
+ * the last pass, and the two fsyncs), between its transactions.
+ */
+static void
+ck_after_commit(struct spool *s)
+{
+	uint64_t frames = s->wal_frames > 0 ? (uint64_t)s->wal_frames : 0;
+
+	if (frames < s->ck_pages)
+		return;
+	if (s->ck.started) {
+		pthread_mutex_lock(&s->ck.mu);
+		if (s->ck.busy || frames < 3 * s->ck_pages) {
+			s->ck.want = 1;
+			pthread_cond_signal(&s->ck.cv);
+			pthread_mutex_unlock(&s->ck.mu);
+			return;
+		}
+		s->ck.loop = 1;
+		pthread_mutex_unlock(&s->ck.mu);
+	}
+	sqlite3_wal_checkpoint_v2(
+	    s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	s->wal_frames = 0;
+	if (s->ck.started) {
+		pthread_mutex_lock(&s->ck.mu);
+		s->ck.loop = 0;
+		pthread_mutex_unlock(&s->ck.mu);
+	}
+}
+
 static int spill_refill(void *, size_t, int);
 
 /*
@@ -437,6 +574,8 @@ commit(struct spool *s)
 {
 	uint64_t t0, us;
 
+	if (s->in_txn)
+		store_seen(s);
 	if (!s->in_txn)
 		return;
 	s->in_txn = 0;
@@ -446,11 +585,13 @@ commit(struct spool *s)
 		spool_fail(s, "commit");
 		return;
 	}
-	us = now_us() - t0;
+	s->committed_us = now_us();
+	us = s->committed_us - t0;
 	s->commits++;
 	s->commit_us += us;
 	if (us > s->commit_max_us)
 		s->commit_max_us = us;
+	ck_after_commit(s);
 	for (size_t i = 0; i < output_count(); i++) {
 		struct record *r = s->phead[i], *next;
 
@@ -471,6 +612,7 @@ begin(struct spool *s)
 	if (exec(s, "BEGIN") == -1)
 		return -1;
 	s->in_txn = 1;
+	s->batch_us = now_us();
 	event_active(s->flush_ev, EV_WRITE, 0);
 	return 0;
 }
@@ -486,14 +628,40 @@ note_seen(struct spool *s, uint64_t id)
 	const char *u;
 	size_t n = output_take_uuid(s->out, &u);
 
-	if (n == 0 || id == 0 || s->failed || begin(s) == -1)
+	if (n == 0 || id == 0 || s->failed)
 		return;
-	sqlite3_reset(s->seen);
-	sqlite3_bind_int64(s->seen, 1, (sqlite3_int64)id);
-	sqlite3_bind_text(s->seen, 2, u, (int)n, SQLITE_TRANSIENT);
-	if (sqlite3_step(s->seen) != SQLITE_DONE)
-		log_err("spool %s: %s", s->path, sqlite3_errmsg(s->db));
-	sqlite3_reset(s->seen);
+	if (strbuf_add(&s->seenq, &id, sizeof id) == -1 ||
+	    strbuf_add(&s->seenq, &n, sizeof n) == -1 ||
+	    strbuf_add(&s->seenq, u, n) == -1 || s->seenq.failed)
+		fatal("out of memory");
+}
+
+/* The uuids noted since the last commit go into its transaction. */
+static void
+store_seen(struct spool *s)
+{
+	size_t off = 0;
+
+	if (s->seenq.len == 0)
+		return;
+	if (s->failed || begin(s) == -1) {
+		strbuf_reset(&s->seenq);
+		return;
+	}
+	while (off < s->seenq.len) {
+		uint64_t id;
+		size_t n;
+
+		memcpy(&id, s->seenq.buf + off, sizeof id);
+		memcpy(&n, s->seenq.buf + off + sizeof id, sizeof n);
+		off += sizeof id + sizeof n;
+		sqlite3_bind_int64(s->seen, 1, (sqlite3_int64)id);
+		sqlite3_bind_text(s->seen, 2, s->seenq.buf + off, (int)n,
+		    SQLITE_STATIC);
+		step_done(s, s->seen);
+		off += n;
+	}
+	strbuf_reset(&s->seenq);
 }
 
 /* Hand one message to the parser and the outputs as the websocket would. */
@@ -675,8 +843,26 @@ spool_flush_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (!s->failed)
+	if (!s->failed && !s->overflow && !s->replaying) {
+		static const struct timeval zero;
+
+		/* More came this turn: commit with the next turn's, up to a bound. */
+		if (s->npend > 0 && s->npend != s->npend_checked &&
+		    s->npend < BATCH_MAX && t0 - s->batch_us < BATCH_US) {
+			s->npend_checked = s->npend;
+			event_add(s->flush_ev, &zero);
+			return;
+		}
+		/* Positions and uuids alone wait for the next commit. */
+		if (s->npend == 0 && !s->in_txn &&
+		    t0 - s->committed_us < TIMER_MS * 1000)
+			return;
+	}
+	s->npend_checked = 0;
+	if (!s->failed) {
 		save_positions(s);
+		store_seen(s);
+	}
 	commit(s);
 	/* Replaying and committed: the replay hands them on, in order. */
 	for (size_t i = 0; i < s->npend && !(s->replaying && !s->failed);
@@ -938,6 +1124,8 @@ spool_timer_cb(evutil_socket_t fd, short what, void *arg)
 		retry(s);
 	else if (!s->in_txn)
 		db_used(s);
+	if (!s->failed && !s->overflow)
+		event_active(s->flush_ev, EV_WRITE, 0);
 	maybe_resume(s);
 	/* One record once below 3/4 again (or at stop), one a minute before. */
 	if (s->dropped_unreported > 0 &&
@@ -1018,6 +1206,8 @@ spool_open(struct event_base *base, const struct conf *c, struct output *out,
 	    (s->ptail = calloc(n, sizeof *s->ptail)) == NULL ||
 	    (spilling = calloc(n, sizeof *spilling)) == NULL)
 		fatal("out of memory");
+	pthread_mutex_init(&s->ck.mu, NULL);
+	pthread_cond_init(&s->ck.cv, NULL);
 	s->out = out;
 	s->overflow = c->spool_mode == SPOOL_OVERFLOW;
 	s->max_bytes = c->spool_max_bytes;
@@ -1089,6 +1279,7 @@ none:
 		 base, -1, EV_PERSIST, spool_timer_cb, s)) == NULL ||
 	    event_add(s->timer_ev, &tv) == -1)
 		fatal("out of memory");
+	ck_start(s);
 	output_set_spill(out, &spill_ops, s, s->overflow, spilling);
 	free(spilling);
 	s->inner = *h;
@@ -1185,6 +1376,7 @@ spool_close(struct spool *s)
 {
 	if (s == NULL)
 		return;
+	ck_stop(s);
 	if (s->db != NULL) {
 		if (!s->failed)
 			save_positions(s);
@@ -1195,9 +1387,11 @@ spool_close(struct spool *s)
 			log_info("spool %s: %" PRIu64 " commits, %" PRIu64
 				 " us on average, %" PRIu64
 				 " us at most; the longest spool callback %" PRIu64
-				 " us; %" PRIu64 " records held",
+				 " us; %" PRIu64 " records held; %" PRIu64
+				 " checkpoints by its thread",
 			    s->path, s->commits, s->commit_us / s->commits,
-			    s->commit_max_us, s->stall_max_us, s->records);
+			    s->commit_max_us, s->stall_max_us, s->records,
+			    s->ck.passes);
 	}
 	if (s->flush_ev != NULL)
 		event_free(s->flush_ev);
@@ -1208,12 +1402,15 @@ spool_close(struct spool *s)
 	db_close(s);
 	free(strbuf_finish(&s->cur));
 	free(strbuf_finish(&s->pend));
+	free(strbuf_finish(&s->seenq));
 	free(s->pos);
 	free(s->wseq);
 	free(s->loaded);
 	free(s->phead);
 	free(s->ptail);
 	free(s->path);
+	pthread_mutex_destroy(&s->ck.mu);
+	pthread_cond_destroy(&s->ck.cv);
 	free(s);
 }
 

@@ -951,8 +951,9 @@ def spool_runs(base):
         if not spool_available(mode):
             log("Spool.Mode=%s: refused by dcevents -t, not run" % mode)
             continue
-        sp[("stdout", mode)] = twice(run_stdout, "dcevents", N_STDOUT, True,
-                                     mode)
+        sp[("stdout", mode)] = best_of([run_stdout("dcevents", N_STDOUT, True,
+                                                   spool=mode)
+                                        for _ in range(2)])
         sp[("journal", mode)] = best_of([run_journal("dcevents", N_JOURNAL,
                                                      mode) for _ in range(2)])
     sp["replay"] = run_replay(N_REPLAY)

@@ -910,7 +910,7 @@ def run_replay(n):
     c = Proc(argv, stdout=wfd, name=ident)
     os.close(wfd)
     sampler = RssSampler(c)
-    done = wait_until(lambda: c.seen("spooled events replayed"), 300, 0.01)
+    done = wait_until(lambda: c.seen("the replay is done"), 300, 0.01)
     last, t_last = c.wchar(), real_ns()
     while done:
         time.sleep(0.002)

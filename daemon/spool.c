@@ -853,10 +853,6 @@ spool_flush_cb(evutil_socket_t fd, short what, void *arg)
 			event_add(s->flush_ev, &zero);
 			return;
 		}
-		/* Positions and uuids alone wait for the next commit. */
-		if (s->npend == 0 && !s->in_txn &&
-		    t0 - s->committed_us < TIMER_MS * 1000)
-			return;
 	}
 	s->npend_checked = 0;
 	if (!s->failed) {

@@ -108,6 +108,7 @@
 #define TIMER_MS 200 /* retry, pause, drop report checks */
 #define BATCH_MAX 1024 /* Mode=always: events committed at once, at most */
 #define BATCH_US 2000 /* and the longest the first of them waits */
+#define INS_ROWS 32 /* events one INSERT appends (and the rest one by one) */
 #define RETRY_MS 2000 /* a failed spool is tried again */
 #define DEDUP_KEEP 4096 /* uuids persisted: output.c's ring */
 #define REPLAY_BATCH 512 /* events handed on per loop turn at start */
@@ -126,11 +127,12 @@ struct spool {
 	uint64_t max_bytes;
 	int drop_oldest;
 	uint64_t soft; /* bytes in use that make the spool full */
-	sqlite3_stmt *ins, *setpos, *del, *getpos, *seen, *unseen;
+	sqlite3_stmt *ins, *insn, *setpos, *del, *getpos, *seen, *unseen;
 	sqlite3_stmt *sins, *sget, *sdel, *pages, *freep, *dropev, *dropsp;
 	struct strbuf cur; /* the message being received */
 	struct strbuf pend; /* committed next: (id, len, bytes)... */
 	size_t npend;
+	size_t ninserted, insoff; /* of pend: rows appended, bytes past them */
 	struct strbuf seenq; /* stored next: (id, len, uuid)... */
 	int in_txn;
 	int failed; /* a write failed: the spool is not used */
@@ -174,6 +176,8 @@ struct spool {
 static void spool_flush_cb(evutil_socket_t, short, void *);
 static void step_done(struct spool *, sqlite3_stmt *);
 static int wal_hook(void *, sqlite3 *, const char *, int);
+static int begin(struct spool *);
+static void forget(struct spool *, uint64_t);
 static void store_seen(struct spool *);
 
 static uint64_t
@@ -212,7 +216,7 @@ exec(struct spool *s, const char *sql)
 static void
 db_close(struct spool *s)
 {
-	sqlite3_stmt **all[] = { &s->ins, &s->setpos, &s->del, &s->getpos,
+	sqlite3_stmt **all[] = { &s->ins, &s->insn, &s->setpos, &s->del, &s->getpos,
 		&s->seen, &s->unseen, &s->sins, &s->sget, &s->sdel, &s->pages,
 		&s->freep, &s->dropev, &s->dropsp };
 
@@ -355,6 +359,16 @@ db_open(struct spool *s)
 		"CREATE INDEX IF NOT EXISTS spill_output ON spill(output, seq)") ==
 		-1)
 		return -1;
+	{
+		char sql[40 + 4 * INS_ROWS] = "INSERT INTO events(msg) VALUES(?)";
+
+		for (int i = 1; i < INS_ROWS; i++)
+			strcat(sql, ",(?)");
+		if (prepare(s, &s->insn, sql)) {
+			log_err("spool %s: %s", s->path, sqlite3_errmsg(s->db));
+			return -1;
+		}
+	}
 	if (prepare(s, &s->ins, "INSERT INTO events(msg) VALUES(?)") ||
 	    prepare(s, &s->setpos,
 		"INSERT INTO positions(output, id) VALUES(?, ?) "
@@ -569,11 +583,74 @@ spool_fail(struct spool *s, const char *what)
 	db_used(s);
 }
 
+/* One entry of pend at *off: its id (0: not appended) and message. */
+static const char *
+pend_entry(struct spool *s, size_t *off, uint64_t **id, size_t *len)
+{
+	const char *p = s->pend.buf + *off;
+
+	*id = (uint64_t *)(void *)p;
+	memcpy(len, p + sizeof **id, sizeof *len);
+	*off += sizeof **id + sizeof *len + *len;
+	return p + sizeof **id + sizeof *len;
+}
+
+/*
+ * Mode=always: the messages in pend not yet in the transaction go in, up
+ * to INS_ROWS an INSERT (a statement, and its update of sqlite_sequence,
+ * for 32 rows rather than one each); their row ids follow each other.
+ * -1 when a write failed: the spool is not used, and the messages go on
+ * unspooled (id 0), in order.
+ */
+static int
+append_pending(struct spool *s)
+{
+	while (s->ninserted < s->npend) {
+		size_t n = s->npend - s->ninserted >= INS_ROWS ? INS_ROWS : 1;
+		sqlite3_stmt *st = n > 1 ? s->insn : s->ins;
+		size_t off = s->insoff, len;
+		uint64_t *id, last;
+
+		if (s->failed || begin(s) == -1)
+			goto failed;
+		for (size_t k = 0; k < n; k++) {
+			const char *m = pend_entry(s, &off, &id, &len);
+
+			sqlite3_bind_blob(st, (int)k + 1, len ? m : "", (int)len,
+			    SQLITE_STATIC);
+		}
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			sqlite3_reset(st);
+			spool_fail(s, "append");
+			goto failed;
+		}
+		sqlite3_reset(st);
+		last = (uint64_t)sqlite3_last_insert_rowid(s->db);
+		off = s->insoff;
+		for (size_t k = 0; k < n; k++) {
+			uint64_t v = last - n + 1 + k;
+
+			pend_entry(s, &off, &id, &len);
+			memcpy(id, &v, sizeof v);
+		}
+		s->insoff = off;
+		s->ninserted += n;
+	}
+	return 0;
+failed:
+	forget(s, s->npend - s->ninserted);
+	s->ninserted = s->npend;
+	s->insoff = s->pend.len;
+	return -1;
+}
+
 static void
 commit(struct spool *s)
 {
 	uint64_t t0, us;
 
+	if (s->ninserted < s->npend && append_pending(s) == -1)
+		return;
 	if (s->in_txn)
 		store_seen(s);
 	if (!s->in_txn)
@@ -843,7 +920,7 @@ spool_flush_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (!s->failed && !s->overflow && !s->replaying) {
+	if (what != 0 && !s->failed && !s->overflow && !s->replaying) {
 		static const struct timeval zero;
 
 		/* More came this turn: commit with the next turn's, up to a bound. */
@@ -872,7 +949,7 @@ spool_flush_cb(evutil_socket_t fd, short what, void *arg)
 		hand_on(s, id, NULL, s->pend.buf + off, len);
 		off += len;
 	}
-	s->npend = 0;
+	s->npend = s->ninserted = s->insoff = 0;
 	strbuf_reset(&s->pend);
 	maybe_resume(s);
 	stall(s, t0);
@@ -893,28 +970,17 @@ spool_data(void *arg, const uint8_t *p, size_t n)
 		fatal("out of memory");
 }
 
-/* Mode=always: the message goes into the turn's transaction. */
+/* Mode=always: the message goes into the next commit. */
 static void
 spool_end(void *arg)
 {
 	struct spool *s = arg;
-	uint64_t id;
+	uint64_t id = 0; /* append_pending() sets it */
 	size_t len = s->cur.len;
 
 	if (s->failed || begin(s) == -1)
 		goto unspooled;
 	make_room(s, len);
-	if (sqlite3_bind_blob(s->ins, 1, s->cur.len ? s->cur.buf : "",
-		(int)s->cur.len, SQLITE_STATIC) != SQLITE_OK ||
-	    sqlite3_step(s->ins) != SQLITE_DONE) {
-		sqlite3_reset(s->ins);
-		s->records--;
-		/* what the transaction holds goes on unspooled too */
-		spool_fail(s, "append");
-		goto unspooled;
-	}
-	sqlite3_reset(s->ins);
-	id = (uint64_t)sqlite3_last_insert_rowid(s->db);
 	if (strbuf_add(&s->pend, &id, sizeof id) == -1 ||
 	    strbuf_add(&s->pend, &len, sizeof len) == -1 ||
 	    strbuf_add(&s->pend, s->cur.len ? s->cur.buf : "", len) == -1 ||
@@ -1145,7 +1211,7 @@ spool_replay_cb(evutil_socket_t fd, short what, void *arg)
 	commit(s); /* what this turn appended is on disk before it goes on */
 	if (!s->failed) {
 		/* and the replay hands it on, in order: not the flush */
-		s->npend = 0;
+		s->npend = s->ninserted = s->insoff = 0;
 		strbuf_reset(&s->pend);
 	}
 	if (sqlite3_prepare_v2(s->db,

@@ -108,6 +108,7 @@
 #define TIMER_MS 200 /* retry, pause, drop report checks */
 #define BATCH_MAX 1024 /* Mode=always: events committed at once, at most */
 #define BATCH_US 2000 /* and the longest the first of them waits */
+#define BATCH_SHARE 64 /* and the bytes they hold, of MaxBytes, at most */
 #define INS_ROWS 32 /* events one INSERT appends (and the rest one by one) */
 #define RETRY_MS 2000 /* a failed spool is tried again */
 #define DEDUP_KEEP 4096 /* uuids persisted: output.c's ring */
@@ -116,6 +117,7 @@
 #define REFILL_MAX 2048 /* records loaded per loop turn */
 #define PAGE 4096
 #define ROW_OVERHEAD 32 /* bytes a row costs besides its payload, roughly */
+#define CK_THREAD_MIN (1 << 20) /* a WAL share that gets a checkpointer */
 #define WAL_SHARE 8 /* the WAL's share of MaxBytes: 1/8, at most 4 MiB */
 
 struct spool {
@@ -127,13 +129,14 @@ struct spool {
 	uint64_t max_bytes;
 	int drop_oldest;
 	uint64_t soft; /* bytes in use that make the spool full */
-	sqlite3_stmt *ins, *insn, *setpos, *del, *getpos, *seen, *unseen;
+	sqlite3_stmt *ins, *insn, *setpos, *del, *getpos, *seen, *seenn, *unseen;
 	sqlite3_stmt *sins, *sget, *sdel, *pages, *freep, *dropev, *dropsp;
 	struct strbuf cur; /* the message being received */
 	struct strbuf pend; /* committed next: (id, len, bytes)... */
 	size_t npend;
 	size_t ninserted, insoff; /* of pend: rows appended, bytes past them */
 	struct strbuf seenq; /* stored next: (id, len, uuid)... */
+	size_t nseen;
 	int in_txn;
 	int failed; /* a write failed: the spool is not used */
 	uint64_t retry_at;
@@ -217,7 +220,7 @@ static void
 db_close(struct spool *s)
 {
 	sqlite3_stmt **all[] = { &s->ins, &s->insn, &s->setpos, &s->del, &s->getpos,
-		&s->seen, &s->unseen, &s->sins, &s->sget, &s->sdel, &s->pages,
+		&s->seen, &s->seenn, &s->unseen, &s->sins, &s->sget, &s->sdel, &s->pages,
 		&s->freep, &s->dropev, &s->dropsp };
 
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
@@ -361,10 +364,14 @@ db_open(struct spool *s)
 		return -1;
 	{
 		char sql[40 + 4 * INS_ROWS] = "INSERT INTO events(msg) VALUES(?)";
+		char sqls[60 + 6 * INS_ROWS] =
+		    "INSERT OR REPLACE INTO seen(id, uuid) VALUES(?,?)";
 
-		for (int i = 1; i < INS_ROWS; i++)
+		for (int i = 1; i < INS_ROWS; i++) {
 			strcat(sql, ",(?)");
-		if (prepare(s, &s->insn, sql)) {
+			strcat(sqls, ",(?,?)");
+		}
+		if (prepare(s, &s->insn, sql) || prepare(s, &s->seenn, sqls)) {
 			log_err("spool %s: %s", s->path, sqlite3_errmsg(s->db));
 			return -1;
 		}
@@ -467,10 +474,16 @@ ck_main(void *arg)
 	return NULL;
 }
 
-/* Start the checkpointer; without it, the loop checkpoints itself. */
+/*
+ * Start the checkpointer; without it (and for a WAL of less than
+ * CK_THREAD_MIN, a spool of a few MiB), the loop checkpoints itself at
+ * half the WAL's share, as SQLite's autocheckpoint would.
+ */
 static void
 ck_start(struct spool *s)
 {
+	if (s->ck_pages * PAGE * 4 < CK_THREAD_MIN)
+		return;
 	if (sqlite3_open_v2(s->path, &s->ck.db,
 		SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
 	    sqlite3_exec(s->ck.db, "PRAGMA synchronous=NORMAL", NULL, NULL,
@@ -515,7 +528,7 @@ ck_after_commit(struct spool *s)
 {
 	uint64_t frames = s->wal_frames > 0 ? (uint64_t)s->wal_frames : 0;
 
-	if (frames < s->ck_pages)
+	if (frames < s->ck_pages || (!s->ck.started && frames < 2 * s->ck_pages))
 		return;
 	if (s->ck.started) {
 		pthread_mutex_lock(&s->ck.mu);
@@ -711,6 +724,7 @@ note_seen(struct spool *s, uint64_t id)
 	    strbuf_add(&s->seenq, &n, sizeof n) == -1 ||
 	    strbuf_add(&s->seenq, u, n) == -1 || s->seenq.failed)
 		fatal("out of memory");
+	s->nseen++;
 }
 
 /* The uuids noted since the last commit go into its transaction. */
@@ -723,21 +737,30 @@ store_seen(struct spool *s)
 		return;
 	if (s->failed || begin(s) == -1) {
 		strbuf_reset(&s->seenq);
+		s->nseen = 0;
 		return;
 	}
-	while (off < s->seenq.len) {
-		uint64_t id;
-		size_t n;
+	for (size_t left = s->nseen; left > 0;) {
+		/* INS_ROWS a statement, as the events */
+		sqlite3_stmt *st = left >= INS_ROWS ? s->seenn : s->seen;
+		size_t rows = st == s->seenn ? INS_ROWS : 1;
 
-		memcpy(&id, s->seenq.buf + off, sizeof id);
-		memcpy(&n, s->seenq.buf + off + sizeof id, sizeof n);
-		off += sizeof id + sizeof n;
-		sqlite3_bind_int64(s->seen, 1, (sqlite3_int64)id);
-		sqlite3_bind_text(s->seen, 2, s->seenq.buf + off, (int)n,
-		    SQLITE_STATIC);
-		step_done(s, s->seen);
-		off += n;
+		for (size_t k = 0; k < rows; k++) {
+			uint64_t id;
+			size_t n;
+
+			memcpy(&id, s->seenq.buf + off, sizeof id);
+			memcpy(&n, s->seenq.buf + off + sizeof id, sizeof n);
+			off += sizeof id + sizeof n;
+			sqlite3_bind_int64(st, 2 * (int)k + 1, (sqlite3_int64)id);
+			sqlite3_bind_text(st, 2 * (int)k + 2, s->seenq.buf + off,
+			    (int)n, SQLITE_STATIC);
+			off += n;
+		}
+		step_done(s, st);
+		left -= rows;
 	}
+	s->nseen = 0;
 	strbuf_reset(&s->seenq);
 }
 
@@ -925,7 +948,8 @@ spool_flush_cb(evutil_socket_t fd, short what, void *arg)
 
 		/* More came this turn: commit with the next turn's, up to a bound. */
 		if (s->npend > 0 && s->npend != s->npend_checked &&
-		    s->npend < BATCH_MAX && t0 - s->batch_us < BATCH_US) {
+		    s->npend < BATCH_MAX && t0 - s->batch_us < BATCH_US &&
+		    s->pend.len < s->max_bytes / BATCH_SHARE && !s->paused) {
 			s->npend_checked = s->npend;
 			event_add(s->flush_ev, &zero);
 			return;

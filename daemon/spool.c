@@ -1492,6 +1492,7 @@ spool_close(struct spool *s)
 			save_positions(s);
 		/* No checkpoint now: the next start makes it (2 s budget). */
 		exec(s, "PRAGMA wal_autocheckpoint=0");
+		s->ck_pages = UINT64_MAX / 4;
 		commit(s);
 		if (s->commits > 0)
 			log_info("spool %s: %" PRIu64 " commits, %" PRIu64

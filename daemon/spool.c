@@ -620,16 +620,19 @@ spool_fail(struct spool *s, const char *what)
 	db_used(s);
 }
 
-/* One entry of pend at *off: its id (0: not appended) and message. */
+/*
+ * One entry of pend at *off: where its id is (0: not appended; unaligned)
+ * and its message.
+ */
 static const char *
-pend_entry(struct spool *s, size_t *off, uint64_t **id, size_t *len)
+pend_entry(struct spool *s, size_t *off, char **id, size_t *len)
 {
-	const char *p = s->pend.buf + *off;
+	char *p = s->pend.buf + *off;
 
-	*id = (uint64_t *)(void *)p;
-	memcpy(len, p + sizeof **id, sizeof *len);
-	*off += sizeof **id + sizeof *len + *len;
-	return p + sizeof **id + sizeof *len;
+	*id = p;
+	memcpy(len, p + sizeof(uint64_t), sizeof *len);
+	*off += sizeof(uint64_t) + sizeof *len + *len;
+	return p + sizeof(uint64_t) + sizeof *len;
 }
 
 /*
@@ -646,7 +649,8 @@ append_pending(struct spool *s)
 		size_t n = s->npend - s->ninserted >= INS_ROWS ? INS_ROWS : 1;
 		sqlite3_stmt *st = n > 1 ? s->insn : s->ins;
 		size_t off = s->insoff, len;
-		uint64_t *id, last;
+		uint64_t last;
+		char *id;
 
 		if (s->failed || begin(s) == -1)
 			goto failed;
@@ -676,6 +680,14 @@ append_pending(struct spool *s)
 	return 0;
 failed:
 	forget(s, s->npend - s->ninserted);
+	/* rolled back: none of them is in the spool */
+	for (size_t off = 0, len; off < s->pend.len;) {
+		char *id;
+		uint64_t zero = 0;
+
+		pend_entry(s, &off, &id, &len);
+		memcpy(id, &zero, sizeof zero);
+	}
 	s->ninserted = s->npend;
 	s->insoff = s->pend.len;
 	return -1;

@@ -358,6 +358,14 @@ db_open(struct spool *s)
 	    exec(s, "PRAGMA journal_mode=WAL") == -1 ||
 	    exec(s, "PRAGMA synchronous=NORMAL") == -1)
 		return -1;
+	/*
+	 * The page cache: 512 KiB holds what the appends, deletions and
+	 * reads touch (the ends of the b-trees); SQLite's default, 2 MiB,
+	 * filled over a whole make bench run (RSS 4 to 5.5 MiB over
+	 * 1,000,000 events, flat at 3.5 with this).
+	 */
+	if (exec(s, "PRAGMA cache_size=-512") == -1)
+		return -1;
 
 	if (sqlite3_prepare_v2(s->db, "PRAGMA quick_check", -1, &st, NULL) !=
 	    SQLITE_OK) {

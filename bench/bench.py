@@ -37,7 +37,8 @@ built C helpers), BENCH_OUT (where results go), BENCH_SCALE (default 1:
 multiplies every event count; 0.1 for a quick try), BENCH_DCEVENTS_OPTS
 (more dcevents options, e.g. "-o Output.QueueMax=1000"), BENCH_ONLY (for
 development: some groups of runs only, e.g. "journal,syslog"; no table;
-"spool" prints its targets).
+"spool" prints its targets; "spool-stdout": one run each into stdout
+with no spool, Mode=always and Mode=overflow, for a quick comparison).
 
 The metrics rows: stdout over TLS with [Metrics] Listen= set, scraped
 every second (GET /metrics, as Prometheus does) and not, alternating;
@@ -909,7 +910,7 @@ def run_replay(n):
     c = Proc(argv, stdout=wfd, name=ident)
     os.close(wfd)
     sampler = RssSampler(c)
-    done = wait_until(lambda: c.seen("spooled events replayed"), 300, 0.01)
+    done = wait_until(lambda: c.seen("the replay is done"), 300, 0.01)
     last, t_last = c.wchar(), real_ns()
     while done:
         time.sleep(0.002)
@@ -950,8 +951,9 @@ def spool_runs(base):
         if not spool_available(mode):
             log("Spool.Mode=%s: refused by dcevents -t, not run" % mode)
             continue
-        sp[("stdout", mode)] = twice(run_stdout, "dcevents", N_STDOUT, True,
-                                     mode)
+        sp[("stdout", mode)] = best_of([run_stdout("dcevents", N_STDOUT, True,
+                                                   spool=mode)
+                                        for _ in range(2)])
         sp[("journal", mode)] = best_of([run_journal("dcevents", N_JOURNAL,
                                                      mode) for _ in range(2)])
     sp["replay"] = run_replay(N_REPLAY)
@@ -1160,6 +1162,9 @@ def main():
                                        for w in ("dcevents", "pypeer")],
             "spool": run_spool_only,
             "spool-replay": lambda: run_replay(N_REPLAY),
+            "spool-stdout": lambda: [run_stdout("dcevents", N_STDOUT, True,
+                                                spool=m)
+                                     for m in (None, "always", "overflow")],
         }
         for g in only.split(","):
             groups[g]()

@@ -945,17 +945,27 @@ def rss_flat(samples, field=2):
 
 def spool_runs(base):
     """The spool rows beside base, the no-spool rows ("stdout",
-    "journal"); the modes this dcevents refuses are listed, not run."""
+    "journal"); the modes this dcevents refuses are listed, not run.
+    Each sink's modes run in turn, RUNS rounds of no spool, always and
+    overflow, so that the targets compare runs made at the same time
+    (sp[(sink, "no")], the no-spool runs of these rounds): two no-spool
+    runs minutes apart differ by more than the 5% overflow may cost."""
+    modes = [m for m in SPOOL_MODES if spool_available(m)]
+    for m in SPOOL_MODES:
+        if m not in modes:
+            log("Spool.Mode=%s: refused by dcevents -t, not run" % m)
     sp = {}
-    for mode in SPOOL_MODES:
-        if not spool_available(mode):
-            log("Spool.Mode=%s: refused by dcevents -t, not run" % mode)
-            continue
-        sp[("stdout", mode)] = best_of([run_stdout("dcevents", N_STDOUT, True,
-                                                   spool=mode)
-                                        for _ in range(2)])
-        sp[("journal", mode)] = best_of([run_journal("dcevents", N_JOURNAL,
-                                                     mode) for _ in range(2)])
+    for sink, run in (("stdout", lambda m: run_stdout(
+            "dcevents", N_STDOUT, True, spool=m)),
+            ("journal", lambda m: run_journal("dcevents", N_JOURNAL, m))):
+        runs = {m: [] for m in [None] + modes}
+        for _ in range(RUNS):
+            for m in runs:
+                runs[m].append(run(m))
+        for m, rs in runs.items():
+            sp[(sink, m or "no")] = best_of(rs)
+        sp[(sink, "no")].update(kind="spool", who=sp[(sink, "no")]["who"] +
+                                ", no spool, in turn with the spool rows")
     sp["replay"] = run_replay(N_REPLAY)
     return sp
 
@@ -963,6 +973,9 @@ def spool_runs(base):
 def spool_targets(base, sp, target):
     """The spool's targets (issue 16, item 7), through target(name, ok,
     detail); ok None: SKIP."""
+    # the no-spool runs made in turn with the spool's
+    base = {s: sp[(s, "no")] if (s, "no") in sp else base[s]
+            for s in ("stdout", "journal")}
     for s in ("stdout", "journal"):
         r = sp.get((s, "overflow"))
         name = "%s: Spool.Mode=overflow within 5%% of no spool" % s
@@ -1117,9 +1130,7 @@ def verdict(ok):
 def run_spool_only():
     """BENCH_ONLY=spool: the no-spool rows it compares with, the spool's
     rows, and its targets."""
-    base = {"stdout": twice(run_stdout, "dcevents", N_STDOUT, True),
-            "journal": best_of([run_journal("dcevents", N_JOURNAL)
-                                for _ in range(2)])}
+    base = {}  # spool_runs() runs the no-spool rows in turn with its own
     sp = spool_runs(base)
 
     def target(name, ok, detail):

@@ -538,6 +538,8 @@ struct dedup;
 struct dedup *dedup_new(void);
 void dedup_free(struct dedup *);
 int dedup_seen(struct dedup *, const char *, size_t);
+void dedup_each(const struct dedup *, void (*)(void *, uint64_t), void *);
+void dedup_restore(struct dedup *, uint64_t);
 
 /*
  * queue.c: a bounded queue of records and its writer thread, one per
@@ -652,6 +654,8 @@ void output_set_spool_id(struct output *, uint64_t id, const uint64_t *acked);
 uint64_t output_get_spool_id(struct output *, const uint64_t **acked);
 size_t output_take_uuid(struct output *, const char **uuid);
 void output_seen(struct output *, const char *uuid, size_t n);
+void output_ring_each(struct output *, void (*)(void *, uint64_t), void *);
+void output_ring_restore(struct output *, uint64_t);
 size_t output_count(void);
 const char *output_name(size_t i);
 int output_is_open(const struct output *, size_t i);

@@ -361,11 +361,10 @@ dedup_free(struct dedup *d)
 	free(d);
 }
 
-/* Has this uuid been seen among the last 4096?  Remembers it if not. */
-int
-dedup_seen(struct dedup *d, const char *uuid, size_t n)
+/* Is h among the last 4096?  Remembers it if not. */
+static int
+dedup_add(struct dedup *d, uint64_t h)
 {
-	uint64_t h = dedup_hash(uuid, n);
 	size_t i = dedup_find(d, h);
 
 	if (d->slots[i] == h)
@@ -379,4 +378,31 @@ dedup_seen(struct dedup *d, const char *uuid, size_t n)
 	d->ring[d->next] = h;
 	d->next = (d->next + 1) % DEDUP_RING;
 	return 0;
+}
+
+/* Has this uuid been seen among the last 4096?  Remembers it if not. */
+int
+dedup_seen(struct dedup *d, const char *uuid, size_t n)
+{
+	return dedup_add(d, dedup_hash(uuid, n));
+}
+
+/*
+ * The ring as it can be kept (the spool, at a stop): fn gets each hash,
+ * oldest first; dedup_restore() puts one back (0 is never one).
+ */
+void
+dedup_each(const struct dedup *d, void (*fn)(void *, uint64_t), void *arg)
+{
+	unsigned first = d->count == DEDUP_RING ? d->next : 0;
+
+	for (unsigned k = 0; k < d->count; k++)
+		fn(arg, d->ring[(first + k) % DEDUP_RING]);
+}
+
+void
+dedup_restore(struct dedup *d, uint64_t h)
+{
+	if (h != 0)
+		dedup_add(d, h);
 }

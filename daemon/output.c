@@ -365,6 +365,20 @@ output_seen(struct output *o, const char *uuid, size_t n)
 	dedup_seen(o->dedup, uuid, n);
 }
 
+/* The spool's (Mode=overflow): the duplicate ring, kept at a stop... */
+void
+output_ring_each(struct output *o, void (*fn)(void *, uint64_t), void *arg)
+{
+	dedup_each(o->dedup, fn, arg);
+}
+
+/* ... and put back at the next start, one hash at a time, oldest first. */
+void
+output_ring_restore(struct output *o, uint64_t h)
+{
+	dedup_restore(o->dedup, h);
+}
+
 size_t
 output_count(void)
 {

@@ -388,6 +388,8 @@ db_open(struct spool *s)
 		"output TEXT PRIMARY KEY, id INTEGER NOT NULL);"
 		"CREATE TABLE IF NOT EXISTS seen("
 		"id INTEGER PRIMARY KEY, uuid TEXT NOT NULL);"
+		"CREATE TABLE IF NOT EXISTS ring("
+		"pos INTEGER PRIMARY KEY, hash INTEGER NOT NULL);"
 		"CREATE TABLE IF NOT EXISTS spill("
 		"seq INTEGER PRIMARY KEY, output TEXT NOT NULL, "
 		"rec BLOB NOT NULL);"
@@ -806,6 +808,61 @@ store_seen(struct spool *s)
 	}
 	s->nseen = 0;
 	strbuf_reset(&s->seenq);
+}
+
+/*
+ * Mode=overflow: the duplicate ring (output.c's hashes of the last uuids
+ * handed on, oldest first) is kept at a stop, in table ring, and put back
+ * at the next start, so that an event written before the restart, or
+ * kept and replayed, and sent again by the server is not written again.
+ * A crash keeps none (what was in memory is lost with it).
+ */
+struct ring_put {
+	struct spool *s;
+	sqlite3_stmt *st;
+	int64_t pos;
+};
+
+static void
+ring_put(void *arg, uint64_t h)
+{
+	struct ring_put *rp = arg;
+
+	sqlite3_bind_int64(rp->st, 1, rp->pos++);
+	sqlite3_bind_int64(rp->st, 2, (sqlite3_int64)h);
+	step_done(rp->s, rp->st);
+}
+
+static void
+ring_store(struct spool *s)
+{
+	struct ring_put rp = { s, NULL, 0 };
+
+	if (!s->overflow || s->failed || begin(s) == -1 ||
+	    exec(s, "DELETE FROM ring") == -1)
+		return;
+	if (sqlite3_prepare_v2(s->db,
+		"INSERT INTO ring(pos, hash) VALUES(?, ?)", -1, &rp.st,
+		NULL) != SQLITE_OK) {
+		spool_fail(s, "keep the duplicate ring");
+		return;
+	}
+	output_ring_each(s->out, ring_put, &rp);
+	sqlite3_finalize(rp.st);
+}
+
+static void
+ring_load(struct spool *s)
+{
+	sqlite3_stmt *st;
+
+	if (!s->overflow || sqlite3_prepare_v2(s->db,
+		"SELECT hash FROM ring ORDER BY pos", -1, &st, NULL) != SQLITE_OK)
+		return;
+	while (sqlite3_step(st) == SQLITE_ROW)
+		output_ring_restore(
+		    s->out, (uint64_t)sqlite3_column_int64(st, 0));
+	sqlite3_finalize(st);
 }
 
 /* Hand one message to the parser and the outputs as the websocket would. */
@@ -1434,6 +1491,7 @@ spool_replay(struct spool *s)
 
 	if (s == NULL)
 		return;
+	ring_load(s);
 	for (size_t i = 0; i < output_count(); i++)
 		if (output_is_open(s->out, i) && s->pos[i] < lo)
 			lo = s->pos[i];
@@ -1510,6 +1568,7 @@ spool_close(struct spool *s)
 	if (s->db != NULL) {
 		if (!s->failed)
 			save_positions(s);
+		ring_store(s);
 		/* No checkpoint now: the next start makes it (2 s budget). */
 		exec(s, "PRAGMA wal_autocheckpoint=0");
 		s->ck_pages = UINT64_MAX / 4;

@@ -5,7 +5,8 @@
  * per output, the last of them it has written.  Table spill holds records
  * (Mode=overflow), as the bytes one output writes, ordered per output by
  * seq.  Table seen keeps the uuids of the last 4096 events handed on
- * (output.c's duplicate ring), restored at start.
+ * (output.c's duplicate ring), restored at start; with Mode=overflow,
+ * table ring keeps that ring (its hashes) at a stop instead.
  *
  * Mode=always: the spool sits between the websocket and the JSON parser.
  * A message waits in memory, nothing else done with it, for the commit:

@@ -164,6 +164,7 @@ struct spool {
 	size_t nseen;
 	int in_txn;
 	int failed; /* a write failed: the spool is not used */
+	uint64_t probation_at; /* a probe committed then; not yet said */
 	uint64_t retry_at;
 	struct event *flush_ev;
 	struct event *timer_ev;
@@ -207,6 +208,7 @@ static int wal_hook(void *, sqlite3 *, const char *, int);
 static int begin(struct spool *);
 static void forget(struct spool *, uint64_t);
 static void store_seen(struct spool *);
+static void spool_back(struct spool *);
 
 static uint64_t
 now_us(void)
@@ -605,8 +607,8 @@ spool_fail(struct spool *s, const char *what)
 		s->in_txn = 0;
 	}
 	s->retry_at = clock_ms() + RETRY_MS;
-	if (!s->failed) {
-		s->failed = 1;
+	/* failing again after a probe, it was never said to be back */
+	if (!s->failed && s->probation_at == 0) {
 		snprintf(field, sizeof field, "SPOOL_ERROR=%s", why);
 		fields[0] = field;
 		record_daemon(MID_SPOOL_FAILED, 3, fields,
@@ -614,6 +616,8 @@ spool_fail(struct spool *s, const char *what)
 		    "in memory; retried every %d s",
 		    s->path, what, why, RETRY_MS / 1000);
 	}
+	s->failed = 1;
+	s->probation_at = 0;
 	for (size_t i = 0; i < output_count(); i++) {
 		struct record *r = s->phead[i], *next;
 
@@ -723,6 +727,8 @@ commit(struct spool *s)
 		return;
 	}
 	s->committed_us = now_us();
+	if (s->probation_at != 0)
+		spool_back(s);
 	us = s->committed_us - t0;
 	s->commits++;
 	s->commit_us += us;
@@ -1279,6 +1285,21 @@ static const struct spill_ops spill_ops = {
 	.kept = spill_kept,
 };
 
+/*
+ * A failed spool is used again after a probe transaction committed, but
+ * said to be back only once a real commit followed, or RETRY_MS passed
+ * without a failure: a probe can fit where a spill cannot (a WAL reuses
+ * its file), and a full disk would otherwise be reported failed and back
+ * every RETRY_MS.
+ */
+static void
+spool_back(struct spool *s)
+{
+	s->probation_at = 0;
+	record_daemon(MID_SPOOL_BACK, 5, NULL,
+	    "the spool %s can be written again: it is used again", s->path);
+}
+
 /* A failed spool: a probe transaction; when it commits, used again. */
 static void
 retry(struct spool *s)
@@ -1296,8 +1317,7 @@ retry(struct spool *s)
 		return;
 	}
 	s->failed = 0;
-	record_daemon(MID_SPOOL_BACK, 5, NULL,
-	    "the spool %s can be written again: it is used again", s->path);
+	s->probation_at = clock_ms();
 	output_respill(s->out);
 }
 
@@ -1312,6 +1332,9 @@ spool_timer_cb(evutil_socket_t fd, short what, void *arg)
 		retry(s);
 	else if (!s->in_txn)
 		db_used(s);
+	if (!s->failed && s->probation_at != 0 &&
+	    clock_ms() - s->probation_at >= RETRY_MS)
+		spool_back(s);
 	if (!s->failed && !s->overflow)
 		event_active(s->flush_ev, EV_WRITE, 0);
 	maybe_resume(s);

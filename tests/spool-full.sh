@@ -294,6 +294,9 @@ if mount -t tmpfs -o size=1m tmpfs "$T/f/disk"; then
 	sleep 2.5
 	check "(f) ... one record only, while it stays full" test "$(journal_count \
 	    SYSLOG_IDENTIFIER=spoolf MESSAGE_ID=2c9da980968c40bcbc2f8a32808b26b5)" = 1
+	check "(f) ... and none saying it is used again (a probe fits where a spill does not)" \
+	    test "$(journal_count SYSLOG_IDENTIFIER=spoolf \
+		MESSAGE_ID=33ab4ad4e72a4417bf253413f58f8e25)" = 0
 	before=$(rows "$T/f/disk/spool.db")
 	rm "$T/f/disk/filler"
 	check "(f) space freed: one record says the spool is used again" \

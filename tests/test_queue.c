@@ -106,6 +106,25 @@ push(struct queue *q, uint64_t id)
 }
 
 /*
+ * Loop turns, each asleep until news or a 3 s timer, until *n is not 0
+ * (at most 5 s); the ms that took.
+ */
+static uint64_t
+loop_until(struct event_base *base, const unsigned long *n)
+{
+	struct event *limit = evtimer_new(base, nop, NULL);
+	struct timeval tv = { 3, 0 };
+	uint64_t t0 = clock_ms();
+
+	while (*n == 0 && clock_ms() - t0 < 5000) {
+		evtimer_add(limit, &tv);
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+	event_free(limit);
+	return clock_ms() - t0;
+}
+
+/*
  * A slow output that fails once (down, then back after the 100 ms
  * back-off): the news wakes the loop asleep in epoll_wait(), which only
  * a 3 s timer would wake otherwise.
@@ -114,34 +133,21 @@ static void
 test_sleeping_loop(void)
 {
 	struct event_base *base = event_base_new();
-	struct event *limit = evtimer_new(base, nop, NULL);
-	struct timeval tv = { 3, 0 };
 	struct queue *q = start(base);
-	uint64_t t0, ms;
+	uint64_t ms;
 
 	fail_first = 1;
 	slow_ms = 200;
-	t0 = clock_ms();
 	push(q, 1);
-	while (downs == 0 && clock_ms() - t0 < 5000) {
-		evtimer_add(limit, &tv);
-		event_base_loop(base, EVLOOP_ONCE);
-	}
-	ms = clock_ms() - t0;
+	ms = loop_until(base, &downs);
 	ok(downs == 1 && ms < 2000,
 	    "asleep: the output's failure wakes the loop (%" PRIu64 " ms)", ms);
-	t0 = clock_ms();
-	while (wrote == 0 && clock_ms() - t0 < 5000) {
-		evtimer_add(limit, &tv);
-		event_base_loop(base, EVLOOP_ONCE);
-	}
-	ms = clock_ms() - t0;
+	ms = loop_until(base, &wrote);
 	ok(wrote == 1 && ms < 2000,
 	    "asleep: its recovery and the record written wake the loop "
 	    "(%" PRIu64 " ms)",
 	    ms);
 	is_int(queue_close(q, 1000), 0, "asleep: nothing left");
-	event_free(limit);
 	event_base_free(base);
 }
 
@@ -188,14 +194,11 @@ static void
 test_short_failure(void)
 {
 	struct event_base *base = event_base_new();
-	struct event *limit = evtimer_new(base, nop, NULL);
-	struct timeval tv = { 3, 0 };
 	struct queue *q = start(base);
 	FILE *f = tmpfile();
 	int saved = dup(2);
 	char buf[4096];
 	size_t n;
-	uint64_t t0;
 
 	if (f == NULL || saved == -1) {
 		printf("Bail out! no temporary file\n");
@@ -208,11 +211,7 @@ test_short_failure(void)
 	push(q, 1);
 	event_base_loop(base, EVLOOP_NONBLOCK); /* the record to the writer */
 	usleep(500 * 1000); /* it fails, waits, writes: the loop never looked */
-	t0 = clock_ms();
-	while (wrote == 0 && clock_ms() - t0 < 5000) {
-		evtimer_add(limit, &tv);
-		event_base_loop(base, EVLOOP_ONCE);
-	}
+	loop_until(base, &wrote);
 	fflush(stderr);
 	dup2(saved, 2);
 	close(saved);
@@ -226,7 +225,6 @@ test_short_failure(void)
 	    "short failure: then the recovery");
 	is_int((int64_t)downs, 0, "short failure: not down for the spool");
 	is_int(queue_close(q, 1000), 0, "short failure: nothing left");
-	event_free(limit);
 	event_base_free(base);
 }
 

@@ -198,7 +198,6 @@ struct spool {
 	int wal_frames; /* in the WAL after the last commit */
 	uint64_t ck_pages; /* the checkpointer starts at this many frames */
 	uint64_t batch_us; /* when the first uncommitted event came */
-	uint64_t committed_us; /* the last commit */
 	size_t npend_checked; /* npend when the flush last looked */
 };
 
@@ -726,10 +725,9 @@ commit(struct spool *s)
 		spool_fail(s, "commit");
 		return;
 	}
-	s->committed_us = now_us();
+	us = now_us() - t0;
 	if (s->probation_at != 0)
 		spool_back(s);
-	us = s->committed_us - t0;
 	s->commits++;
 	s->commit_us += us;
 	if (us > s->commit_max_us)

@@ -115,6 +115,7 @@
  */
 #include "config.h"
 
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -145,6 +146,31 @@
 #define CK_THREAD_MIN (1 << 20) /* a WAL share that gets a checkpointer */
 #define WAL_SHARE 8 /* the WAL's share of MaxBytes: 1/8, at most 4 MiB */
 
+/*
+ * Mode=always: the messages one transaction appends, with the uuids and
+ * positions that go with them (the loop fills one, the committer commits
+ * the other), and what came of the transaction.
+ */
+struct batch {
+	struct strbuf pend; /* (id, len, bytes)...: the messages */
+	size_t npend;
+	struct strbuf seenq; /* (id, len, uuid)...: handed on */
+	size_t nseen;
+	size_t ninserted, insoff; /* of pend: rows appended, bytes past them */
+	int changed; /* positions moved: pos[] and lo are stored */
+	uint64_t *pos; /* per output: its position; UINT64_MAX: not open */
+	int64_t *sdel; /* per output: spilled rows up to this seq go; 0 */
+	uint64_t lo; /* events up to this row every open output wrote */
+	/* the outcome (txn_run()) */
+	int failed;
+	const char *what;
+	char why[128];
+	uint64_t deleted; /* rows */
+	int64_t used; /* bytes in use after the commit; -1: not known */
+};
+
+enum { JOB_IDLE, JOB_BUSY, JOB_DONE, JOB_ENDED };
+
 struct spool {
 	sqlite3 *db;
 	char *path;
@@ -157,11 +183,10 @@ struct spool {
 	sqlite3_stmt *ins, *insn, *setpos, *del, *getpos, *seen, *seenn, *unseen;
 	sqlite3_stmt *sins, *sget, *sdel, *pages, *freep, *dropev, *dropsp;
 	struct strbuf cur; /* the message being received */
-	struct strbuf pend; /* committed next: (id, len, bytes)... */
-	size_t npend;
-	size_t ninserted, insoff; /* of pend: rows appended, bytes past them */
-	struct strbuf seenq; /* stored next: (id, len, uuid)... */
-	size_t nseen;
+	struct batch batch[3];
+	struct batch *fill; /* the loop's: committed next */
+	struct batch *job; /* the committer's, or the last it committed */
+	struct batch *spare; /* empty; NULL while one is handed on */
 	int in_txn;
 	int failed; /* a write failed: the spool is not used */
 	uint64_t probation_at; /* a probe committed then; not yet said */
@@ -183,6 +208,7 @@ struct spool {
 	uint64_t dropped, dropped_unreported;
 	uint64_t drop_reported_at;
 	int paused; /* WhenFull=pause paused the stream */
+	int cm_paused; /* so did a full batch, the committer busy */
 	void (*pause)(void *);
 	void (*resume)(void *);
 	void *arg;
@@ -195,6 +221,16 @@ struct spool {
 		sqlite3 *db; /* the thread's connection */
 		uint64_t passes;
 	} ck; /* the checkpointer */
+	struct {
+		pthread_t thread;
+		pthread_mutex_t mu;
+		pthread_cond_t cv;
+		int started, stop;
+		int state; /* JOB_*: of s->job */
+		int fd; /* eventfd: a job is done */
+		struct event *ev;
+		uint64_t jobs;
+	} cm; /* the committer */
 	int wal_frames; /* in the WAL after the last commit */
 	uint64_t ck_pages; /* the checkpointer starts at this many frames */
 	uint64_t batch_us; /* when the first uncommitted event came */
@@ -206,7 +242,11 @@ static void step_done(struct spool *, sqlite3_stmt *);
 static int wal_hook(void *, sqlite3 *, const char *, int);
 static int begin(struct spool *);
 static void forget(struct spool *, uint64_t);
-static void store_seen(struct spool *);
+static void store_seen(struct spool *, struct batch *);
+static void positions_take(struct spool *, struct batch *);
+static void positions_write(struct spool *, struct batch *);
+static void hand_on_batch(struct spool *, struct batch *);
+static void maybe_resume(struct spool *);
 static void spool_back(struct spool *);
 
 static uint64_t
@@ -313,14 +353,25 @@ wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 	return SQLITE_OK;
 }
 
-static void
-db_used(struct spool *s)
+/* The bytes the database's pages in use take; -1: not known. */
+static int64_t
+db_pages_used(struct spool *s)
 {
 	int64_t pages = db_number(s, s->pages, NULL);
 	int64_t freep = db_number(s, s->freep, NULL);
 
-	if (pages >= 0 && freep >= 0 && pages >= freep)
-		s->used = (uint64_t)(pages - freep) * PAGE;
+	return pages >= 0 && freep >= 0 && pages >= freep
+	    ? (pages - freep) * PAGE
+	    : -1;
+}
+
+static void
+db_used(struct spool *s)
+{
+	int64_t used = db_pages_used(s);
+
+	if (used >= 0)
+		s->used = (uint64_t)used;
 }
 
 static int
@@ -590,17 +641,18 @@ ck_after_commit(struct spool *s)
 static int spill_refill(void *, size_t, int);
 
 /*
- * A write failed: the transaction is rolled back and the spool is not
- * used until a retry commits.  What the spill held goes to memory, then
- * the records of the failed transaction, in order.
+ * A write failed (why: SQLite's words; NULL: the connection's): the
+ * transaction is rolled back and the spool is not used until a retry
+ * commits.  What the spill held goes to memory, then the records of the
+ * failed transaction, in order.
  */
 static void
-spool_fail(struct spool *s, const char *what)
+spool_fail(struct spool *s, const char *what, const char *why)
 {
 	const char *fields[] = { NULL, NULL };
-	char field[160], why[128];
+	char field[160], msg[128];
 
-	snprintf(why, sizeof why, "%s", sqlite3_errmsg(s->db));
+	snprintf(msg, sizeof msg, "%s", why ? why : sqlite3_errmsg(s->db));
 	if (s->in_txn) {
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 		s->in_txn = 0;
@@ -608,12 +660,12 @@ spool_fail(struct spool *s, const char *what)
 	s->retry_at = clock_ms() + RETRY_MS;
 	/* failing again after a probe, it was never said to be back */
 	if (!s->failed && s->probation_at == 0) {
-		snprintf(field, sizeof field, "SPOOL_ERROR=%s", why);
+		snprintf(field, sizeof field, "SPOOL_ERROR=%s", msg);
 		fields[0] = field;
 		record_daemon(MID_SPOOL_FAILED, 3, fields,
 		    "the spool %s cannot be written (%s: %s): records go on "
 		    "in memory; retried every %d s",
-		    s->path, what, why, RETRY_MS / 1000);
+		    s->path, what, msg, RETRY_MS / 1000);
 	}
 	s->failed = 1;
 	s->probation_at = 0;
@@ -635,13 +687,13 @@ spool_fail(struct spool *s, const char *what)
 }
 
 /*
- * One entry of pend at *off: where its id is (0: not appended; unaligned)
- * and its message.
+ * One entry of b's messages at *off: where its id is (0: not appended;
+ * unaligned) and its message.
  */
 static const char *
-pend_entry(struct spool *s, size_t *off, char **id, size_t *len)
+pend_entry(struct batch *b, size_t *off, char **id, size_t *len)
 {
-	char *p = s->pend.buf + *off;
+	char *p = b->pend.buf + *off;
 
 	*id = p;
 	memcpy(len, p + sizeof(uint64_t), sizeof *len);
@@ -650,104 +702,378 @@ pend_entry(struct spool *s, size_t *off, char **id, size_t *len)
 }
 
 /*
- * Mode=always: the messages in pend not yet in the transaction go in, up
- * to INS_ROWS an INSERT (a statement, and its update of sqlite_sequence,
+ * Mode=always: b's messages not yet in the transaction go in, up to
+ * INS_ROWS an INSERT (a statement, and its update of sqlite_sequence,
  * for 32 rows rather than one each); their row ids follow each other.
- * -1 when a write failed: the spool is not used, and the messages go on
- * unspooled (id 0), in order.
+ * -1 when a write failed.
  */
 static int
-append_pending(struct spool *s)
+append_pending(struct spool *s, struct batch *b)
 {
-	while (s->ninserted < s->npend) {
-		size_t n = s->npend - s->ninserted >= INS_ROWS ? INS_ROWS : 1;
+	while (b->ninserted < b->npend) {
+		size_t n = b->npend - b->ninserted >= INS_ROWS ? INS_ROWS : 1;
 		sqlite3_stmt *st = n > 1 ? s->insn : s->ins;
-		size_t off = s->insoff, len;
+		size_t off = b->insoff, len;
 		uint64_t last;
 		char *id;
 
-		if (s->failed || begin(s) == -1)
-			goto failed;
 		for (size_t k = 0; k < n; k++) {
-			const char *m = pend_entry(s, &off, &id, &len);
+			const char *m = pend_entry(b, &off, &id, &len);
 
 			sqlite3_bind_blob(st, (int)k + 1, len ? m : "", (int)len,
 			    SQLITE_STATIC);
 		}
 		if (sqlite3_step(st) != SQLITE_DONE) {
 			sqlite3_reset(st);
-			spool_fail(s, "append");
-			goto failed;
+			return -1;
 		}
 		sqlite3_reset(st);
 		last = (uint64_t)sqlite3_last_insert_rowid(s->db);
-		off = s->insoff;
+		off = b->insoff;
 		for (size_t k = 0; k < n; k++) {
 			uint64_t v = last - n + 1 + k;
 
-			pend_entry(s, &off, &id, &len);
+			pend_entry(b, &off, &id, &len);
 			memcpy(id, &v, sizeof v);
 		}
-		s->insoff = off;
-		s->ninserted += n;
+		b->insoff = off;
+		b->ninserted += n;
 	}
 	return 0;
-failed:
-	forget(s, s->npend - s->ninserted);
-	/* rolled back: none of them is in the spool */
-	for (size_t off = 0, len; off < s->pend.len;) {
-		char *id;
-		uint64_t zero = 0;
-
-		pend_entry(s, &off, &id, &len);
-		memcpy(id, &zero, sizeof zero);
-	}
-	s->ninserted = s->npend;
-	s->insoff = s->pend.len;
-	return -1;
 }
 
 static void
-commit(struct spool *s)
+batch_reset(struct batch *b)
+{
+	b->npend = b->ninserted = b->insoff = 0;
+	strbuf_reset(&b->pend);
+}
+
+/* None of b's messages is in the spool (rolled back, or never in). */
+static void
+unspooled(struct spool *s, struct batch *b)
+{
+	forget(s, b->npend);
+	for (size_t off = 0, len; off < b->pend.len;) {
+		char *id;
+		uint64_t zero = 0;
+
+		pend_entry(b, &off, &id, &len);
+		memcpy(id, &zero, sizeof zero);
+	}
+	b->ninserted = b->npend;
+	b->insoff = b->pend.len;
+}
+
+/*
+ * Batch b's transaction: the positions, the uuids handed on, the
+ * messages, the commit; then a checkpoint when one is due, and the bytes
+ * in use.  It touches the connection, its statements and b only: the
+ * committer runs it while the loop goes on (and touches none of them
+ * meanwhile), the loop when it commits itself.  A failure is rolled back
+ * and said in b.
+ */
+static void
+txn_run(struct spool *s, struct batch *b)
 {
 	uint64_t t0, us;
 
-	if (s->ninserted < s->npend && append_pending(s) == -1)
+	b->used = -1;
+	if (!s->in_txn && !b->changed && b->nseen == 0 &&
+	    b->ninserted == b->npend)
 		return;
-	if (s->in_txn)
-		store_seen(s);
-	if (!s->in_txn)
-		return;
-	s->in_txn = 0;
-	t0 = now_us();
-	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+	b->what = "begin";
+	if (!s->in_txn) {
+		if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+			goto failed;
 		s->in_txn = 1;
-		spool_fail(s, "commit");
-		return;
 	}
+	positions_write(s, b);
+	store_seen(s, b);
+	b->what = "append";
+	if (append_pending(s, b) == -1)
+		goto failed;
+	b->what = "commit";
+	t0 = now_us();
+	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto failed;
+	s->in_txn = 0;
 	us = now_us() - t0;
-	if (s->probation_at != 0)
-		spool_back(s);
 	s->commits++;
 	s->commit_us += us;
 	if (us > s->commit_max_us)
 		s->commit_max_us = us;
 	ck_after_commit(s);
-	for (size_t i = 0; i < output_count(); i++) {
-		struct record *r = s->phead[i], *next;
-
-		s->phead[i] = s->ptail[i] = NULL;
-		for (; r != NULL; r = next) {
-			next = r->next;
-			free(r);
-		}
-	}
-	db_used(s);
+	b->used = db_pages_used(s);
+	if (b->used < 0)
+		b->used = 0;
+	return;
+failed:
+	snprintf(b->why, sizeof b->why, "%s", sqlite3_errmsg(s->db));
+	b->failed = 1;
+	if (s->in_txn)
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	s->in_txn = 0;
 }
 
+/*
+ * The loop's side of b's transaction, once it is over: the rows deleted,
+ * the bytes in use, a failure said (b's messages go on unspooled, the
+ * spilled records back to memory); the spilled records committed freed.
+ */
+static void
+txn_end(struct spool *s, struct batch *b)
+{
+	forget(s, b->deleted);
+	if (b->failed) {
+		unspooled(s, b);
+		spool_fail(s, b->what, b->why);
+	} else if (b->used >= 0) {
+		/* and what waits for the next commit */
+		s->used = (uint64_t)b->used +
+		    (b == s->fill ? 0
+				  : s->fill->pend.len +
+			    s->fill->npend * ROW_OVERHEAD);
+		if (s->probation_at != 0)
+			spool_back(s);
+		for (size_t i = 0; i < output_count(); i++) {
+			struct record *r = s->phead[i], *next;
+
+			s->phead[i] = s->ptail[i] = NULL;
+			for (; r != NULL; r = next) {
+				next = r->next;
+				free(r);
+			}
+		}
+	}
+	b->failed = 0;
+	b->deleted = 0;
+	b->used = -1;
+	b->changed = 0;
+	memset(b->sdel, 0, output_count() * sizeof *b->sdel);
+	b->nseen = 0;
+	strbuf_reset(&b->seenq);
+}
+
+/*
+ * Is the loop's batch to be committed now rather than with the next loop
+ * turn's messages?  At BATCH_MAX messages, 1/BATCH_SHARE of MaxBytes,
+ * BATCH_US after its first message, or the stream paused.
+ */
+static int
+batch_full(struct spool *s, uint64_t now)
+{
+	struct batch *b = s->fill;
+
+	return b->npend >= BATCH_MAX || now - s->batch_us >= BATCH_US ||
+	    b->pend.len >= s->max_bytes / BATCH_SHARE || s->paused;
+}
+
+/*
+ * The committer: a thread that runs Mode=always's transactions (txn_run())
+ * so that the loop parses and hands on one batch while the next is
+ * written (the SQLite calls and the WAL's writes, more than half the cost
+ * of an event, on the other core).  The loop hands it s->job (JOB_BUSY)
+ * and touches neither the connection nor that batch until spool_wait()
+ * saw it done; an eventfd tells the loop (cm_done_cb()).
+ */
+static void *
+cm_main(void *arg)
+{
+	struct spool *s = arg;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&s->cm.mu);
+	for (;;) {
+		while (!s->cm.stop && s->cm.state != JOB_BUSY)
+			pthread_cond_wait(&s->cm.cv, &s->cm.mu);
+		if (s->cm.stop)
+			break;
+		pthread_mutex_unlock(&s->cm.mu);
+		txn_run(s, s->job);
+		pthread_mutex_lock(&s->cm.mu);
+		s->cm.state = JOB_DONE;
+		pthread_cond_broadcast(&s->cm.cv);
+		if (write(s->cm.fd, &one, sizeof one) == -1)
+			continue; /* only when it holds 2^64 - 2 already */
+	}
+	pthread_mutex_unlock(&s->cm.mu);
+	return NULL;
+}
+
+/* Is the committer at work? */
+static int
+cm_busy(struct spool *s)
+{
+	int busy;
+
+	if (!s->cm.started)
+		return 0;
+	pthread_mutex_lock(&s->cm.mu);
+	busy = s->cm.state == JOB_BUSY;
+	pthread_mutex_unlock(&s->cm.mu);
+	return busy;
+}
+
+/*
+ * The loop's turn at the connection: the committer's job over, its
+ * outcome taken (its messages are handed on by job_finish()).  Whatever
+ * on the loop reads or writes the database calls it first.
+ */
+static void
+spool_wait(struct spool *s)
+{
+	int done;
+
+	if (!s->cm.started)
+		return;
+	pthread_mutex_lock(&s->cm.mu);
+	while (s->cm.state == JOB_BUSY)
+		pthread_cond_wait(&s->cm.cv, &s->cm.mu);
+	done = s->cm.state == JOB_DONE;
+	if (done)
+		s->cm.state = JOB_ENDED;
+	pthread_mutex_unlock(&s->cm.mu);
+	if (done)
+		txn_end(s, s->job);
+}
+
+/*
+ * The loop's batch goes to the committer, if it may and has something to
+ * commit; the loop fills the empty one the committer left.  1 if it went.
+ */
+static int
+cm_next(struct spool *s)
+{
+	struct batch *b = s->fill;
+
+	if (!s->cm.started || s->cm.state != JOB_IDLE || s->failed ||
+	    s->replaying)
+		return 0;
+	positions_take(s, b);
+	if (b->npend == 0 && !b->changed && b->nseen == 0 && !s->in_txn)
+		return 0;
+	s->fill = s->job; /* JOB_IDLE: empty */
+	s->job = b;
+	pthread_mutex_lock(&s->cm.mu);
+	s->cm.state = JOB_BUSY;
+	s->cm.jobs++;
+	pthread_cond_broadcast(&s->cm.cv);
+	pthread_mutex_unlock(&s->cm.mu);
+	return 1;
+}
+
+/*
+ * The committer's batch handed on, in order, before anything after it;
+ * with next, the loop's batch goes to the committer first, so that one
+ * is written while the other is parsed and written out.
+ */
+static void
+job_finish(struct spool *s, int next)
+{
+	struct batch *b = s->job;
+
+	spool_wait(s);
+	if (s->cm.state != JOB_ENDED || s->spare == NULL)
+		return; /* nothing done, or b is being handed on */
+	s->cm.state = JOB_IDLE;
+	s->job = s->spare;
+	s->spare = NULL;
+	if (next)
+		cm_next(s);
+	hand_on_batch(s, b);
+	s->spare = b;
+}
+
+/* Reading paused for the committer resumes. */
+static void
+cm_resume(struct spool *s)
+{
+	if (s->cm_paused) {
+		s->cm_paused = 0;
+		s->resume(s->arg);
+	}
+}
+
+static void
+cm_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct spool *s = arg;
+	uint64_t t0 = now_us(), n;
+
+	(void)what;
+	if (read(fd, &n, sizeof n) == -1 && errno != EAGAIN)
+		log_warn("spool %s: eventfd: %s", s->path, strerror(errno));
+	job_finish(s, batch_full(s, t0));
+	cm_resume(s);
+	maybe_resume(s);
+	/* the flush commits what is left (positions) */
+	event_active(s->flush_ev, EV_WRITE, 0);
+	stall(s, t0);
+}
+
+/* Mode=always: the committer, when a thread can be had. */
+static void
+cm_start(struct spool *s, struct event_base *base)
+{
+	if (s->overflow)
+		return;
+	if ((s->cm.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
+	    (s->cm.ev = event_new(base, s->cm.fd, EV_READ | EV_PERSIST,
+		 cm_done_cb, s)) == NULL ||
+	    event_add(s->cm.ev, NULL) == -1 ||
+	    pthread_create(&s->cm.thread, NULL, cm_main, s) != 0) {
+		log_warn("spool %s: no commit thread (%s): the loop commits",
+		    s->path, strerror(errno));
+		return;
+	}
+	s->cm.started = 1;
+}
+
+static void
+cm_stop(struct spool *s)
+{
+	if (s->cm.started) {
+		spool_wait(s);
+		pthread_mutex_lock(&s->cm.mu);
+		s->cm.stop = 1;
+		pthread_cond_broadcast(&s->cm.cv);
+		pthread_mutex_unlock(&s->cm.mu);
+		pthread_join(s->cm.thread, NULL);
+		s->cm.started = 0;
+	}
+	if (s->cm.ev != NULL)
+		event_free(s->cm.ev);
+	s->cm.ev = NULL;
+	if (s->cm.fd != -1)
+		close(s->cm.fd);
+	s->cm.fd = -1;
+}
+
+/*
+ * The loop commits itself (the committer idle): the loop's batch, not
+ * handed on (the caller does it, or the replay).
+ */
+static void
+commit(struct spool *s)
+{
+	struct batch *b = s->fill;
+
+	spool_wait(s);
+	if (s->failed)
+		unspooled(s, b);
+	else
+		txn_run(s, b);
+	txn_end(s, b);
+}
+
+/* A transaction of the loop's own (the committer idle); -1: none. */
 static int
 begin(struct spool *s)
 {
+	spool_wait(s);
+	if (s->failed)
+		return -1;
 	if (s->in_txn)
 		return 0;
 	if (exec(s, "BEGIN") == -1)
@@ -757,7 +1083,6 @@ begin(struct spool *s)
 	event_active(s->flush_ev, EV_WRITE, 0);
 	return 0;
 }
-
 /*
  * The duplicate ring, persisted: the uuid of each event handed on, by
  * row id, the last DEDUP_KEEP kept; stored in the next transaction.  At
@@ -766,32 +1091,26 @@ begin(struct spool *s)
 static void
 note_seen(struct spool *s, uint64_t id)
 {
+	struct batch *b = s->fill;
 	const char *u;
 	size_t n = output_take_uuid(s->out, &u);
 
 	if (n == 0 || id == 0 || s->failed)
 		return;
-	if (strbuf_add(&s->seenq, &id, sizeof id) == -1 ||
-	    strbuf_add(&s->seenq, &n, sizeof n) == -1 ||
-	    strbuf_add(&s->seenq, u, n) == -1 || s->seenq.failed)
+	if (strbuf_add(&b->seenq, &id, sizeof id) == -1 ||
+	    strbuf_add(&b->seenq, &n, sizeof n) == -1 ||
+	    strbuf_add(&b->seenq, u, n) == -1 || b->seenq.failed)
 		fatal("out of memory");
-	s->nseen++;
+	b->nseen++;
 }
 
-/* The uuids noted since the last commit go into its transaction. */
+/* The uuids b noted go into its transaction (txn_run()). */
 static void
-store_seen(struct spool *s)
+store_seen(struct spool *s, struct batch *b)
 {
 	size_t off = 0;
 
-	if (s->seenq.len == 0)
-		return;
-	if (s->failed || begin(s) == -1) {
-		strbuf_reset(&s->seenq);
-		s->nseen = 0;
-		return;
-	}
-	for (size_t left = s->nseen; left > 0;) {
+	for (size_t left = b->nseen; left > 0;) {
 		/* INS_ROWS a statement, as the events */
 		sqlite3_stmt *st = left >= INS_ROWS ? s->seenn : s->seen;
 		size_t rows = st == s->seenn ? INS_ROWS : 1;
@@ -800,19 +1119,17 @@ store_seen(struct spool *s)
 			uint64_t id;
 			size_t n;
 
-			memcpy(&id, s->seenq.buf + off, sizeof id);
-			memcpy(&n, s->seenq.buf + off + sizeof id, sizeof n);
+			memcpy(&id, b->seenq.buf + off, sizeof id);
+			memcpy(&n, b->seenq.buf + off + sizeof id, sizeof n);
 			off += sizeof id + sizeof n;
 			sqlite3_bind_int64(st, 2 * (int)k + 1, (sqlite3_int64)id);
-			sqlite3_bind_text(st, 2 * (int)k + 2, s->seenq.buf + off,
+			sqlite3_bind_text(st, 2 * (int)k + 2, b->seenq.buf + off,
 			    (int)n, SQLITE_STATIC);
 			off += n;
 		}
 		step_done(s, st);
 		left -= rows;
 	}
-	s->nseen = 0;
-	strbuf_reset(&s->seenq);
 }
 
 /*
@@ -849,7 +1166,7 @@ ring_store(struct spool *s)
 	if (sqlite3_prepare_v2(s->db,
 		"INSERT INTO ring(pos, hash) VALUES(?, ?)", -1, &rp.st,
 		NULL) != SQLITE_OK) {
-		spool_fail(s, "keep the duplicate ring");
+		spool_fail(s, "keep the duplicate ring", NULL);
 		return;
 	}
 	output_ring_each(s->out, ring_put, &rp);
@@ -883,6 +1200,25 @@ hand_on(struct spool *s, uint64_t id, const uint64_t *acked,
 	note_seen(s, id);
 }
 
+/* b's messages, committed (or unspooled), go on in order. */
+static void
+hand_on_batch(struct spool *s, struct batch *b)
+{
+	size_t off = 0;
+
+	for (size_t i = 0; i < b->npend; i++) {
+		const char *m;
+		uint64_t id;
+		size_t len;
+		char *p;
+
+		m = pend_entry(b, &off, &p, &len);
+		memcpy(&id, p, sizeof id);
+		hand_on(s, id, NULL, m, len);
+	}
+	batch_reset(b);
+}
+
 /* n rows were deleted. */
 static void
 forget(struct spool *s, uint64_t n)
@@ -899,53 +1235,63 @@ step_done(struct spool *s, sqlite3_stmt *st)
 }
 
 /*
- * Into the transaction: what each output wrote; the events every open
- * output wrote and the spilled records written are deleted.
+ * What each output wrote, taken into b: the events every open output
+ * wrote and the spilled records written are deleted in b's transaction.
  */
 static void
-save_positions(struct spool *s)
+positions_take(struct spool *s, struct batch *b)
 {
 	uint64_t lo = UINT64_MAX;
-	int changed = 0;
 
 	for (size_t i = 0; i < output_count(); i++) {
 		uint64_t w;
 		int64_t seq;
 
+		b->pos[i] = UINT64_MAX;
 		if (!output_is_open(s->out, i))
 			continue;
 		w = output_written_id(s->out, i, &seq);
 		if (w > s->pos[i]) {
 			s->pos[i] = w;
-			changed = 1;
+			b->changed = 1;
 		}
+		b->pos[i] = s->pos[i];
 		if (s->pos[i] < lo)
 			lo = s->pos[i];
 		if (seq != 0 && seq != s->wseq[i]) {
 			s->wseq[i] = seq;
-			if (begin(s) == -1)
-				return;
-			sqlite3_bind_text(
-			    s->sdel, 1, output_name(i), -1, SQLITE_STATIC);
-			sqlite3_bind_int64(s->sdel, 2, seq);
-			step_done(s, s->sdel);
-			forget(s, (uint64_t)sqlite3_changes(s->db));
+			b->sdel[i] = seq;
+			b->changed = 1;
 		}
 	}
-	if (!changed || begin(s) == -1)
+	b->lo = lo;
+}
+
+/* b's positions into its transaction (txn_run()). */
+static void
+positions_write(struct spool *s, struct batch *b)
+{
+	if (!b->changed)
 		return;
 	for (size_t i = 0; i < output_count(); i++) {
-		if (!output_is_open(s->out, i))
+		if (b->sdel[i] != 0) {
+			sqlite3_bind_text(s->sdel, 1, output_name(i), -1,
+			    SQLITE_STATIC);
+			sqlite3_bind_int64(s->sdel, 2, b->sdel[i]);
+			step_done(s, s->sdel);
+			b->deleted += (uint64_t)sqlite3_changes(s->db);
+		}
+		if (b->pos[i] == UINT64_MAX)
 			continue;
 		sqlite3_bind_text(s->setpos, 1, output_name(i), -1,
 		    SQLITE_STATIC);
-		sqlite3_bind_int64(s->setpos, 2, (sqlite3_int64)s->pos[i]);
+		sqlite3_bind_int64(s->setpos, 2, (sqlite3_int64)b->pos[i]);
 		step_done(s, s->setpos);
 	}
-	if (lo != UINT64_MAX && lo > 0) {
-		sqlite3_bind_int64(s->del, 1, (sqlite3_int64)lo);
+	if (b->lo != UINT64_MAX && b->lo > 0) {
+		sqlite3_bind_int64(s->del, 1, (sqlite3_int64)b->lo);
 		step_done(s, s->del);
-		forget(s, (uint64_t)sqlite3_changes(s->db));
+		b->deleted += (uint64_t)sqlite3_changes(s->db);
 	}
 	sqlite3_bind_int64(s->unseen, 1, DEDUP_KEEP);
 	step_done(s, s->unseen);
@@ -977,6 +1323,8 @@ drop_oldest(struct spool *s)
 {
 	sqlite3_stmt *st = s->overflow ? s->dropsp : s->dropev;
 
+	if (begin(s) == -1)
+		return;
 	while (s->used > s->soft - s->soft / 8 && s->records > 0) {
 		uint64_t freed = 0;
 
@@ -1039,48 +1387,49 @@ maybe_resume(struct spool *s)
 	}
 }
 
-/* End of the loop turn: positions, commit, then the turn's messages. */
+/*
+ * End of the loop turn: positions, commit, then the turn's messages;
+ * with the committer, the batch goes to it and the loop goes on (what
+ * is decided here waits while it works: cm_done_cb() comes back).
+ * what 0: called, not an event: all at once, on the loop.
+ */
 static void
 spool_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct spool *s = arg;
-	size_t off = 0;
+	struct batch *b;
 	uint64_t t0 = now_us();
 
 	(void)fd;
-	(void)what;
+	if (what != 0 && cm_busy(s))
+		return;
+	job_finish(s, 0);
+	cm_resume(s);
+	b = s->fill;
 	if (what != 0 && !s->failed && !s->overflow && !s->replaying) {
 		static const struct timeval zero;
 
 		/* More came this turn: commit with the next turn's, up to a bound. */
-		if (s->npend > 0 && s->npend != s->npend_checked &&
-		    s->npend < BATCH_MAX && t0 - s->batch_us < BATCH_US &&
-		    s->pend.len < s->max_bytes / BATCH_SHARE && !s->paused) {
-			s->npend_checked = s->npend;
+		if (b->npend > 0 && b->npend != s->npend_checked &&
+		    !batch_full(s, t0)) {
+			s->npend_checked = b->npend;
 			event_add(s->flush_ev, &zero);
 			return;
 		}
 	}
 	s->npend_checked = 0;
-	if (!s->failed) {
-		save_positions(s);
-		store_seen(s);
+	if (what != 0 && cm_next(s)) {
+		stall(s, t0);
+		return;
 	}
+	if (!s->failed)
+		positions_take(s, b);
 	commit(s);
 	/* Replaying and committed: the replay hands them on, in order. */
-	for (size_t i = 0; i < s->npend && !(s->replaying && !s->failed);
-	     i++) {
-		uint64_t id;
-		size_t len;
-
-		memcpy(&id, s->pend.buf + off, sizeof id);
-		memcpy(&len, s->pend.buf + off + sizeof id, sizeof len);
-		off += sizeof id + sizeof len;
-		hand_on(s, id, NULL, s->pend.buf + off, len);
-		off += len;
-	}
-	s->npend = s->ninserted = s->insoff = 0;
-	strbuf_reset(&s->pend);
+	if (s->replaying && !s->failed)
+		batch_reset(b);
+	else
+		hand_on_batch(s, b);
 	maybe_resume(s);
 	stall(s, t0);
 }
@@ -1105,18 +1454,35 @@ static void
 spool_end(void *arg)
 {
 	struct spool *s = arg;
+	struct batch *b = s->fill;
 	uint64_t id = 0; /* append_pending() sets it */
 	size_t len = s->cur.len;
 
-	if (s->failed || begin(s) == -1)
+	if (s->failed)
 		goto unspooled;
 	make_room(s, len);
-	if (strbuf_add(&s->pend, &id, sizeof id) == -1 ||
-	    strbuf_add(&s->pend, &len, sizeof len) == -1 ||
-	    strbuf_add(&s->pend, s->cur.len ? s->cur.buf : "", len) == -1 ||
-	    s->pend.failed)
+	if (s->failed) { /* make_room() waited for the committer */
+		forget(s, 1);
+		goto unspooled;
+	}
+	b = s->fill;
+	if (b->npend == 0) {
+		s->batch_us = now_us();
+		event_active(s->flush_ev, EV_WRITE, 0);
+	}
+	if (strbuf_add(&b->pend, &id, sizeof id) == -1 ||
+	    strbuf_add(&b->pend, &len, sizeof len) == -1 ||
+	    strbuf_add(&b->pend, s->cur.len ? s->cur.buf : "", len) == -1 ||
+	    b->pend.failed)
 		fatal("out of memory");
-	s->npend++;
+	b->npend++;
+	/* The next batch is full while the committer writes: wait for it. */
+	if ((b->npend >= BATCH_MAX ||
+		b->pend.len >= s->max_bytes / BATCH_SHARE) &&
+	    !s->cm_paused && cm_busy(s)) {
+		s->cm_paused = 1;
+		s->pause(s->arg);
+	}
 	return;
 unspooled:
 	/* Keep the order: what waits goes first. */
@@ -1154,7 +1520,7 @@ spill_put(void *arg, size_t i, struct record *r)
 	if (sqlite3_step(s->sins) != SQLITE_DONE) {
 		sqlite3_reset(s->sins);
 		s->records--;
-		spool_fail(s, "append");
+		spool_fail(s, "append", NULL);
 		return -1;
 	}
 	sqlite3_reset(s->sins);
@@ -1183,6 +1549,7 @@ spill_refill(void *arg, size_t i, int all)
 	size_t loaded = 0;
 	int more = 1, full = 0;
 
+	spool_wait(s);
 	while (more && (all || (!full && loaded < REFILL_MAX))) {
 		size_t n = 0;
 
@@ -1326,7 +1693,9 @@ spool_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (s->failed)
+	if (cm_busy(s))
+		; /* the connection is the committer's */
+	else if (s->failed)
 		retry(s);
 	else if (!s->in_txn)
 		db_used(s);
@@ -1358,8 +1727,7 @@ spool_replay_cb(evutil_socket_t fd, short what, void *arg)
 	commit(s); /* what this turn appended is on disk before it goes on */
 	if (!s->failed) {
 		/* and the replay hands it on, in order: not the flush */
-		s->npend = s->ninserted = s->insoff = 0;
-		strbuf_reset(&s->pend);
+		batch_reset(s->fill);
 	}
 	if (sqlite3_prepare_v2(s->db,
 		"SELECT id, msg FROM events WHERE id > ? ORDER BY id LIMIT ?",
@@ -1415,8 +1783,18 @@ spool_open(struct event_base *base, const struct conf *c, struct output *out,
 	    (s->ptail = calloc(n, sizeof *s->ptail)) == NULL ||
 	    (spilling = calloc(n, sizeof *spilling)) == NULL)
 		fatal("out of memory");
+	for (size_t i = 0; i < 3; i++)
+		if ((s->batch[i].pos = calloc(n, sizeof(uint64_t))) == NULL ||
+		    (s->batch[i].sdel = calloc(n, sizeof(int64_t))) == NULL)
+			fatal("out of memory");
+	s->fill = &s->batch[0];
+	s->job = &s->batch[1];
+	s->spare = &s->batch[2];
+	s->cm.fd = -1;
 	pthread_mutex_init(&s->ck.mu, NULL);
 	pthread_cond_init(&s->ck.cv, NULL);
+	pthread_mutex_init(&s->cm.mu, NULL);
+	pthread_cond_init(&s->cm.cv, NULL);
 	s->out = out;
 	s->overflow = c->spool_mode == SPOOL_OVERFLOW;
 	s->max_bytes = c->spool_max_bytes;
@@ -1489,6 +1867,7 @@ none:
 	    event_add(s->timer_ev, &tv) == -1)
 		fatal("out of memory");
 	ck_start(s);
+	cm_start(s, base);
 	output_set_spill(out, &spill_ops, s, s->overflow, spilling);
 	free(spilling);
 	s->inner = *h;
@@ -1586,10 +1965,11 @@ spool_close(struct spool *s)
 {
 	if (s == NULL)
 		return;
+	cm_stop(s);
 	ck_stop(s);
 	if (s->db != NULL) {
 		if (!s->failed)
-			save_positions(s);
+			positions_take(s, s->fill);
 		ring_store(s);
 		/* No checkpoint now: the next start makes it (2 s budget). */
 		exec(s, "PRAGMA wal_autocheckpoint=0");
@@ -1600,10 +1980,11 @@ spool_close(struct spool *s)
 				 " us on average, %" PRIu64
 				 " us at most; the longest spool callback %" PRIu64
 				 " us; %" PRIu64 " records held; %" PRIu64
-				 " checkpoints by its thread",
+				 " checkpoints by its thread; %" PRIu64
+				 " commits by the committer",
 			    s->path, s->commits, s->commit_us / s->commits,
 			    s->commit_max_us, s->stall_max_us, s->records,
-			    s->ck.passes);
+			    s->ck.passes, s->cm.jobs);
 	}
 	if (s->flush_ev != NULL)
 		event_free(s->flush_ev);
@@ -1613,8 +1994,12 @@ spool_close(struct spool *s)
 		event_free(s->timer_ev);
 	db_close(s);
 	free(strbuf_finish(&s->cur));
-	free(strbuf_finish(&s->pend));
-	free(strbuf_finish(&s->seenq));
+	for (size_t i = 0; i < 3; i++) {
+		free(strbuf_finish(&s->batch[i].pend));
+		free(strbuf_finish(&s->batch[i].seenq));
+		free(s->batch[i].pos);
+		free(s->batch[i].sdel);
+	}
 	free(s->pos);
 	free(s->wseq);
 	free(s->loaded);
@@ -1623,6 +2008,8 @@ spool_close(struct spool *s)
 	free(s->path);
 	pthread_mutex_destroy(&s->ck.mu);
 	pthread_cond_destroy(&s->ck.cv);
+	pthread_mutex_destroy(&s->cm.mu);
+	pthread_cond_destroy(&s->cm.cv);
 	free(s);
 }
 

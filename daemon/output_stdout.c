@@ -19,38 +19,6 @@ struct out {
 	char error[128];
 };
 
-/*
- * A JSON string, escaped as yajl_gen escapes it (so the output is what
- * yajl_gen wrote before): \" \\ \b \f \n \r \t, \u00XX (upper-case hex)
- * for other control characters, everything else as it is.
- */
-static size_t
-escape_json(unsigned char ch, char *out)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	static const char short_form[] = { ['"'] = '"', ['\\'] = '\\',
-		['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r',
-		['\t'] = 't' };
-
-	out[0] = '\\';
-	if (ch < sizeof short_form && short_form[ch] != 0) {
-		out[1] = short_form[ch];
-		return 2;
-	}
-	memcpy(out + 1, "u00", 3);
-	out[4] = hex[ch >> 4];
-	out[5] = hex[ch & 15];
-	return 6;
-}
-
-static void
-add_string(struct strbuf *b, const char *v, size_t n)
-{
-	strbuf_add(b, "\"", 1);
-	strbuf_add_escaping(b, v, n, '"', '\\', 0, 0, escape_json);
-	strbuf_add(b, "\"", 1);
-}
-
 /* ,"name":"value" (no comma for the first member) */
 static void
 add_member(struct strbuf *b, int *first, const char *name, size_t nlen,
@@ -59,10 +27,10 @@ add_member(struct strbuf *b, int *first, const char *name, size_t nlen,
 	if (!*first)
 		strbuf_add(b, ",", 1);
 	*first = 0;
-	add_string(b, name, nlen);
+	strbuf_add_json_string(b, name, nlen);
 	strbuf_add(b, ":", 1);
 	if (v != NULL)
-		add_string(b, v, n);
+		strbuf_add_json_string(b, v, n);
 }
 
 static void
@@ -88,7 +56,7 @@ add_extras(struct strbuf *b, int *first, const struct dc_event *e, int in_data)
 		if (e->extras[i].raw) /* a number or boolean, as sent */
 			strbuf_add(b, v, n);
 		else
-			add_string(b, v, n);
+			strbuf_add_json_string(b, v, n);
 	}
 }
 
@@ -126,7 +94,7 @@ add_enriched(struct strbuf *b, int *first, const struct dc_event *e)
 			if (o->fields[i].raw)
 				strbuf_add(b, ev_str_of(&o->buf, v), v.len);
 			else
-				add_string(b, ev_str_of(&o->buf, v), v.len);
+				strbuf_add_json_string(b, ev_str_of(&o->buf, v), v.len);
 		}
 	}
 	if (e->nup > 0) {
@@ -163,7 +131,7 @@ stdout_format(const struct conf *c, const struct dc_event *e, struct strbuf *b)
 		for (unsigned i = 0; i < e->nparents; i++) {
 			if (i > 0)
 				strbuf_add(b, ",", 1);
-			add_string(
+			strbuf_add_json_string(
 			    b, ev_str(e, e->parents[i]), e->parents[i].len);
 		}
 		strbuf_add(b, "]", 1);
@@ -185,7 +153,7 @@ stdout_format(const struct conf *c, const struct dc_event *e, struct strbuf *b)
 		add_enriched(b, &first, e);
 	add_member(b, &first, "namespace", 9, NULL, 0);
 	if (*c->ns != '\0')
-		add_string(b, c->ns, strlen(c->ns));
+		strbuf_add_json_string(b, c->ns, strlen(c->ns));
 	else
 		strbuf_add(b, "null", 4);
 	strbuf_add(b, "}\n", 2);

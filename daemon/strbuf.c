@@ -91,6 +91,30 @@ escape_control(unsigned char ch, char *out)
 	return 4;
 }
 
+/*
+ * A JSON string's escapes, as yajl_gen makes them (the stdout output's
+ * lines are what yajl_gen wrote before): \" \\ \b \f \n \r \t, \u00XX
+ * (upper-case hex) for other control characters.
+ */
+size_t
+escape_json(unsigned char ch, char *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	static const char short_form[] = { ['"'] = '"', ['\\'] = '\\',
+		['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r',
+		['\t'] = 't' };
+
+	out[0] = '\\';
+	if (ch < sizeof short_form && short_form[ch] != 0) {
+		out[1] = short_form[ch];
+		return 2;
+	}
+	memcpy(out + 1, "u00", 3);
+	out[4] = hex[ch >> 4];
+	out[5] = hex[ch & 15];
+	return 6;
+}
+
 /* Append data with control characters escaped as in MESSAGE. */
 int
 strbuf_add_escaped(struct strbuf *b, const char *data, size_t len)

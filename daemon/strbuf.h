@@ -119,6 +119,16 @@ strbuf_add_escaping(struct strbuf *b, const char *v, size_t n,
 	return strbuf_add(b, v + start, n - start);
 }
 size_t escape_control(unsigned char, char *);
+size_t escape_json(unsigned char, char *);
+
+/* v as a JSON string, quotes and all (valid UTF-8 in, valid JSON out). */
+static inline int
+strbuf_add_json_string(struct strbuf *b, const char *v, size_t n)
+{
+	strbuf_add(b, "\"", 1);
+	strbuf_add_escaping(b, v, n, '"', '\\', 0, 0, escape_json);
+	return strbuf_add(b, "\"", 1);
+}
 int strbuf_printf(struct strbuf *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
 int strbuf_add_escaped(struct strbuf *, const char *, size_t);

@@ -220,7 +220,7 @@ struct spool {
 		pthread_cond_t cv;
 		int started, want, busy, stop, loop; /* loop: the loop's own */
 		sqlite3 *db; /* the thread's connection */
-		uint64_t passes;
+		uint64_t passes, cpu_us;
 	} ck; /* the checkpointer */
 	struct {
 		pthread_t thread;
@@ -230,7 +230,7 @@ struct spool {
 		int state; /* JOB_*: of s->job */
 		int fd; /* eventfd: a job is done */
 		struct event *ev;
-		uint64_t jobs;
+		uint64_t jobs, cpu_us;
 	} cm; /* the committer */
 	int wal_frames; /* in the WAL after the last commit */
 	uint64_t ck_pages; /* the checkpointer starts at this many frames */
@@ -256,6 +256,16 @@ now_us(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* The CPU time the calling thread used (for -v at stop). */
+static uint64_t
+thread_cpu_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
@@ -558,6 +568,7 @@ ck_main(void *arg)
 		s->ck.passes++;
 	}
 	pthread_mutex_unlock(&s->ck.mu);
+	s->ck.cpu_us = thread_cpu_us();
 	return NULL;
 }
 
@@ -899,6 +910,7 @@ cm_main(void *arg)
 			continue; /* only when it holds 2^64 - 2 already */
 	}
 	pthread_mutex_unlock(&s->cm.mu);
+	s->cm.cpu_us = thread_cpu_us();
 	return NULL;
 }
 
@@ -1997,11 +2009,13 @@ spool_close(struct spool *s)
 				 " us on average, %" PRIu64
 				 " us at most; the longest spool callback %" PRIu64
 				 " us; %" PRIu64 " records held; %" PRIu64
-				 " checkpoints by its thread; %" PRIu64
-				 " commits by the committer",
+				 " checkpoints by its thread (CPU %" PRIu64
+				 " ms); %" PRIu64 " commits by the committer (CPU %" PRIu64
+				 " ms)",
 			    s->path, s->commits, s->commit_us / s->commits,
 			    s->commit_max_us, s->stall_max_us, s->records,
-			    s->ck.passes, s->cm.jobs);
+			    s->ck.passes, s->ck.cpu_us / 1000, s->cm.jobs,
+			    s->cm.cpu_us / 1000);
 	}
 	if (s->flush_ev != NULL)
 		event_free(s->flush_ev);

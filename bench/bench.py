@@ -854,7 +854,8 @@ def spool_available(mode):
 
 def spool_build(path, n):
     """A spool holding n events nobody has written, as dcevents' spool.c
-    stores them (its schema; each row the bytes of one websocket message,
+    stores them (its schema, its pages of 16 KiB for MaxBytes of 64M and
+    more; each row the bytes of one websocket message,
     in arrival order; no position stored yet): the load generator's
     payloads, its pool of POOL distinct events cycled as it sends them.
     Returns the JSON bytes it holds."""
@@ -865,8 +866,8 @@ def spool_build(path, n):
     pool = [loadgen.payload(i) for i in range(loadgen.POOL)]
     db = sqlite3.connect(path, isolation_level=None)
     db.executescript(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-        "PRAGMA page_size=4096;"
+        "PRAGMA page_size=16384; PRAGMA journal_mode=WAL;"
+        "PRAGMA synchronous=NORMAL;"
         "CREATE TABLE events(id INTEGER PRIMARY KEY AUTOINCREMENT,"
         " msg BLOB NOT NULL);"
         "CREATE TABLE positions(output TEXT PRIMARY KEY, id INTEGER NOT NULL);"

@@ -141,7 +141,7 @@
 #define REPLAY_BATCH 512 /* events handed on per loop turn at start */
 #define REFILL_BATCH 256
 #define REFILL_MAX 2048 /* records loaded per loop turn */
-#define PAGE 4096
+#define PAGE_BIG (64 << 20) /* a MaxBytes that gets pages of 16 KiB */
 #define ROW_OVERHEAD 32 /* bytes a row costs besides its payload, roughly */
 #define CK_THREAD_MIN (1 << 20) /* a WAL share that gets a checkpointer */
 #define WAL_SHARE 8 /* the WAL's share of MaxBytes: 1/8, at most 4 MiB */
@@ -179,6 +179,7 @@ struct spool {
 	struct ws_handler inner; /* the parser's handler */
 	int overflow; /* Mode=overflow */
 	uint64_t max_bytes;
+	uint64_t page; /* the database's page size */
 	int drop_oldest;
 	uint64_t soft; /* bytes in use that make the spool full */
 	sqlite3_stmt *ins, *insn, *setpos, *del, *getpos, *seen, *unseen;
@@ -336,13 +337,13 @@ db_limits(struct spool *s)
 
 	if (wal > 16 << 20)
 		wal = 16 << 20;
-	if (wal < 4 * PAGE)
-		wal = 4 * PAGE;
-	pages = (s->max_bytes > wal + 16 * PAGE ? s->max_bytes - wal
-						: 16 * PAGE) /
-	    PAGE;
-	s->soft = (pages - pages / 16 - 2) * PAGE;
-	s->ck_pages = wal / PAGE / 4;
+	if (wal < 4 * s->page)
+		wal = 4 * s->page;
+	pages = (s->max_bytes > wal + 16 * s->page ? s->max_bytes - wal
+						   : 16 * s->page) /
+	    s->page;
+	s->soft = (pages - pages / 16 - 2) * s->page;
+	s->ck_pages = wal / s->page / 4;
 	snprintf(sql, sizeof sql,
 	    "PRAGMA max_page_count=%" PRIu64 "; PRAGMA wal_autocheckpoint=0"
 	    "; PRAGMA journal_size_limit=%" PRIu64,
@@ -372,7 +373,7 @@ db_pages_used(struct spool *s)
 	int64_t freep = db_number(s, s->freep, NULL);
 
 	return pages >= 0 && freep >= 0 && pages >= freep
-	    ? (pages - freep) * PAGE
+	    ? (pages - freep) * (int64_t)s->page
 	    : -1;
 }
 
@@ -418,17 +419,31 @@ db_open(struct spool *s)
 		return -1;
 	}
 	sqlite3_busy_timeout(s->db, 1000);
-	if (exec(s, "PRAGMA page_size=4096") == -1 ||
+	/*
+	 * A new spool's pages: 16 KiB from a MaxBytes of PAGE_BIG, a
+	 * quarter the WAL writes of 4 KiB pages (each a system call, on
+	 * this kind of machine a costly one: Mode=always's committer used
+	 * 2.5 us of CPU an event with 4 KiB pages, 1.9 with 16), and 4 KiB
+	 * below it, where the schema's tables and index, a page each, would
+	 * take much of the bound.  The page size of a spool is fixed when
+	 * it is made.
+	 */
+	if (exec(s, s->max_bytes >= PAGE_BIG ? "PRAGMA page_size=16384"
+					     : "PRAGMA page_size=4096") == -1 ||
 	    exec(s, "PRAGMA journal_mode=WAL") == -1 ||
 	    exec(s, "PRAGMA synchronous=NORMAL") == -1)
 		return -1;
+	n = db_number(s, NULL, "PRAGMA page_size");
+	s->page = n >= 512 ? (uint64_t)n : 4096;
 	/*
-	 * The page cache: 512 KiB holds what the appends, deletions and
-	 * reads touch (the ends of the b-trees); SQLite's default, 2 MiB,
-	 * filled over a whole make bench run (RSS 4 to 5.5 MiB over
-	 * 1,000,000 events, flat at 3.5 with this).
+	 * The page cache: 2 MiB, SQLite's default, holds what the appends,
+	 * deletions and reads touch (the ends of the b-trees), up to the
+	 * three batches Mode=always has on the way (the one filling, the
+	 * one committed, the one written out); with 512 KiB, the rows
+	 * deleted were read back from the disk (a committer's CPU time 2.2
+	 * us an event against 1.9).
 	 */
-	if (exec(s, "PRAGMA cache_size=-512") == -1)
+	if (exec(s, "PRAGMA cache_size=-2048") == -1)
 		return -1;
 
 	if (sqlite3_prepare_v2(s->db, "PRAGMA quick_check", -1, &st, NULL) !=
@@ -580,7 +595,7 @@ ck_main(void *arg)
 static void
 ck_start(struct spool *s)
 {
-	if (s->ck_pages * PAGE * 4 < CK_THREAD_MIN)
+	if (s->ck_pages * s->page * 4 < CK_THREAD_MIN)
 		return;
 	if (sqlite3_open_v2(s->path, &s->ck.db,
 		SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||

@@ -4,30 +4,41 @@
  * bytes the websocket delivered, in arrival order, and table positions,
  * per output, the last of them it has written.  Table spill holds records
  * (Mode=overflow), as the bytes one output writes, ordered per output by
- * seq.  Table seen keeps the uuids of the last 4096 events handed on
+ * seq.  Table seenlist keeps the uuids of the last 4096 events handed on
  * (output.c's duplicate ring), restored at start; with Mode=overflow,
  * table ring keeps that ring (its hashes) at a stop instead.
  *
  * Mode=always: the spool sits between the websocket and the JSON parser.
- * A message waits in memory, nothing else done with it, for the commit:
- * a zero-timeout callback at the end of the loop turn appends the waiting
- * messages (INS_ROWS to an INSERT), commits them and only then hands them
- * to the parser and the outputs, so whatever reached an output is on disk
- * first.  While messages keep coming, the commit waits for the next loop
- * turn, up to BATCH_MAX (1024) messages, BATCH_US (2 ms) after the first,
- * or 1/BATCH_SHARE of MaxBytes: a commit costs about as much for one
- * message as for a thousand (the b-trees' pages written again, the locks),
- * and a loop turn reads 16 KiB, some 40 of them.  A turn that reads
- * nothing, or a paused stream, commits at once.  kill -9 thus loses what
- * waits for its commit, at most one batch read in 2 ms, and nothing any
- * output has seen.  Each record carries its event's row id; the writer
- * threads publish what they wrote, and the positions (and the deletion of
- * the rows every open output wrote) go into the next transaction: the
- * next batch's, or one made as soon as a writer says it wrote spooled
- * records.  A crash thus writes again at most the records written since
- * the last commit: one write batch (256 records) per output, or what it
- * wrote in the 2 ms a batch waited.  The uuids handed on (table seen) go
- * into the next commit too.
+ * A message waits in memory, nothing else done with it, for the commit,
+ * and only then goes to the parser and the outputs, so whatever reached
+ * an output is on disk first.  The messages wait in a batch; the commits
+ * are made by a thread of the spool's own, the committer (cm_*), with the
+ * loop's connection, so that the loop parses and writes out one batch
+ * while the committer writes the next (the SQLite calls, the WAL's writes
+ * and their system calls are more than half of what an event costs).  At
+ * the end of a loop turn the loop's batch goes to the committer, when it
+ * is idle, once it holds BATCH_MAX (1024) messages, 1/BATCH_SHARE of
+ * MaxBytes or is BATCH_US (2 ms) old, or the stream is paused (a commit
+ * costs about as much for one message as for a thousand: the b-trees'
+ * pages written again, the locks); otherwise it waits for the next turn's
+ * messages.  While the committer works, the loop fills the next batch,
+ * and a full one pauses reading until the committer is done.  The
+ * committer's eventfd wakes the loop, which takes the outcome, hands the
+ * batch it filled meanwhile to the committer and then the committed one
+ * on.  kill -9 thus loses what waits for its commit, at most two batches,
+ * and nothing any output has seen.  Three batches rotate (fill, job,
+ * spare); the loop touches neither the connection nor the committer's
+ * batch until spool_wait() saw it done, and every other use of the
+ * database on the loop calls spool_wait() first.  Without the thread (it
+ * could not be started), the loop commits itself, the same way.  Each
+ * record carries its event's row id; the writer threads publish what
+ * they wrote, and the positions (and the deletion of the rows every open
+ * output wrote) go into the next transaction: the next batch's, or one
+ * made as soon as a writer says it wrote spooled records.  A crash thus
+ * writes again at most the records written since the last commit: one
+ * write batch (256 records) per output, or what it wrote while a batch
+ * waited.  The uuids handed on (table seenlist) go into the next commit
+ * too.
  *
  * Mode=overflow: records stay in memory and cost the spool nothing while
  * the outputs keep up (output.c checks one flag per record).  When an
@@ -95,23 +106,23 @@
  * with MID_SPOOL_DAMAGED says so, and a new one is started; the daemon
  * never stops for its spool (without one it runs as with Mode=no).
  *
- * All of it but the checkpoints runs on the event loop.  Measured before
- * the checkpoint thread and the batches (-v prints at stop the
- * commits and the longest spool callback; tests/spool-full.sh and
- * tests/spool.sh, 2 cores at a load of 6 to 7): Mode=always, commits 56
- * us on average, 3 ms at most, callbacks 9 ms at most; spilling a stuck
- * output (Mode=overflow), a commit per loop turn, 173 us on average, 57
- * ms at most (a WAL checkpoint with its fsync), the same for callbacks;
- * giving back 100,000 spilled records, commits 5 ms on average, 64 ms at
- * most, the longest callback 116 ms; the paced replay of 50,000 events,
- * commits 357 us on average, 19 ms at most, callbacks 23 ms at most;
- * keeping 100,000 records at stop, a commit of 30 ms (the loop no
- * longer runs then; the whole stop took 1.2 s).  All far below the ping
- * interval and pong timeout (seconds).  With them, Mode=always into
- * stdout at full speed (make bench, 1,000,000 events of 382 bytes):
- * 949 commits (about 1,000 events each), 0.9 ms on average, 12 ms at
- * most; the longest spool callback (the loop's own checkpoints in it) 14
- * ms; 531 checkpoints made by the thread.
+ * All of it but the checkpoints and Mode=always's commits runs on the
+ * event loop.  Measured before the checkpoint thread and the batches (-v
+ * prints at stop the commits, the longest spool callback, what the
+ * threads did; tests/spool-full.sh and tests/spool.sh, 2 cores at a load
+ * of 6 to 7): spilling a stuck output (Mode=overflow), a commit per loop
+ * turn, 173 us on average, 57 ms at most (a WAL checkpoint with its
+ * fsync), the same for callbacks; giving back 100,000 spilled records,
+ * commits 5 ms on average, 64 ms at most, the longest callback 116 ms;
+ * the paced replay of 50,000 events, commits 357 us on average, 19 ms at
+ * most, callbacks 23 ms at most; keeping 100,000 records at stop, a
+ * commit of 30 ms (the loop no longer runs then; the whole stop took 1.2
+ * s).  All far below the ping interval and pong timeout (seconds).
+ * Mode=always into stdout at full speed (make bench, 1,000,000 events of
+ * 382 bytes), with the committer: 1163 commits (860 events each), 1.1
+ * ms on average, 94 ms at most, on the committer's thread; the longest
+ * spool callback on the loop 14 ms; the committer's CPU 2.1 us an event,
+ * the checkpointer's 0.5; reading paused 671 times for the committer.
  */
 #include "config.h"
 
@@ -222,6 +233,7 @@ struct spool {
 		int started, want, busy, stop, loop; /* loop: the loop's own */
 		sqlite3 *db; /* the thread's connection */
 		uint64_t passes, cpu_us;
+		uint64_t own, own_us; /* made by the committing thread */
 	} ck; /* the checkpointer */
 	struct {
 		pthread_t thread;
@@ -232,6 +244,7 @@ struct spool {
 		int fd; /* eventfd: a job is done */
 		struct event *ev;
 		uint64_t jobs, cpu_us;
+		uint64_t pauses, paused_us, paused_at; /* reading waited */
 	} cm; /* the committer */
 	int wal_frames; /* in the WAL after the last commit */
 	uint64_t ck_pages; /* the checkpointer starts at this many frames */
@@ -639,7 +652,7 @@ ck_stop(struct spool *s)
 static void
 ck_after_commit(struct spool *s)
 {
-	uint64_t frames = s->wal_frames > 0 ? (uint64_t)s->wal_frames : 0;
+	uint64_t frames = s->wal_frames > 0 ? (uint64_t)s->wal_frames : 0, t0;
 
 	if (frames < s->ck_pages || (!s->ck.started && frames < 2 * s->ck_pages))
 		return;
@@ -654,8 +667,11 @@ ck_after_commit(struct spool *s)
 		s->ck.loop = 1;
 		pthread_mutex_unlock(&s->ck.mu);
 	}
+	t0 = now_us();
 	sqlite3_wal_checkpoint_v2(
 	    s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	s->ck.own++;
+	s->ck.own_us += now_us() - t0;
 	s->wal_frames = 0;
 	if (s->ck.started) {
 		pthread_mutex_lock(&s->ck.mu);
@@ -1018,6 +1034,7 @@ static void
 cm_resume(struct spool *s)
 {
 	if (s->cm_paused) {
+		s->cm.paused_us += now_us() - s->cm.paused_at;
 		s->cm_paused = 0;
 		s->resume(s->arg);
 	}
@@ -1508,6 +1525,8 @@ spool_end(void *arg)
 		b->pend.len >= s->max_bytes / BATCH_SHARE) &&
 	    !s->cm_paused && cm_busy(s)) {
 		s->cm_paused = 1;
+		s->cm.paused_at = now_us();
+		s->cm.pauses++;
 		s->pause(s->arg);
 	}
 	return;
@@ -2020,17 +2039,21 @@ spool_close(struct spool *s)
 		s->ck_pages = UINT64_MAX / 4;
 		commit(s);
 		if (s->commits > 0)
+		if (s->commits > 0)
 			log_info("spool %s: %" PRIu64 " commits, %" PRIu64
 				 " us on average, %" PRIu64
 				 " us at most; the longest spool callback %" PRIu64
 				 " us; %" PRIu64 " records held; %" PRIu64
 				 " checkpoints by its thread (CPU %" PRIu64
+				 " ms), %" PRIu64 " by the committing one (%" PRIu64
 				 " ms); %" PRIu64 " commits by the committer (CPU %" PRIu64
+				 " ms), reading paused %" PRIu64 " times for it (%" PRIu64
 				 " ms)",
 			    s->path, s->commits, s->commit_us / s->commits,
 			    s->commit_max_us, s->stall_max_us, s->records,
-			    s->ck.passes, s->ck.cpu_us / 1000, s->cm.jobs,
-			    s->cm.cpu_us / 1000);
+			    s->ck.passes, s->ck.cpu_us / 1000, s->ck.own,
+			    s->ck.own_us / 1000, s->cm.jobs, s->cm.cpu_us / 1000,
+			    s->cm.pauses, s->cm.paused_us / 1000);
 	}
 	if (s->flush_ev != NULL)
 		event_free(s->flush_ev);

@@ -1004,6 +1004,9 @@ cm_done_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (read(fd, &n, sizeof n) == -1 && errno != EAGAIN)
 		log_warn("spool %s: eventfd: %s", s->path, strerror(errno));
+	/* the word of a job the flush took: the one at work says its own */
+	if (cm_busy(s))
+		return;
 	job_finish(s, batch_full(s, t0));
 	cm_resume(s);
 	maybe_resume(s);

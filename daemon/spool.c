@@ -976,7 +976,10 @@ job_finish(struct spool *s, int next)
 	spool_wait(s);
 	if (s->cm.state != JOB_ENDED || s->spare == NULL)
 		return; /* nothing done, or b is being handed on */
+	/* the committer reads it whenever it wakes */
+	pthread_mutex_lock(&s->cm.mu);
 	s->cm.state = JOB_IDLE;
+	pthread_mutex_unlock(&s->cm.mu);
 	s->job = s->spare;
 	s->spare = NULL;
 	if (next)

@@ -114,14 +114,14 @@ on_libevent_log(int severity, const char *msg)
 static void
 on_pause(void *arg)
 {
-	if (dc.paused++ == 0)
+	if (dc.paused++ == 0 && dc.conn != NULL)
 		conn_pause(dc.conn);
 }
 
 static void
 on_resume(void *arg)
 {
-	if (dc.paused > 0 && --dc.paused == 0)
+	if (dc.paused > 0 && --dc.paused == 0 && dc.conn != NULL)
 		conn_resume(dc.conn);
 	spool_resume(dc.spool);
 }
@@ -412,6 +412,7 @@ main(int argc, char *argv[])
 
 	notify_watchdog_stop();
 	conn_free(dc.conn);
+	dc.conn = NULL; /* the stop below may still pause or resume reading */
 	metrics_close(dc.metrics);
 	stats_stop();
 	/* The turn's messages go on; the flush; what is left, spooled. */

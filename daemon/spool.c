@@ -1020,7 +1020,10 @@ job_finish(struct spool *s, int next)
 	spool_wait(s);
 	if (s->cm.state != JOB_ENDED || s->spare == NULL)
 		return; /* nothing done, or b is being handed on */
+	/* the committer reads it whenever it wakes */
+	pthread_mutex_lock(&s->cm.mu);
 	s->cm.state = JOB_IDLE;
+	pthread_mutex_unlock(&s->cm.mu);
 	s->job = s->spare;
 	s->spare = NULL;
 	if (next)
@@ -1049,6 +1052,9 @@ cm_done_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (read(fd, &n, sizeof n) == -1 && errno != EAGAIN)
 		log_warn("spool %s: eventfd: %s", s->path, strerror(errno));
+	/* the word of a job the flush took: the one at work says its own */
+	if (cm_busy(s))
+		return;
 	job_finish(s, batch_full(s, t0));
 	cm_resume(s);
 	maybe_resume(s);

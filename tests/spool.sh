@@ -10,8 +10,10 @@
 # (c) damaged spool files (garbage, truncated, a WAL without its database):
 #     the daemon starts, the file is moved aside, a record says so;
 # (e) after a restart, events the server sends again that were written
-#     before it are not written again (the duplicate ring is persisted).
-# Every check fails with Mode=no (SPOOL_MODE=no to see it).
+#     before it are not written again (the duplicate ring is persisted);
+# (s) SIGTERM in a stream at full speed with small batches: exit 0 (under
+#     ASan: the stop does not resume reading on the freed connection).
+# Every check but (s) fails with Mode=no (SPOOL_MODE=no to see it).
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib/lib.sh"
 
 [ -x "$PY" ] || skip "needs $PY (Debian's python3) for the websocket peer"
@@ -174,5 +176,29 @@ for c in c1 c2 c3; do
 	kill -0 "$DC" 2>/dev/null || fail "($c) the daemon stopped"
 	kill "$DC"
 	wait "$DC"
+done
+
+# (s) SIGTERM in a stream at full speed, a small MaxBytes (small batches,
+# so that reading is often paused for the committer): the stop resumes
+# reading after the connection is gone; exit 0 each time (under ASan: no
+# use after free of the connection).  A peer of its own: NS runs of NE.
+NS=4 NE=15000
+"$PY" - "$NS" "$NE" >"$T/script-s.json" <<'PYEOF'
+import json, sys
+ns, ne = map(int, sys.argv[1:])
+ev = [json.dumps({"type": "container", "action": "update",
+                  "state": "Running", "uuid": "s-%05d" % i}) for i in range(ne)]
+print(json.dumps([{"messages": ev}] * ns + [{"messages": []}]))
+PYEOF
+wspeer_start "$T/script-s.json"
+mkdir "$T/s"
+for i in $(seq "$NS"); do
+	dc -o "Spool.Path=$T/s/spool.db" -o Spool.MaxBytes=1M \
+	    >"$T/s/out$i" 2>"$T/s/err$i"
+	wait_until 10 has_lines "$T/s/out$i" 5000
+	kill "$DC"
+	wait "$DC"
+	check "(s) SIGTERM in a stream at full speed, run $i: exit 0" \
+	    test $? -eq 0
 done
 finish

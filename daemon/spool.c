@@ -169,6 +169,7 @@ struct batch {
 	size_t nseen;
 	uint64_t seen_last; /* the newest id in seenq */
 	size_t ninserted, insoff; /* of pend: rows appended, bytes past them */
+	size_t ncommitted, comoff; /* rows committed, bytes past them */
 	int changed; /* positions moved: pos[] and lo are stored */
 	uint64_t *pos; /* per output: its position; UINT64_MAX: not open */
 	int64_t *sdel; /* per output: spilled rows up to this seq go; 0 */
@@ -787,24 +788,29 @@ append_pending(struct spool *s, struct batch *b)
 static void
 batch_reset(struct batch *b)
 {
-	b->npend = b->ninserted = b->insoff = 0;
+	b->npend = b->ninserted = b->insoff = b->ncommitted = b->comoff = 0;
 	strbuf_reset(&b->pend);
 }
 
-/* None of b's messages is in the spool (rolled back, or never in). */
+/*
+ * None of b's messages past those committed is in the spool (rolled
+ * back, or never in): they go on unspooled (id 0).  Those committed (a
+ * commit of the loop's before the batch was handed on: a reload, the
+ * replay) keep their ids.
+ */
 static void
 unspooled(struct spool *s, struct batch *b)
 {
-	forget(s, b->npend);
-	for (size_t off = 0, len; off < b->pend.len;) {
+	forget(s, b->npend - b->ncommitted);
+	for (size_t off = b->comoff, len; off < b->pend.len;) {
 		char *id;
 		uint64_t zero = 0;
 
 		pend_entry(b, &off, &id, &len);
 		memcpy(id, &zero, sizeof zero);
 	}
-	b->ninserted = b->npend;
-	b->insoff = b->pend.len;
+	b->ninserted = b->ncommitted = b->npend;
+	b->insoff = b->comoff = b->pend.len;
 }
 
 /*
@@ -840,6 +846,8 @@ txn_run(struct spool *s, struct batch *b)
 	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		goto failed;
 	s->in_txn = 0;
+	b->ncommitted = b->ninserted;
+	b->comoff = b->insoff;
 	us = now_us() - t0;
 	s->commits++;
 	s->commit_us += us;
@@ -866,11 +874,11 @@ failed:
 static void
 txn_end(struct spool *s, struct batch *b)
 {
-	forget(s, b->deleted);
 	if (b->failed) {
 		unspooled(s, b);
 		spool_fail(s, b->what, b->why);
 	} else if (b->used >= 0) {
+		forget(s, b->deleted);
 		/* and what waits for the next commit */
 		s->used = (uint64_t)b->used +
 		    (b == s->fill ? 0
@@ -1835,10 +1843,12 @@ spool_open(struct event_base *base, const struct conf *c, struct output *out,
 	    (s->ptail = calloc(n, sizeof *s->ptail)) == NULL ||
 	    (spilling = calloc(n, sizeof *spilling)) == NULL)
 		fatal("out of memory");
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 0; i < 3; i++) {
 		if ((s->batch[i].pos = calloc(n, sizeof(uint64_t))) == NULL ||
 		    (s->batch[i].sdel = calloc(n, sizeof(int64_t))) == NULL)
 			fatal("out of memory");
+		s->batch[i].used = -1;
+	}
 	s->fill = &s->batch[0];
 	s->job = &s->batch[1];
 	s->spare = &s->batch[2];

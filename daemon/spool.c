@@ -235,6 +235,7 @@ struct spool {
 		sqlite3 *db; /* the thread's connection */
 		uint64_t passes, cpu_us;
 		uint64_t own, own_us; /* made by the committing thread */
+		uint64_t copied; /* the WAL's frames its last pass had copied */
 	} ck; /* the checkpointer */
 	struct {
 		pthread_t thread;
@@ -580,6 +581,7 @@ static void *
 ck_main(void *arg)
 {
 	struct spool *s = arg;
+	int frames, copied;
 
 	pthread_mutex_lock(&s->ck.mu);
 	for (;;) {
@@ -590,9 +592,10 @@ ck_main(void *arg)
 		s->ck.want = 0;
 		s->ck.busy = 1;
 		pthread_mutex_unlock(&s->ck.mu);
-		sqlite3_wal_checkpoint_v2(
-		    s->ck.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		sqlite3_wal_checkpoint_v2(s->ck.db, NULL,
+		    SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
 		pthread_mutex_lock(&s->ck.mu);
+		s->ck.copied = copied > 0 ? (uint64_t)copied : 0;
 		s->ck.busy = 0;
 		s->ck.passes++;
 	}
@@ -644,11 +647,14 @@ ck_stop(struct spool *s)
 }
 
 /*
- * After a commit: past ck_pages frames the checkpointer copies them.  A
- * WAL starts over only when a write begins after a checkpoint that
- * copied all of it, which one running beside a busy loop rarely does:
- * at three times ck_pages, the loop makes one itself (what is left since
- * the last pass, and the two fsyncs), between its transactions.
+ * After a commit: past ck_pages frames the checkpointer copies them, and
+ * again each time ck_pages more came since its last pass (a pass after
+ * each commit made two fsyncs a commit: the disk's queue, and the writes
+ * waiting for it, grew).  A WAL starts over only when a write begins
+ * after a checkpoint that copied all of it, which one running beside a
+ * busy writer rarely does: at three times ck_pages, the committing thread
+ * makes one itself (what is left since the last pass, and the two
+ * fsyncs), between its transactions.
  */
 static void
 ck_after_commit(struct spool *s)
@@ -660,8 +666,13 @@ ck_after_commit(struct spool *s)
 	if (s->ck.started) {
 		pthread_mutex_lock(&s->ck.mu);
 		if (s->ck.busy || frames < 3 * s->ck_pages) {
-			s->ck.want = 1;
-			pthread_cond_signal(&s->ck.cv);
+			/* copied more than the WAL holds: it started over */
+			uint64_t copied = s->ck.copied <= frames ? s->ck.copied : 0;
+
+			if (frames >= copied + s->ck_pages) {
+				s->ck.want = 1;
+				pthread_cond_signal(&s->ck.cv);
+			}
 			pthread_mutex_unlock(&s->ck.mu);
 			return;
 		}

@@ -104,6 +104,17 @@ record_free_list(struct record *r)
 	}
 }
 
+/*
+ * q->done changes under the lock; queue_flush() looks at it without, to
+ * skip the lock when there is nothing to do: an atomic store and load
+ * (relaxed: a list seen late is freed at the next flush).
+ */
+static void
+set_done(struct queue *q, struct record *r)
+{
+	__atomic_store_n(&q->done, r, __ATOMIC_RELAXED);
+}
+
 /* Reading may resume: both the count and the size are below half. */
 static int
 queue_below_half(const struct queue *q)
@@ -299,7 +310,7 @@ queue_pop_acked(struct queue *q)
 		q->bytes -= r->len;
 		queue_wrote(q, r);
 		r->next = q->done;
-		q->done = r;
+		set_done(q, r);
 		q->ndone++;
 		popped++;
 	}
@@ -377,12 +388,12 @@ queue_main(void *arg)
 				queue_wrote(q, batch[i]);
 			}
 			batch[done - 1]->next = q->done;
-			q->done = batch[0];
+			set_done(q, batch[0]);
 			q->ndone += done;
 			if (q->ndone > QUEUE_DONE_MAX) {
 				/* the loop has not come by: free them here */
 				r = q->done;
-				q->done = NULL;
+				set_done(q, NULL);
 				q->ndone = 0;
 				pthread_mutex_unlock(&q->mu);
 				record_free_list(r);
@@ -512,7 +523,8 @@ queue_flush(struct queue *q)
 	struct record *done;
 	int full = 0;
 
-	if (q->shead == NULL && q->done == NULL)
+	if (q->shead == NULL &&
+	    __atomic_load_n(&q->done, __ATOMIC_RELAXED) == NULL)
 		return 0;
 	pthread_mutex_lock(&q->mu);
 	if (q->shead != NULL) {
@@ -535,7 +547,7 @@ queue_flush(struct queue *q)
 	q->known_n = q->n;
 	q->known_bytes = q->bytes;
 	done = q->done;
-	q->done = NULL;
+	set_done(q, NULL);
 	q->ndone = 0;
 	pthread_mutex_unlock(&q->mu);
 	q->shead = q->stail = NULL;

@@ -22,16 +22,21 @@
 #include "dcevents.h"
 #include "lib/tap.h"
 
-static int calls, fail_first, slow_ms;
+static int calls, fail_first, slow_ms, hold_first;
 static unsigned long wrote, downs;
 
-/* Takes one record at a time, after slow_ms; the first call may fail. */
+/*
+ * Takes one record at a time, after slow_ms; the first call may fail,
+ * and waits while hold_first is set (the test lets it go).
+ */
 static int
 t_write(void *arg, struct record **recs, size_t n)
 {
+	while (__atomic_load_n(&hold_first, __ATOMIC_ACQUIRE))
+		usleep(1000);
 	if (slow_ms > 0)
 		usleep((useconds_t)slow_ms * 1000);
-	if (++calls == 1 && fail_first)
+	if (__atomic_add_fetch(&calls, 1, __ATOMIC_ACQ_REL) == 1 && fail_first)
 		return -1;
 	return 1;
 }
@@ -206,11 +211,17 @@ test_short_failure(void)
 	}
 	fail_first = 1;
 	slow_ms = 0;
+	hold_first = 1; /* no failure while the loop below runs */
 	fflush(stderr);
 	dup2(fileno(f), 2);
 	push(q, 1);
 	event_base_loop(base, EVLOOP_NONBLOCK); /* the record to the writer */
-	usleep(500 * 1000); /* it fails, waits, writes: the loop never looked */
+	__atomic_store_n(&hold_first, 0, __ATOMIC_RELEASE);
+	/* it fails, waits (100 ms), writes: the loop never looked */
+	for (int i = 0; i < 5000 && __atomic_load_n(&calls, __ATOMIC_ACQUIRE) <
+	     2; i++)
+		usleep(1000);
+	usleep(200 * 1000); /* the writer's state after its write */
 	loop_until(base, &wrote);
 	fflush(stderr);
 	dup2(saved, 2);

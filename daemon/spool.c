@@ -146,6 +146,7 @@
 #define BATCH_MAX 1024 /* Mode=always: events committed at once, at most */
 #define BATCH_US 2000 /* and the longest the first of them waits */
 #define BATCH_SHARE 64 /* and the bytes they hold, of MaxBytes, at most */
+#define BATCH_BYTES (384 << 10) /* and at most this */
 #define INS_ROWS 32 /* events one INSERT appends (and the rest one by one) */
 #define RETRY_MS 2000 /* a failed spool is tried again */
 #define DEDUP_KEEP 4096 /* uuids persisted: output.c's ring */
@@ -796,10 +797,17 @@ append_pending(struct spool *s, struct batch *b)
 	return 0;
 }
 
+/*
+ * Emptied, b keeps its buffer for the next batch, unless a batch of a
+ * few large messages made it more than twice what a batch holds: its
+ * memory goes back (the resident size stays that of the usual batch).
+ */
 static void
 batch_reset(struct batch *b)
 {
 	b->npend = b->ninserted = b->insoff = b->ncommitted = b->comoff = 0;
+	if (b->pend.cap > 2 * BATCH_BYTES)
+		free(strbuf_finish(&b->pend));
 	strbuf_reset(&b->pend);
 }
 
@@ -917,18 +925,27 @@ txn_end(struct spool *s, struct batch *b)
 	strbuf_reset(&b->seenq);
 }
 
+/* Holds the loop's batch as much as one batch may (messages, bytes)? */
+static int
+batch_big(struct spool *s)
+{
+	struct batch *b = s->fill;
+	size_t bytes = s->max_bytes / BATCH_SHARE < BATCH_BYTES
+	    ? s->max_bytes / BATCH_SHARE
+	    : BATCH_BYTES;
+
+	return b->npend >= BATCH_MAX || b->pend.len >= bytes;
+}
+
 /*
  * Is the loop's batch to be committed now rather than with the next loop
- * turn's messages?  At BATCH_MAX messages, 1/BATCH_SHARE of MaxBytes,
- * BATCH_US after its first message, or the stream paused.
+ * turn's messages?  At BATCH_MAX messages, BATCH_BYTES or 1/BATCH_SHARE
+ * of MaxBytes, BATCH_US after its first message, or the stream paused.
  */
 static int
 batch_full(struct spool *s, uint64_t now)
 {
-	struct batch *b = s->fill;
-
-	return b->npend >= BATCH_MAX || now - s->batch_us >= BATCH_US ||
-	    b->pend.len >= s->max_bytes / BATCH_SHARE || s->paused;
+	return batch_big(s) || now - s->batch_us >= BATCH_US || s->paused;
 }
 
 /*
@@ -1546,9 +1563,7 @@ spool_end(void *arg)
 		fatal("out of memory");
 	b->npend++;
 	/* The next batch is full while the committer writes: wait for it. */
-	if ((b->npend >= BATCH_MAX ||
-		b->pend.len >= s->max_bytes / BATCH_SHARE) &&
-	    !s->cm_paused && cm_busy(s)) {
+	if (batch_big(s) && !s->cm_paused && cm_busy(s)) {
 		s->cm_paused = 1;
 		s->cm.paused_at = now_us();
 		s->cm.pauses++;

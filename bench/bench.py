@@ -942,10 +942,13 @@ def run_replay(n):
 
 def rss_flat(samples, field=2):
     """(ok, early, late): the largest of field (2 RssAnon, 1 VmRSS) in the
-    second tenth of the samples against the last tenth (the first tenth
-    holds the start)."""
+    second to fifth tenths of the samples against the last tenth (the
+    first tenth holds the start).  Mode=always's RssAnon moves by 300-400
+    KiB between samples (the records of a batch of 1,024 handed on at once
+    wait in the output's queue), more than a tenth's peak can be relied
+    on to catch; a leak still ends above the earlier peak."""
     k = max(1, len(samples) // 10)
-    early = max(x[field] for x in samples[k:2 * k])
+    early = max(x[field] for x in samples[k:5 * k])
     late = max(x[field] for x in samples[-k:])
     return late - early <= max(256, early // 20), early, late
 
@@ -1033,7 +1036,7 @@ def spool_targets(base, sp, target):
         if samples:
             ok, early, late = rss_flat(samples)
             target("stdout: Spool.Mode=always RSS flat over %d events" % N_STDOUT,
-                   ok, "RssAnon %d KiB in the second tenth, %d KiB in the last "
+                   ok, "RssAnon %d KiB at most in tenths 2-5, %d KiB in the last "
                    "(%d samples)" % (early, late, len(samples)))
     r = sp["replay"]
     target("replay of %d spooled events into stdout in <= 10 s" % r["events"],

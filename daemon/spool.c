@@ -17,8 +17,9 @@
  * while the committer writes the next (the SQLite calls, the WAL's writes
  * and their system calls are more than half of what an event costs).  At
  * the end of a loop turn the loop's batch goes to the committer, when it
- * is idle, once it holds BATCH_MAX (1024) messages, 1/BATCH_SHARE of
- * MaxBytes or is BATCH_US (2 ms) old, or the stream is paused (a commit
+ * is idle, once it holds BATCH_MAX (1024) messages, BATCH_BYTES (384
+ * KiB) or 1/BATCH_SHARE of MaxBytes, or is BATCH_US (2 ms) old, or the
+ * stream is paused (a commit
  * costs about as much for one message as for a thousand: the b-trees'
  * pages written again, the locks); otherwise it waits for the next turn's
  * messages.  While the committer works, the loop fills the next batch,

@@ -268,23 +268,20 @@ static void hand_on_batch(struct spool *, struct batch *);
 static void maybe_resume(struct spool *);
 static void spool_back(struct spool *);
 
+/* Clock id's time in us. */
 static uint64_t
-now_us(void)
+clock_us(clockid_t id)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(id, &ts);
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-/* The CPU time the calling thread used (for -v at stop). */
 static uint64_t
-thread_cpu_us(void)
+now_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	return clock_us(CLOCK_MONOTONIC);
 }
 
 /* The longest the spool kept the loop, since t0. */
@@ -602,7 +599,7 @@ ck_main(void *arg)
 		s->ck.passes++;
 	}
 	pthread_mutex_unlock(&s->ck.mu);
-	s->ck.cpu_us = thread_cpu_us();
+	s->ck.cpu_us = clock_us(CLOCK_THREAD_CPUTIME_ID);
 	return NULL;
 }
 
@@ -978,7 +975,7 @@ cm_main(void *arg)
 			continue; /* only when it holds 2^64 - 2 already */
 	}
 	pthread_mutex_unlock(&s->cm.mu);
-	s->cm.cpu_us = thread_cpu_us();
+	s->cm.cpu_us = clock_us(CLOCK_THREAD_CPUTIME_ID);
 	return NULL;
 }
 
